@@ -1,0 +1,166 @@
+//! Session configuration: who we are, how we secure the session, and how long we wait.
+
+use core::time::Duration;
+
+use crate::address::HeloName;
+use crate::reply::ReplyConfig;
+use crate::sasl::Credentials;
+
+/// Which protocol the session speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// SMTP (RFC 5321): EHLO, with HELO only after a 500/502 to EHLO.
+    #[default]
+    Smtp,
+    /// LMTP (RFC 2033): LHLO, no HELO fallback, one reply per accepted recipient after the body.
+    Lmtp,
+}
+
+/// How the session is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Never upgrade, even when the server offers STARTTLS. Credentials then need
+    /// [`ClientConfig::allow_plaintext_auth`].
+    None,
+    /// Upgrade with STARTTLS when the server offers it; go on in plaintext when it does not or refuses.
+    /// Strippable by an active attacker: use it only without credentials.
+    Opportunistic,
+    /// Upgrade with STARTTLS; a server that does not offer it or refuses it ends the session with
+    /// [`Error::TlsUnavailable`](crate::Error::TlsUnavailable). Never a silent downgrade.
+    Required,
+    /// The driver wrapped the connection in TLS before the greeting (port 465, RFC 8314).
+    Implicit,
+}
+
+/// What to do when the caller asks for DSN (RFC 3461) and the server does not offer it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DsnPolicy {
+    /// Send without the DSN parameters and record [`Warning::NoDsnSupport`](crate::Warning::NoDsnSupport) in
+    /// the report: Outlook Express's `IXP_S_SMTP_NO_DSN_SUPPORT`.
+    #[default]
+    BestEffort,
+    /// Refuse the message before MAIL with [`Refusal::DsnNotSupported`](crate::Refusal::DsnNotSupported).
+    Require,
+}
+
+/// Per-command timeouts (RFC 5321 §4.5.3.2). Each bounds the wait for one reply, counted from the moment the
+/// command was handed to the driver: a server that drips bytes cannot stretch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The 220 greeting (RFC: 5 minutes).
+    pub greeting: Duration,
+    /// EHLO, HELO, LHLO, STARTTLS, AUTH steps, RSET, NOOP (no RFC value; 5 minutes).
+    pub command: Duration,
+    /// MAIL (RFC: 5 minutes).
+    pub mail: Duration,
+    /// Each RCPT (RFC: 5 minutes).
+    pub rcpt: Duration,
+    /// DATA until 354 (RFC: 2 minutes).
+    pub data_init: Duration,
+    /// Each block of body handed to the driver, and each non-final BDAT reply (RFC: 3 minutes).
+    pub data_block: Duration,
+    /// The reply after the final dot or `BDAT … LAST` (RFC: 10 minutes). A timeout here leaves the
+    /// outcome unknown.
+    pub data_termination: Duration,
+    /// QUIT's 221 (no RFC value; 1 minute: nothing is lost by giving up).
+    pub quit: Duration,
+}
+
+impl Timeouts {
+    /// The RFC 5321 §4.5.3.2 minimums.
+    pub const RFC5321: Timeouts = Timeouts {
+        greeting: Duration::from_secs(300),
+        command: Duration::from_secs(300),
+        mail: Duration::from_secs(300),
+        rcpt: Duration::from_secs(300),
+        data_init: Duration::from_secs(120),
+        data_block: Duration::from_secs(180),
+        data_termination: Duration::from_secs(600),
+        quit: Duration::from_secs(60),
+    };
+
+    /// The same timeout for every reply (what `smtp-send --timeout` sets).
+    pub const fn uniform(each: Duration) -> Timeouts {
+        Timeouts {
+            greeting: each,
+            command: each,
+            mail: each,
+            rcpt: each,
+            data_init: each,
+            data_block: each,
+            data_termination: each,
+            quit: each,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::RFC5321
+    }
+}
+
+/// Everything a [`Client`](crate::Client) needs to know before the greeting.
+///
+/// ```
+/// use smtp_proto::{ClientConfig, TlsMode};
+/// let mut config = ClientConfig::new("client.example.org".parse().unwrap());
+/// config.tls = TlsMode::Required;
+/// assert!(config.pipelining);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The EHLO/HELO/LHLO argument.
+    pub helo_name: HeloName,
+    /// SMTP or LMTP.
+    pub protocol: Protocol,
+    /// How the session is secured. Default: [`TlsMode::Required`] when credentials are set, else
+    /// [`TlsMode::Opportunistic`] (set by [`ClientConfig::new`]; change it after setting credentials).
+    pub tls: TlsMode,
+    /// Credentials for AUTH. When set, the session fails rather than send mail unauthenticated.
+    pub credentials: Option<Credentials>,
+    /// Allow AUTH outside TLS. Off by default (RFC 8314 §5, RFC 4954 §14): only for loopback tests.
+    pub allow_plaintext_auth: bool,
+    /// Use PIPELINING (RFC 2920) when the server offers it.
+    pub pipelining: bool,
+    /// Use BDAT (RFC 3030) when the server offers CHUNKING.
+    pub chunking: bool,
+    /// What to do when DSN is asked for and not offered.
+    pub dsn_policy: DsnPolicy,
+    /// Per-command timeouts.
+    pub timeouts: Timeouts,
+    /// Reply parser limits and leniency.
+    pub reply: ReplyConfig,
+    /// How many body bytes the client buffers before `write_body` pushes back (and the size of a BDAT chunk).
+    pub body_buffer: usize,
+}
+
+impl ClientConfig {
+    /// A configuration with the defaults: SMTP, opportunistic STARTTLS, pipelining and chunking when
+    /// offered, best-effort DSN, RFC 5321 timeouts, 64 KiB body buffer.
+    pub fn new(helo_name: HeloName) -> ClientConfig {
+        ClientConfig {
+            helo_name,
+            protocol: Protocol::Smtp,
+            tls: TlsMode::Opportunistic,
+            credentials: None,
+            allow_plaintext_auth: false,
+            pipelining: true,
+            chunking: true,
+            dsn_policy: DsnPolicy::BestEffort,
+            timeouts: Timeouts::RFC5321,
+            reply: ReplyConfig::default(),
+            body_buffer: 64 * 1024,
+        }
+    }
+
+    /// Sets credentials and, unless TLS is implicit, makes STARTTLS required (RFC 8314 §5.2).
+    pub fn with_credentials(mut self, credentials: Credentials) -> ClientConfig {
+        self.credentials = Some(credentials);
+        if self.tls != TlsMode::Implicit {
+            self.tls = TlsMode::Required;
+        }
+        self
+    }
+}

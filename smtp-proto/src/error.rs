@@ -1,0 +1,214 @@
+//! Errors, sorted by blame: [`Error`] ends the session (the server, the network or time is at fault),
+//! [`ApiMisuse`] is a caller bug, [`Refusal`] is a message refused before any of its bytes was written.
+
+use core::fmt;
+
+use crate::address::AddressError;
+use crate::command::CommandError;
+use crate::reply::{ParseError, Reply};
+use crate::sasl::SaslFailure;
+use crate::timer::Timer;
+
+/// Why a session ended. It arrives once, in [`Event::Closed`](crate::Event::Closed); every message still open
+/// gets its outcome before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server's bytes are not valid SMTP replies (or passed a configured limit).
+    Parse(ParseError),
+    /// The server broke the protocol with well-formed replies.
+    Protocol(ProtocolViolation),
+    /// The server said it is closing (421 at any time) or refused service in its greeting (554, 521, 4xx).
+    ServiceUnavailable(Reply),
+    /// EHLO/LHLO (and HELO, if tried) was refused.
+    HelloRejected(Reply),
+    /// Bytes arrived after the 220 to STARTTLS and before the TLS handshake: a STARTTLS response injection
+    /// (CVE-2011-0411 class). Nothing received in plaintext is trusted after the upgrade.
+    StartTlsInjection,
+    /// TLS was required and the server did not offer STARTTLS (`None`) or refused it (`Some(reply)`).
+    TlsUnavailable(Option<Reply>),
+    /// Credentials are configured but the session is not encrypted and plaintext AUTH is not allowed.
+    AuthRequiresTls,
+    /// Credentials are configured but the server offers no mechanism that both sides support
+    /// (or no AUTH at all).
+    NoAuthMechanism,
+    /// Authentication failed: the server's reply (535, 534, 538, 454, …), and what the SASL exchange learnt.
+    AuthFailed {
+        /// The final reply to the AUTH exchange, if one came.
+        reply: Option<Reply>,
+        /// Details from the SASL exchange (an undecodable challenge, an OAuth error document).
+        sasl: Option<SaslFailure>,
+    },
+    /// RSET or NOOP was refused: the session is no longer reliable.
+    ResetFailed(Reply),
+    /// A reply did not come within its deadline.
+    Timeout(Timer),
+    /// The connection closed when a reply was still due.
+    UnexpectedEof,
+    /// The caller closed the session with [`Client::abort`](crate::Client::abort).
+    Aborted,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Parse(e) => write!(f, "malformed reply from the server: {e}"),
+            Error::Protocol(v) => write!(f, "protocol violation by the server: {v}"),
+            Error::ServiceUnavailable(r) => write!(f, "service unavailable: {r}"),
+            Error::HelloRejected(r) => write!(f, "EHLO/HELO rejected: {r}"),
+            Error::StartTlsInjection => {
+                f.write_str("bytes arrived between the STARTTLS reply and the TLS handshake (injection attempt)")
+            }
+            Error::TlsUnavailable(None) => f.write_str("TLS is required and the server does not offer STARTTLS"),
+            Error::TlsUnavailable(Some(r)) => write!(f, "TLS is required and STARTTLS was refused: {r}"),
+            Error::AuthRequiresTls => f.write_str("refusing to authenticate over an unencrypted connection"),
+            Error::NoAuthMechanism => f.write_str("the server offers no usable authentication mechanism"),
+            Error::AuthFailed { reply: Some(r), .. } => write!(f, "authentication failed: {r}"),
+            Error::AuthFailed { reply: None, .. } => f.write_str("authentication failed"),
+            Error::ResetFailed(r) => write!(f, "RSET/NOOP refused: {r}"),
+            Error::Timeout(t) => write!(f, "timed out waiting for {t}"),
+            Error::UnexpectedEof => f.write_str("the server closed the connection unexpectedly"),
+            Error::Aborted => f.write_str("the session was aborted"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// A protocol violation by the server, with well-formed replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// A reply arrived with no command outstanding (other than 421), or more replies than commands.
+    UnsolicitedReply(u16),
+    /// A reply whose class makes no sense for the command (e.g. 250 to DATA, 354 to MAIL).
+    UnexpectedReply {
+        /// The command it answered.
+        command: &'static str,
+        /// The reply's code.
+        code: u16,
+    },
+}
+
+impl fmt::Display for ProtocolViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolViolation::UnsolicitedReply(code) => write!(f, "reply {code} with no command outstanding"),
+            ProtocolViolation::UnexpectedReply { command, code } => write!(f, "reply {code} makes no sense for {command}"),
+        }
+    }
+}
+
+/// A caller bug: the call had no effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiMisuse {
+    /// The session is closed or closing: `IXP_E_NOT_CONNECTED`.
+    NotConnected,
+    /// Another message's body is still being written: `IXP_E_BUSY`. Finish it first.
+    Busy,
+    /// No such message, or it is already finished.
+    UnknownMessage,
+    /// The message's body was already finished.
+    BodyFinished,
+    /// `tls_established` was called while no TLS upgrade was asked for.
+    NoTlsUpgradePending,
+    /// The body holds octets above 0x7F but the envelope declared a 7-bit body.
+    UndeclaredEightBit,
+}
+
+impl fmt::Display for ApiMisuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ApiMisuse::NotConnected => "the session is closed",
+            ApiMisuse::Busy => "another message's body is still being written",
+            ApiMisuse::UnknownMessage => "no such message in progress",
+            ApiMisuse::BodyFinished => "the message body is already finished",
+            ApiMisuse::NoTlsUpgradePending => "no TLS upgrade was requested",
+            ApiMisuse::UndeclaredEightBit => "8-bit body data but the envelope declares a 7-bit body",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ApiMisuse {}
+
+/// Why a message was refused before any of its bytes was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The declared size is over the server's SIZE limit (RFC 1870).
+    TooBig {
+        /// The declared size.
+        size: u64,
+        /// The server's limit.
+        limit: u64,
+    },
+    /// The body is 8-bit and the server lacks 8BITMIME (RFC 6152).
+    EightBitUnsupported,
+    /// The body is binary and the server lacks BINARYMIME or CHUNKING (RFC 3030), or chunking is disabled.
+    BinaryUnsupported,
+    /// An address needs SMTPUTF8 and the server lacks it (RFC 6531).
+    Utf8Unsupported,
+    /// REQUIRETLS was asked for outside TLS, or the server does not offer it (RFC 8689).
+    RequireTlsUnavailable,
+    /// DSN was asked for, the server lacks it, and the policy is [`DsnPolicy::Require`](crate::DsnPolicy).
+    DsnNotSupported,
+    /// A command would exceed its line limit (RFC 5321 §4.5.3.1.4).
+    Command(CommandError),
+    /// An address is invalid (`IXP_E_INVALID_ADDRESS_LIST`).
+    Address(AddressError),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TooBig { size, limit } => write!(f, "message of {size} octets exceeds the server's limit of {limit}"),
+            Refusal::EightBitUnsupported => f.write_str("8-bit body and the server lacks 8BITMIME"),
+            Refusal::BinaryUnsupported => f.write_str("binary body and the server lacks BINARYMIME/CHUNKING"),
+            Refusal::Utf8Unsupported => f.write_str("an address needs SMTPUTF8 and the server lacks it"),
+            Refusal::RequireTlsUnavailable => f.write_str("REQUIRETLS needs TLS and a server that offers it"),
+            Refusal::DsnNotSupported => f.write_str("DSN requested and the server lacks it"),
+            Refusal::Command(e) => write!(f, "{e}"),
+            Refusal::Address(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Refusal {}
+
+/// What [`Client::send_message`](crate::Client::send_message) refuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// A caller bug (closed session, busy).
+    Misuse(ApiMisuse),
+    /// The message cannot go to this server.
+    Refused(Refusal),
+}
+
+impl From<ApiMisuse> for SendError {
+    fn from(e: ApiMisuse) -> Self {
+        SendError::Misuse(e)
+    }
+}
+
+impl From<Refusal> for SendError {
+    fn from(e: Refusal) -> Self {
+        SendError::Refused(e)
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Misuse(e) => write!(f, "{e}"),
+            SendError::Refused(e) => write!(f, "message refused: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SendError {}

@@ -1,0 +1,180 @@
+//! What the client tells its driver: events, and the report that ends every message.
+
+use alloc::vec::Vec;
+
+use crate::address::ForwardPath;
+use crate::error::{Error, Refusal};
+use crate::reply::Reply;
+use crate::sasl::Mechanism;
+
+/// A handle on one message, unique within a [`Client`](crate::Client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub(crate) u64);
+
+impl MessageId {
+    /// The number behind the handle (1 for the session's first message, then counting up).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Something the driver or the application must know or do. Poll them with
+/// [`Client::poll_event`](crate::Client::poll_event) after every input or command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+// A report is big; events are few (a handful per message), so boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
+pub enum Event {
+    /// The session is ready for mail: greeting, EHLO, STARTTLS and AUTH are done. Sent once.
+    Ready,
+    /// Upgrade the connection to TLS now, then call [`Client::tls_established`](crate::Client::tls_established).
+    /// Read nothing more in plaintext.
+    StartTls,
+    /// AUTH succeeded with this mechanism.
+    Authenticated(Mechanism),
+    /// The server is ready for this message's body: call `write_body` and `finish_body`.
+    BodyRequested {
+        /// The message.
+        id: MessageId,
+    },
+    /// `write_body` accepted less than it was given; there is room again.
+    BodyWritable {
+        /// The message.
+        id: MessageId,
+    },
+    /// Body octets accepted so far (the original API's `SMTPSTREAM`).
+    Progress {
+        /// The message.
+        id: MessageId,
+        /// Octets of body accepted so far (before line-ending normalisation and dot-stuffing).
+        sent: u64,
+        /// The declared size, if the envelope gave one.
+        total: Option<u64>,
+    },
+    /// The server accepted a recipient.
+    RecipientAccepted {
+        /// The message.
+        id: MessageId,
+        /// Index in the envelope's recipient list.
+        index: usize,
+    },
+    /// The server refused a recipient.
+    RecipientRejected {
+        /// The message.
+        id: MessageId,
+        /// Index in the envelope's recipient list.
+        index: usize,
+        /// The server's reply.
+        reply: Reply,
+    },
+    /// The message has its outcome. Exactly one per message accepted by `send_message`.
+    MessageDone(MessageReport),
+    /// The session is over. Every message already has its `MessageDone`. `None` after a clean QUIT.
+    Closed {
+        /// Why, when it was not a clean QUIT.
+        reason: Option<Error>,
+    },
+}
+
+/// How a message ended: exactly one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server took responsibility for it (for at least one recipient; see each recipient's status).
+    Sent,
+    /// It was not delivered to anyone: refused locally, by the server, or the session ended before the end of
+    /// data. Safe to retry when [`MessageReport::is_temporary`] says so.
+    Rejected,
+    /// The session ended after the final dot (or `BDAT … LAST`) and before the reply: it may have been
+    /// delivered. A retry may deliver it twice.
+    Unknown,
+}
+
+/// Why a message was not sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// Refused before any of its bytes was written.
+    Refused(Refusal),
+    /// MAIL was refused (see [`MessageReport::mail_reply`]).
+    MailRejected,
+    /// No recipient was accepted (see each recipient's reply).
+    NoRecipientAccepted,
+    /// DATA was refused (see [`MessageReport::data_reply`]).
+    DataRejected,
+    /// The end of data or a BDAT chunk was refused (see [`MessageReport::final_reply`]).
+    Rejected,
+    /// The server replied while the body was being sent (see [`MessageReport::final_reply`]).
+    Interrupted,
+    /// The session ended (before the end of data for [`Outcome::Rejected`], after it for [`Outcome::Unknown`]).
+    Session(Error),
+}
+
+/// Something worth knowing about a message that did not stop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// DSN was asked for but the server does not offer it: sent without the DSN parameters
+    /// (`IXP_S_SMTP_NO_DSN_SUPPORT`).
+    NoDsnSupport,
+}
+
+/// How one recipient fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecipientStatus {
+    /// The server took responsibility for delivering to this recipient.
+    Delivered,
+    /// Not delivered; a retry later may succeed (4xx, or a session that ended).
+    TemporaryFailure,
+    /// Not delivered; do not retry as is (5xx, or refused locally).
+    PermanentFailure,
+    /// The session ended after the final dot and before this recipient's reply.
+    Unknown,
+}
+
+/// One recipient's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientResult {
+    /// The recipient.
+    pub path: ForwardPath,
+    /// The reply to its RCPT, if one came.
+    pub rcpt_reply: Option<Reply>,
+    /// In LMTP, its own reply after the body, if one came.
+    pub lmtp_reply: Option<Reply>,
+    /// The verdict.
+    pub status: RecipientStatus,
+}
+
+/// The report that ends a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageReport {
+    /// The message.
+    pub id: MessageId,
+    /// Sent, Rejected or Unknown.
+    pub outcome: Outcome,
+    /// Why it was not sent (or, for Unknown, how the session ended).
+    pub failure: Option<Failure>,
+    /// Each recipient, in envelope order.
+    pub recipients: Vec<RecipientResult>,
+    /// The reply to MAIL, if one came.
+    pub mail_reply: Option<Reply>,
+    /// The reply to DATA, if one came.
+    pub data_reply: Option<Reply>,
+    /// The reply to the end of data or `BDAT … LAST` (or the one that interrupted the body), if one came.
+    pub final_reply: Option<Reply>,
+    /// Warnings, such as [`Warning::NoDsnSupport`].
+    pub warnings: Vec<Warning>,
+}
+
+impl MessageReport {
+    /// True when every recipient was delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.recipients.iter().all(|r| r.status == RecipientStatus::Delivered)
+    }
+
+    /// True when no recipient failed permanently and nothing is unknown: a later retry of the whole message
+    /// may succeed and cannot duplicate it.
+    pub fn is_temporary(&self) -> bool {
+        self.outcome == Outcome::Rejected
+            && self.recipients.iter().all(|r| r.status == RecipientStatus::TemporaryFailure)
+    }
+}
