@@ -1,1 +1,568 @@
-//! (in progress)
+//! Message body encoding: DATA dot-stuffing, CRLF normalisation, BDAT framing and body scanning.
+//!
+//! # Line endings
+//!
+//! SMTP only knows CRLF as a line end (RFC 5321 §2.3.8): a client MUST NOT send a bare CR or a bare LF.
+//! Every encoder here rewrites the input's line ends the same way ([`normalize_line_endings`] is the
+//! reference):
+//!
+//! - `CR LF` stays `CR LF`, also when the CR ends one chunk and the LF starts the next one;
+//! - a bare `LF` becomes `CR LF`;
+//! - a bare `CR` (a CR not directly followed by LF) becomes `CR LF`, so `"\r\r\n"` is a bare CR then a
+//!   CRLF: `"\r\n\r\n"`.
+//!
+//! Normalisation happens *before* dot-stuffing, so a `.` after a former bare LF or CR is at a line start and is
+//! stuffed (SMUG-2). This is what keeps `\n.\n`, `\n.\r\n`, `\r.\r` and friends from ever reaching the wire as
+//! an end-of-data look-alike (SMTP smuggling, CVE-2023-51764/51765/51766, RUSTSEC-2026-0561).
+//!
+//! # Which encoder
+//!
+//! - DATA: [`DotStuffer`] (normalise, stuff, terminate).
+//! - BDAT with a text body (RFC 3030 §2, BDAT-07): [`CrlfNormalizer`] then [`bdat_header`] with the
+//!   normalised length; [`BodyScan::crlf_len`] gives that length up front.
+//! - BDAT with `BODY=BINARYMIME`: [`bdat_chunk`], bytes unchanged.
+
+use alloc::vec::Vec;
+use memchr::{memchr, memchr2};
+
+/// Line-end state shared by [`DotStuffer`] and [`CrlfNormalizer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LineState {
+    /// The previous chunk ended in a CR whose fate (CRLF or bare CR) depends on the next byte.
+    pending_cr: bool,
+    /// The next output byte starts a line (start of body, or right after an emitted CRLF).
+    at_line_start: bool,
+    /// Input bytes seen.
+    consumed: u64,
+}
+
+impl LineState {
+    const fn new() -> Self {
+        LineState {
+            pending_cr: false,
+            at_line_start: true,
+            consumed: 0,
+        }
+    }
+
+    /// Normalises (and, with `STUFF`, dot-stuffs) `chunk` into `out`.
+    #[inline]
+    fn encode<const STUFF: bool>(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let len = chunk.len();
+        if len == 0 {
+            return;
+        }
+        self.consumed += len as u64;
+        out.reserve(DotStuffer::max_encoded_len(len));
+        let mut i = 0;
+        if self.pending_cr {
+            // The held-back CR ends a line either way: as CRLF if this chunk starts with LF, as a bare CR
+            // (normalised to CRLF) otherwise.
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+            if chunk[0] == b'\n' {
+                i = 1;
+            }
+        }
+        while i < len {
+            if STUFF && self.at_line_start && chunk[i] == b'.' {
+                out.push(b'.');
+            }
+            let rest = &chunk[i..];
+            let Some(off) = memchr2(b'\r', b'\n', rest) else {
+                out.extend_from_slice(rest);
+                self.at_line_start = false;
+                return;
+            };
+            let j = i + off;
+            if chunk[j] == b'\n' {
+                // Bare LF.
+                out.extend_from_slice(&chunk[i..j]);
+                out.extend_from_slice(b"\r\n");
+                i = j + 1;
+            } else if j + 1 == len {
+                // Chunk-final CR: hold it back, it may be the first half of a CRLF.
+                out.extend_from_slice(&chunk[i..j]);
+                self.pending_cr = true;
+                // `at_line_start` is irrelevant while a CR is pending: it resolves to a line end.
+                return;
+            } else if chunk[j + 1] == b'\n' {
+                // CRLF: copy the line and its end in one go (the common case).
+                out.extend_from_slice(&chunk[i..j + 2]);
+                i = j + 2;
+            } else {
+                // Bare CR.
+                out.extend_from_slice(&chunk[i..=j]);
+                out.push(b'\n');
+                i = j + 1;
+            }
+            self.at_line_start = true;
+        }
+    }
+
+    /// Resolves a pending CR into CRLF.
+    #[inline]
+    fn flush_cr(&mut self, out: &mut Vec<u8>) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.at_line_start = true;
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Streaming DATA encoder: CRLF normalisation, dot-stuffing and the terminator, with its state kept across
+/// chunks (DATA-01..04, DATA-07, SMUG-1..4).
+///
+/// Feed the body in any number of chunks with [`encode`](Self::encode), then call
+/// [`finish`](Self::finish) once. The output is identical however the input is split.
+///
+/// Rules, applied in this order:
+/// 1. line ends are normalised to CRLF (see the [module docs](self)): bare CR and bare LF become CRLF;
+/// 2. a `.` at a line start (first byte of the body, or after any line end) is doubled (RFC 5321 §4.5.2);
+/// 3. [`finish`](Self::finish) appends CRLF if the body did not end at a line start, then `.` CRLF.
+///
+/// The output therefore never holds a CR without LF or a LF without CR, and holds `\r\n.\r\n` exactly once,
+/// at its very end (or is exactly `.\r\n` for an empty body).
+///
+/// ```
+/// use smtp_proto::body::DotStuffer;
+///
+/// let mut stuffer = DotStuffer::new();
+/// let mut wire = Vec::new();
+/// stuffer.encode(b"Hi\n.\nMAIL FROM:<e@vil>\r", &mut wire); // smuggling attempt, final CR held back
+/// stuffer.encode(b"\n.hidden", &mut wire);
+/// stuffer.finish(&mut wire);
+/// assert_eq!(wire, b"Hi\r\n..\r\nMAIL FROM:<e@vil>\r\n..hidden\r\n.\r\n");
+/// assert_eq!(stuffer.consumed(), 31);
+///
+/// // An empty body is just the terminator; a body ending in CRLF gets no extra blank line.
+/// let mut wire = Vec::new();
+/// DotStuffer::new().finish(&mut wire);
+/// assert_eq!(wire, b".\r\n");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DotStuffer {
+    state: LineState,
+}
+
+impl Default for DotStuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DotStuffer {
+    /// A stuffer at the start of a body.
+    #[must_use]
+    pub const fn new() -> Self {
+        DotStuffer {
+            state: LineState::new(),
+        }
+    }
+
+    /// Appends the encoded form of `chunk` to `out`.
+    ///
+    /// Every bare CR and bare LF becomes CRLF; CRLF stays; a `.` at a line start is doubled. A CR that ends
+    /// `chunk` is held back until the next call (or [`finish`](Self::finish)): it may be the first half of a
+    /// CRLF. An empty `chunk` does nothing.
+    ///
+    /// Reserves [`max_encoded_len`](Self::max_encoded_len)`(chunk.len())` bytes in `out` once, and never
+    /// allocates otherwise. Runs between line ends are copied with `memcpy`.
+    pub fn encode(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.state.encode::<true>(chunk, out);
+    }
+
+    /// Appends the end of the body: a pending CR becomes CRLF; CRLF if the body did not end at a line start;
+    /// then `.` CRLF.
+    ///
+    /// An empty body gives just `.\r\n` (DATA-07). A body ending in a line end gets no extra blank line
+    /// (DATA-02). Afterwards the stuffer is back at a line start with nothing pending, as if new, except that
+    /// [`consumed`](Self::consumed) keeps counting; use a new stuffer for the next message.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.state.flush_cr(out);
+        if !self.state.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        self.state.at_line_start = true;
+    }
+
+    /// The most bytes one [`encode`](Self::encode) call may append for a chunk of `len` bytes: `0` for an
+    /// empty chunk, else `2 * len + 2`.
+    ///
+    /// Each input byte gives at most two output bytes (a bare CR or LF becomes CRLF, a `.` at a line start
+    /// becomes `..`), and a CR held back from the previous call may add one CRLF. The bound is tight: a
+    /// pending CR followed by the chunk `"."` gives `"\r\n.."`. Saturates instead of overflowing.
+    #[must_use]
+    pub const fn max_encoded_len(len: usize) -> usize {
+        if len == 0 {
+            0
+        } else {
+            len.saturating_mul(2).saturating_add(2)
+        }
+    }
+
+    /// Input bytes consumed so far (body bytes given to [`encode`](Self::encode), not output bytes).
+    #[must_use]
+    pub const fn consumed(&self) -> u64 {
+        self.state.consumed
+    }
+}
+
+/// Streaming CRLF normaliser without dot-stuffing and without terminator, for text bodies sent with BDAT
+/// (RFC 3030 §2: BDAT-07 text parts are still canonical CRLF MIME).
+///
+/// Line ends are rewritten exactly as [`DotStuffer`] does (and as [`normalize_line_endings`] does); a
+/// chunk-final CR is held back until the next call or [`finish`](Self::finish). The normalised length is
+/// known up front from [`BodyScan::crlf_len`], which is what the BDAT size must count (BDAT-02).
+///
+/// ```
+/// use smtp_proto::body::CrlfNormalizer;
+///
+/// let mut norm = CrlfNormalizer::new();
+/// let mut out = Vec::new();
+/// norm.encode(b"a\nb\r", &mut out);
+/// norm.encode(b".c\r", &mut out);
+/// norm.finish(&mut out);
+/// assert_eq!(out, b"a\r\nb\r\n.c\r\n");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlfNormalizer {
+    state: LineState,
+}
+
+impl Default for CrlfNormalizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CrlfNormalizer {
+    /// A normaliser at the start of a body.
+    #[must_use]
+    pub const fn new() -> Self {
+        CrlfNormalizer {
+            state: LineState::new(),
+        }
+    }
+
+    /// Appends the normalised form of `chunk` to `out`; a chunk-final CR is held back. Appends at most
+    /// [`DotStuffer::max_encoded_len`]`(chunk.len())` bytes.
+    pub fn encode(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        self.state.encode::<false>(chunk, out);
+    }
+
+    /// Appends a held-back CR as CRLF, if any. Adds nothing else: no final CRLF, no terminator.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.state.flush_cr(out);
+    }
+
+    /// Input bytes consumed so far.
+    #[must_use]
+    pub const fn consumed(&self) -> u64 {
+        self.state.consumed
+    }
+}
+
+/// Appends a BDAT command line (RFC 3030 §2): `BDAT <size>\r\n`, or `BDAT <size> LAST\r\n`.
+///
+/// The caller must then send exactly `size` octets. `BDAT 0 LAST` is legal.
+///
+/// ```
+/// let mut out = Vec::new();
+/// smtp_proto::body::bdat_header(8, true, &mut out);
+/// assert_eq!(out, b"BDAT 8 LAST\r\n");
+/// ```
+pub fn bdat_header(size: u64, last: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"BDAT ");
+    // u64::MAX has 20 digits.
+    let mut digits = [0u8; 20];
+    let mut n = size;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    if last {
+        out.extend_from_slice(b" LAST");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one BDAT chunk: the [`bdat_header`] for `data.len()` octets, then `data` unchanged (no stuffing,
+/// no terminator, no line-end rewriting; BDAT-02, TV-37).
+///
+/// ```
+/// let mut out = Vec::new();
+/// smtp_proto::body::bdat_chunk(b"abc\r\n.\r\n", true, &mut out);
+/// assert_eq!(out, b"BDAT 8 LAST\r\nabc\r\n.\r\n");
+/// ```
+pub fn bdat_chunk(data: &[u8], last: bool, out: &mut Vec<u8>) {
+    out.reserve(data.len() + 32);
+    bdat_header(data.len() as u64, last, out);
+    out.extend_from_slice(data);
+}
+
+/// What a body needs from the server, found by scanning it: 8-bit or NUL octets, bare line ends, the longest
+/// line, and the sizes before and after CRLF normalisation.
+///
+/// [`update`](Self::update) can be called with any chunking; the results only depend on the concatenated
+/// input. The getters describe the input seen so far *as if it were the whole body*: a CR at the end of the
+/// input so far counts as a bare CR (and as a line end) until a LF arrives.
+///
+/// Line ends are counted the way the encoders emit them: CRLF, bare CR and bare LF each end a line.
+///
+/// ```
+/// use smtp_proto::body::BodyScan;
+///
+/// let mut scan = BodyScan::new();
+/// scan.update(b"Subject: caf\xc3\xa9\n\r");
+/// scan.update(b"\nbody\r\n");
+/// assert!(scan.has_8bit());
+/// assert!(scan.has_bare_cr_or_lf()); // the LF after the subject
+/// assert!(!scan.has_nul());
+/// assert_eq!(scan.longest_line(), 14);
+/// assert_eq!(scan.len(), 23);
+/// assert_eq!(scan.crlf_len(), 24); // one bare LF became CRLF
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodyScan {
+    len: u64,
+    /// Normalised length, excluding a pending CR.
+    crlf_len: u64,
+    longest: u64,
+    current: u64,
+    pending_cr: bool,
+    eight_bit: bool,
+    nul: bool,
+    bare: bool,
+}
+
+impl BodyScan {
+    /// An empty scan.
+    #[must_use]
+    pub const fn new() -> Self {
+        BodyScan {
+            len: 0,
+            crlf_len: 0,
+            longest: 0,
+            current: 0,
+            pending_cr: false,
+            eight_bit: false,
+            nul: false,
+            bare: false,
+        }
+    }
+
+    /// Scans the next chunk of the body. Chunk boundaries do not matter.
+    pub fn update(&mut self, chunk: &[u8]) {
+        let len = chunk.len();
+        if len == 0 {
+            return;
+        }
+        self.len += len as u64;
+        if !self.eight_bit && has_high_bit(chunk) {
+            self.eight_bit = true;
+        }
+        if !self.nul && memchr(0, chunk).is_some() {
+            self.nul = true;
+        }
+        let mut i = 0;
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.end_line();
+            if chunk[0] == b'\n' {
+                i = 1;
+            } else {
+                self.bare = true;
+            }
+        }
+        while i < len {
+            let Some(off) = memchr2(b'\r', b'\n', &chunk[i..]) else {
+                self.add_run((len - i) as u64);
+                return;
+            };
+            let j = i + off;
+            self.add_run(off as u64);
+            if chunk[j] == b'\n' {
+                self.bare = true;
+                i = j + 1;
+            } else if j + 1 == len {
+                self.pending_cr = true;
+                return;
+            } else if chunk[j + 1] == b'\n' {
+                i = j + 2;
+            } else {
+                self.bare = true;
+                i = j + 1;
+            }
+            self.end_line();
+        }
+    }
+
+    #[inline]
+    fn add_run(&mut self, n: u64) {
+        self.current += n;
+        self.crlf_len += n;
+    }
+
+    #[inline]
+    fn end_line(&mut self) {
+        if self.current > self.longest {
+            self.longest = self.current;
+        }
+        self.current = 0;
+        self.crlf_len += 2;
+    }
+
+    /// Whether any octet is above 0x7F (needs `BODY=8BITMIME` or BINARYMIME; DATA-05).
+    #[must_use]
+    pub const fn has_8bit(&self) -> bool {
+        self.eight_bit
+    }
+
+    /// Whether any octet is NUL (binary content: needs BINARYMIME with BDAT).
+    #[must_use]
+    pub const fn has_nul(&self) -> bool {
+        self.nul
+    }
+
+    /// Whether a CR or LF occurs outside a CRLF pair (the encoders rewrite each to CRLF; a strict mode
+    /// rejects the body instead, DATA-03). A CR that ends the input so far counts as bare.
+    #[must_use]
+    pub const fn has_bare_cr_or_lf(&self) -> bool {
+        self.bare || self.pending_cr
+    }
+
+    /// Octets in the longest line, excluding its line end (CRLF, bare CR or bare LF) and excluding any
+    /// stuffed dot. The last line counts even without a line end.
+    ///
+    /// RFC 5321 §4.5.3.1.6 allows 1 000 octets with CRLF in DATA, so a value above 998 is too long for DATA
+    /// (LIM-03, TV-35); only BDAT with `BODY=BINARYMIME` lifts the limit.
+    #[must_use]
+    pub const fn longest_line(&self) -> u64 {
+        if self.current > self.longest {
+            self.current
+        } else {
+            self.longest
+        }
+    }
+
+    /// Input octets scanned.
+    #[must_use]
+    pub const fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing (or only empty chunks) was scanned.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Octets after CRLF normalisation: the length of [`normalize_line_endings`] of the input, which is what
+    /// [`CrlfNormalizer`] emits (the exact BDAT size, BDAT-02) and what `SIZE=` should declare (RFC 1870
+    /// counts CRLF-canonical content, without stuffing and without the final `.` CRLF). A trailing CR counts
+    /// as CRLF.
+    ///
+    /// With DATA, [`DotStuffer::finish`] adds 2 more octets if the body does not end in a line end; see
+    /// [`ends_with_line_end`](Self::ends_with_line_end).
+    #[must_use]
+    pub const fn crlf_len(&self) -> u64 {
+        if self.pending_cr {
+            self.crlf_len + 2
+        } else {
+            self.crlf_len
+        }
+    }
+
+    /// Whether the input is empty or ends in a line end (CRLF, bare CR or bare LF).
+    #[must_use]
+    pub const fn ends_with_line_end(&self) -> bool {
+        self.pending_cr || self.current == 0
+    }
+}
+
+/// Whether any byte has its high bit set; OR-folds blocks so the loop vectorises, stopping at the first hit.
+fn has_high_bit(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(256)
+        .any(|block| block.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0)
+}
+
+/// Reverses dot-stuffing, as a strict server would (for tests and fuzzing).
+///
+/// `wire` must be a sequence of CRLF-terminated lines whose last line is exactly `.`, with no other line
+/// being exactly `.`, no bare CR or LF, and every other line that starts with `.` starting with `..` (which
+/// is what [`DotStuffer`] produces; a lone leading dot would be an unstuffed line). Returns the body with one
+/// leading dot removed from each stuffed line and the terminator removed, or `None` if `wire` is not of that
+/// form.
+///
+/// ```
+/// use smtp_proto::body::unstuff;
+///
+/// assert_eq!(unstuff(b"..x\r\ny\r\n.\r\n").unwrap(), b".x\r\ny\r\n");
+/// assert_eq!(unstuff(b".\r\n").unwrap(), b"");
+/// assert_eq!(unstuff(b"a\r\n.\r\nb\r\n.\r\n"), None); // early terminator
+/// assert_eq!(unstuff(b"a\n.\r\n"), None); // bare LF
+/// ```
+#[must_use]
+pub fn unstuff(wire: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::with_capacity(wire.len());
+    let mut rest = wire;
+    loop {
+        let end = memchr2(b'\r', b'\n', rest)?;
+        if rest[end] != b'\r' || rest.get(end + 1) != Some(&b'\n') {
+            return None;
+        }
+        let line = &rest[..end];
+        rest = &rest[end + 2..];
+        if line == b"." {
+            return rest.is_empty().then_some(body);
+        }
+        let content = match line.first() {
+            Some(b'.') if line.get(1) == Some(&b'.') => &line[1..],
+            Some(b'.') => return None,
+            _ => line,
+        };
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+}
+
+/// CRLF-normalises `input` the way the encoders do: CRLF stays, a bare CR or bare LF becomes CRLF.
+///
+/// A simple byte-at-a-time reference implementation, for tests and fuzzing.
+///
+/// ```
+/// use smtp_proto::body::normalize_line_endings;
+///
+/// assert_eq!(normalize_line_endings(b"a\nb\rc\r\n"), b"a\r\nb\r\nc\r\n");
+/// assert_eq!(normalize_line_endings(b"\r\r\n"), b"\r\n\r\n");
+/// ```
+#[must_use]
+pub fn normalize_line_endings(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 8);
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if input.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
