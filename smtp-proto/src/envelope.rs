@@ -53,6 +53,11 @@ impl Recipient {
         self.orcpt.as_ref()
     }
 
+    /// Gives back the forward-path.
+    pub fn into_path(self) -> ForwardPath {
+        self.path
+    }
+
     pub(crate) fn wants_dsn(&self) -> bool {
         self.notify.is_some() || self.orcpt.is_some()
     }
@@ -210,6 +215,11 @@ impl Envelope {
     /// Whether REQUIRETLS is asked for.
     pub fn requires_tls(&self) -> bool {
         self.requiretls
+    }
+
+    /// Gives back the recipients.
+    pub fn into_recipients(self) -> Vec<Recipient> {
+        self.recipients
     }
 
     pub(crate) fn wants_dsn(&self) -> bool {
