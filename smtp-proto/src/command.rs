@@ -249,13 +249,10 @@ impl Command<'_> {
         let result = self.write(out);
         let len = out.len() - start;
         let max = self.max_len();
-        let result = result.and_then(|()| {
-            if len > max {
-                Err(CommandError::TooLong { len, max })
-            } else {
-                Ok(())
-            }
-        });
+        let result = match result {
+            Ok(()) if len > max => Err(CommandError::TooLong { len, max }),
+            other => other,
+        };
         if result.is_err() {
             out.truncate(start);
         }

@@ -195,8 +195,12 @@ impl Notify {
 
     /// A set of conditions; at least one must be true (use [`Notify::never`] for none).
     pub fn on(success: bool, failure: bool, delay: bool) -> Result<Notify, ParamError> {
-        let bits =
-            u8::from(success) * SUCCESS | u8::from(failure) * FAILURE | u8::from(delay) * DELAY;
+        let mut bits = 0;
+        for (on, bit) in [(success, SUCCESS), (failure, FAILURE), (delay, DELAY)] {
+            if on {
+                bits |= bit;
+            }
+        }
         if bits == 0 {
             return Err(ParamError::new("NOTIFY", ParamErrorKind::Empty));
         }
