@@ -64,23 +64,6 @@ enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Greeting => "the greeting",
-            Kind::Hello => "EHLO",
-            Kind::Helo => "HELO",
-            Kind::StartTls => "STARTTLS",
-            Kind::Auth => "AUTH",
-            Kind::Mail(_) => "MAIL",
-            Kind::Rcpt(..) => "RCPT",
-            Kind::Data(_) => "DATA",
-            Kind::DataEnd(_) | Kind::LmtpRcpt(..) => "end of data",
-            Kind::Bdat { .. } => "BDAT",
-            Kind::Rset => "RSET",
-            Kind::Quit => "QUIT",
-        }
-    }
-
     fn timer(self) -> Timer {
         match self {
             Kind::Greeting => Timer::Greeting,
@@ -775,7 +758,7 @@ impl Client {
             return;
         }
         let caps = self.caps.as_ref().expect("after a successful hello");
-        let Some(mech) = Mechanism::PREFERENCE.into_iter().find(|m| caps.auth(*m) && m.usable_with(creds)) else {
+        let Some(mech) = Mechanism::PREFERENCE.into_iter().find(|m| crate::ehlo::AuthMechanism::from_name(m.name().as_bytes()).is_some_and(|a| caps.auth(a)) && m.usable_with(creds)) else {
             self.quit_with(Error::NoAuthMechanism);
             return;
         };
@@ -998,10 +981,10 @@ impl Client {
         let Some(idx) = self.txn_index(id) else { return };
         let t = &mut self.txns[idx];
         let positive = reply.is_positive();
-        let intermediate = reply.is_intermediate();
+        let code = reply.code();
         t.mail_reply = Some(reply);
-        if intermediate {
-            self.protocol_error("MAIL", 354);
+        if code / 100 == 3 {
+            self.protocol_error("MAIL", code);
             return;
         }
         if positive {
