@@ -658,3 +658,66 @@ proptest! {
         let _ = (format!("{caps:?}"), caps.keywords().count(), caps.extension("AUTH"), caps.rcpt_max());
     }
 }
+
+mod alloc_count {
+    //! Counts heap allocations made by the current thread (tests run on parallel threads).
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            COUNT.with(|c| c.set(c.get() + 1));
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            COUNT.with(|c| c.set(c.get() + 1));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    pub(super) fn count() -> usize {
+        COUNT.with(Cell::get)
+    }
+}
+
+#[test]
+fn one_allocation_per_reply_in_steady_state() {
+    let stream = b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n\
+                   250 2.1.0 ok\r\n550-5.1.1 no\r\n550 5.1.1 such user\r\n354 go\r\n";
+    let mut p = ReplyParser::new(strict());
+    let mut replies = Vec::with_capacity(64);
+    let feed = |p: &mut ReplyParser, replies: &mut Vec<Reply>, chunk: usize| {
+        for piece in stream.chunks(chunk) {
+            let mut off = 0;
+            while off < piece.len() {
+                let (n, r) = p.push(&piece[off..]).unwrap();
+                off += n;
+                replies.extend(r);
+            }
+        }
+    };
+    // Warm-up: the reused buffers grow to their working size.
+    feed(&mut p, &mut replies, 3);
+    feed(&mut p, &mut replies, 1);
+    replies.clear();
+    for chunk in [1, 2, 7, stream.len()] {
+        let before = alloc_count::count();
+        feed(&mut p, &mut replies, chunk);
+        let allocs = alloc_count::count() - before;
+        assert_eq!(replies.len(), 4);
+        assert_eq!(allocs, 4, "chunks of {chunk}: one allocation per reply");
+        replies.clear();
+    }
+}
