@@ -334,7 +334,9 @@ pub struct ReplyConfig {
     /// line and a bare LF is text (RFC 5321 §2.3.8).
     pub allow_bare_lf: bool,
     /// COMPAT: accept lines with different codes in one reply; the reply takes the LAST line's code. Default
-    /// false: a mismatch is [`ParseError::CodeMismatch`].
+    /// false: a mismatch is [`ParseError::CodeMismatch`]. In this mode each line's enhanced code is checked
+    /// against that line's own code, and [`Reply::enhanced`] is dropped if its class differs from the final
+    /// code's first digit.
     pub allow_code_mismatch: bool,
 }
 
