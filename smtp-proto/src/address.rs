@@ -298,8 +298,10 @@ fn check_address_literal(s: &str) -> Result<(), AddressErrorKind> {
     let ok = if inner.len() >= 5 && inner[..5].eq_ignore_ascii_case("IPv6:") {
         is_ipv6(&inner[5..])
     } else if let Some((tag, content)) = inner.split_once(':') {
-        // General-address-literal = Standardized-tag ":" 1*dcontent
+        // General-address-literal = Standardized-tag ":" 1*dcontent. Policy: the tag starts with a letter,
+        // so that a bare IPv6 address (`[2001:db8::1]`, a common mistake) is not taken for a tag "2001".
         is_ldh_str(tag)
+            && tag.starts_with(|c: char| c.is_ascii_alphabetic())
             && !content.is_empty()
             && content.bytes().all(|b| matches!(b, 33..=90 | 94..=126))
     } else {
@@ -792,6 +794,7 @@ mod tests {
         assert!(check_address_literal("[x-tag:foo]").is_ok());
         assert!(check_address_literal("[x-tag:]").is_err());
         assert!(check_address_literal("[-x:foo]").is_err());
+        assert!(check_address_literal("[2001:db8::1]").is_err());
         assert!(check_address_literal("[x:fo]o]").is_err());
         assert!(check_address_literal("[x:fo o]").is_err());
         assert!(check_address_literal("[1.2.3.4").is_err());

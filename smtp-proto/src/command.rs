@@ -251,12 +251,32 @@ impl Command<'_> {
         let max = self.max_len();
         let result = match result {
             Ok(()) if len > max => Err(CommandError::TooLong { len, max }),
-            other => other,
+            Ok(()) => self.check_sent_forms(),
+            err => err,
         };
         if result.is_err() {
             out.truncate(start);
         }
         result
+    }
+
+    /// Checks limits that apply to a parameter in the form it is sent (after the line length check, so an
+    /// over-long line reports `TooLong` first).
+    fn check_sent_forms(&self) -> Result<(), CommandError> {
+        if let Command::Rcpt {
+            params, smtputf8, ..
+        } = self
+        {
+            if let Some(orcpt) = &params.orcpt {
+                if orcpt.encoded_len(*smtputf8) > MAX_ORCPT_LEN {
+                    return Err(CommandError::Param(ParamError::new(
+                        "ORCPT",
+                        ParamErrorKind::TooLong,
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn write(&self, out: &mut Vec<u8>) -> Result<(), CommandError> {
@@ -326,14 +346,7 @@ impl Command<'_> {
                 }
                 if let Some(orcpt) = &params.orcpt {
                     out.extend_from_slice(b" ORCPT=");
-                    let value_start = out.len();
                     orcpt.encode(*smtputf8, out);
-                    if out.len() - value_start > MAX_ORCPT_LEN {
-                        return Err(CommandError::Param(ParamError::new(
-                            "ORCPT",
-                            ParamErrorKind::TooLong,
-                        )));
-                    }
                 }
             }
             Command::Data => out.extend_from_slice(b"DATA"),

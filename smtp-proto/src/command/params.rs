@@ -378,6 +378,16 @@ impl OrigRecipient {
         &self.addr
     }
 
+    /// The length of [`OrigRecipient::encode`]'s output.
+    pub(crate) fn encoded_len(&self, smtputf8: bool) -> usize {
+        let addr = if self.utf8 {
+            utf8_addr_len(&self.addr, smtputf8)
+        } else {
+            xtext_len(self.addr.as_bytes())
+        };
+        self.addr_type.len() + 1 + addr
+    }
+
     /// Appends `addr-type;encoded-address`; `smtputf8` selects the `utf-8` form.
     pub(crate) fn encode(&self, smtputf8: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(self.addr_type.as_bytes());
