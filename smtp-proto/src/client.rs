@@ -58,7 +58,10 @@ enum Kind {
     DataEnd(MessageId),
     /// LMTP: the reply for the accepted recipient at this index, after the body.
     LmtpRcpt(MessageId, usize),
-    Bdat { id: MessageId, last: bool },
+    Bdat {
+        id: MessageId,
+        last: bool,
+    },
     Rset,
     Quit,
 }
@@ -73,7 +76,9 @@ impl Kind {
             Kind::Mail(_) => Timer::Mail,
             Kind::Rcpt(..) => Timer::Rcpt,
             Kind::Data(_) => Timer::DataInit,
-            Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Bdat { last: true, .. } => Timer::DataTermination,
+            Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Bdat { last: true, .. } => {
+                Timer::DataTermination
+            }
             Kind::Bdat { last: false, .. } => Timer::DataBlock,
             Kind::Rset => Timer::Reset,
             Kind::Quit => Timer::Quit,
@@ -121,7 +126,10 @@ enum Phase {
 #[derive(Debug)]
 enum BodyEncoder {
     Data(DotStuffer),
-    Bdat { normalizer: Option<CrlfNormalizer>, chunk: Vec<u8> },
+    Bdat {
+        normalizer: Option<CrlfNormalizer>,
+        chunk: Vec<u8>,
+    },
 }
 
 #[derive(Debug)]
@@ -197,7 +205,10 @@ impl Client {
         let parser = ReplyParser::new(config.reply);
         let is_tls = config.tls == TlsMode::Implicit;
         let mut expects = VecDeque::with_capacity(8);
-        expects.push_back(Expect { kind: Kind::Greeting, deadline: Some(now + config.timeouts.greeting) });
+        expects.push_back(Expect {
+            kind: Kind::Greeting,
+            deadline: Some(now + config.timeouts.greeting),
+        });
         Client {
             config,
             parser,
@@ -322,7 +333,11 @@ impl Client {
     pub fn write_body(&mut self, id: MessageId, chunk: &[u8]) -> Result<usize, ApiMisuse> {
         let limit = self.config.body_buffer;
         let pending = self.tx.len();
-        let txn = self.txns.iter_mut().find(|t| t.id == id).ok_or(ApiMisuse::UnknownMessage)?;
+        let txn = self
+            .txns
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(ApiMisuse::UnknownMessage)?;
         match txn.phase {
             Phase::Final => return Err(ApiMisuse::BodyFinished),
             Phase::Queued | Phase::Envelope => return Ok(0),
@@ -334,7 +349,11 @@ impl Client {
         let room = limit.saturating_sub(pending);
         // In lock-step mode, a BDAT chunk waits for the previous chunk's reply (RFC 3030 §2).
         let bdat_waiting = txn.use_bdat && !txn.pipelined && txn.outstanding > 0;
-        let n = if bdat_waiting { 0 } else { chunk.len().min(room) };
+        let n = if bdat_waiting {
+            0
+        } else {
+            chunk.len().min(room)
+        };
         if n < chunk.len() {
             txn.blocked = true;
         }
@@ -345,7 +364,10 @@ impl Client {
         let mut new_expect = None;
         match &mut txn.encoder {
             BodyEncoder::Data(stuffer) => stuffer.encode(data, &mut self.tx),
-            BodyEncoder::Bdat { normalizer, chunk: buf } => {
+            BodyEncoder::Bdat {
+                normalizer,
+                chunk: buf,
+            } => {
                 match normalizer {
                     Some(norm) => norm.encode(data, buf),
                     None => buf.extend_from_slice(data),
@@ -362,7 +384,10 @@ impl Client {
         txn.sent += n as u64;
         let (sent, total) = (txn.sent, txn.env.declared_size());
         if let Some(kind) = new_expect {
-            self.expects.push_back(Expect { kind, deadline: None });
+            self.expects.push_back(Expect {
+                kind,
+                deadline: None,
+            });
         }
         self.events.push_back(Event::Progress { id, sent, total });
         Ok(n)
@@ -372,7 +397,11 @@ impl Client {
     /// Another message may be handed over right after: with PIPELINING its MAIL goes out with this dot.
     pub fn finish_body(&mut self, id: MessageId) -> Result<(), ApiMisuse> {
         let lmtp = self.config.protocol == Protocol::Lmtp;
-        let idx = self.txns.iter().position(|t| t.id == id).ok_or(ApiMisuse::UnknownMessage)?;
+        let idx = self
+            .txns
+            .iter()
+            .position(|t| t.id == id)
+            .ok_or(ApiMisuse::UnknownMessage)?;
         let txn = &mut self.txns[idx];
         match txn.phase {
             Phase::Final => return Err(ApiMisuse::BodyFinished),
@@ -400,14 +429,24 @@ impl Client {
                 .filter(|&i| txn.rcpt_replies[i].as_ref().is_some_and(Reply::is_positive))
                 .collect();
             txn.outstanding += accepted.len();
-            accepted.into_iter().map(|i| Kind::LmtpRcpt(id, i)).collect::<Vec<_>>()
+            accepted
+                .into_iter()
+                .map(|i| Kind::LmtpRcpt(id, i))
+                .collect::<Vec<_>>()
         } else {
             txn.outstanding += 1;
-            let kind = if txn.use_bdat { Kind::Bdat { id, last: true } } else { Kind::DataEnd(id) };
+            let kind = if txn.use_bdat {
+                Kind::Bdat { id, last: true }
+            } else {
+                Kind::DataEnd(id)
+            };
             alloc::vec![kind]
         };
         for kind in kinds {
-            self.expects.push_back(Expect { kind, deadline: None });
+            self.expects.push_back(Expect {
+                kind,
+                deadline: None,
+            });
         }
         self.try_progress();
         Ok(())
@@ -469,7 +508,9 @@ impl Client {
                 Ok((n, Some(reply))) => {
                     rest = &rest[n..];
                     self.on_reply(now, reply);
-                    if self.state == State::AwaitingTls && (!rest.is_empty() || self.parser.has_partial()) {
+                    if self.state == State::AwaitingTls
+                        && (!rest.is_empty() || self.parser.has_partial())
+                    {
                         self.fail(Error::StartTlsInjection);
                         return;
                     }
@@ -483,7 +524,12 @@ impl Client {
     pub fn handle_eof(&mut self, _now: Duration) {
         match self.state {
             State::Closed => {}
-            State::Quitting if self.expects.iter().all(|e| e.kind == Kind::Quit || self.txn_gone(e.kind)) => {
+            State::Quitting
+                if self
+                    .expects
+                    .iter()
+                    .all(|e| e.kind == Kind::Quit || self.txn_gone(e.kind)) =>
+            {
                 self.close_quietly();
             }
             _ => self.fail(Error::UnexpectedEof),
@@ -493,7 +539,9 @@ impl Client {
     /// Fires the deadline from [`poll_timeout`](Client::poll_timeout) if `now` has reached it; an early call does
     /// nothing.
     pub fn handle_timeout(&mut self, now: Duration) {
-        let Some(deadline) = self.poll_timeout() else { return };
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
         if now < deadline || self.state == State::Closed {
             return;
         }
@@ -532,7 +580,9 @@ impl Client {
         for e in self.expects.iter_mut() {
             if e.deadline.is_none() {
                 e.deadline = Some(now + timeout_for(&timeouts, e.kind));
-                if let Kind::DataEnd(id) | Kind::LmtpRcpt(id, _) | Kind::Bdat { id, last: true } = e.kind {
+                if let Kind::DataEnd(id) | Kind::LmtpRcpt(id, _) | Kind::Bdat { id, last: true } =
+                    e.kind
+                {
                     if let Some(t) = self.txns.iter_mut().find(|t| t.id == id) {
                         t.terminator_out = true;
                     }
@@ -598,7 +648,8 @@ impl Client {
             self.fail(Error::ServiceUnavailable(reply));
             return;
         }
-        if self.state == State::Quitting && expect.kind != Kind::Quit && self.txn_gone(expect.kind) {
+        if self.state == State::Quitting && expect.kind != Kind::Quit && self.txn_gone(expect.kind)
+        {
             // A reply to a command of a transaction the error already settled: read and dropped.
             return;
         }
@@ -627,7 +678,11 @@ impl Client {
 
     fn unsolicited(&mut self, reply: Reply) {
         // A reply while a DATA body is being written: the server gave up on it (checklist CLOSE-05, TV-31).
-        if let Some(t) = self.txns.iter_mut().find(|t| t.phase == Phase::Body && !t.use_bdat) {
+        if let Some(t) = self
+            .txns
+            .iter_mut()
+            .find(|t| t.phase == Phase::Body && !t.use_bdat)
+        {
             t.failure = Some(Failure::Interrupted);
             t.final_reply = Some(reply.clone());
             t.decided = true;
@@ -642,7 +697,9 @@ impl Client {
 
     fn record_421(&mut self, kind: Kind, reply: &Reply) {
         let Some(id) = kind.message() else { return };
-        let Some(t) = self.txns.iter_mut().find(|t| t.id == id) else { return };
+        let Some(t) = self.txns.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
         match kind {
             Kind::Rcpt(_, i) => t.rcpt_replies[i] = Some(reply.clone()),
             Kind::Mail(_) => {
@@ -758,25 +815,40 @@ impl Client {
             return;
         }
         let caps = self.caps.as_ref().expect("after a successful hello");
-        let Some(mech) = Mechanism::PREFERENCE.into_iter().find(|m| crate::ehlo::AuthMechanism::from_name(m.name().as_bytes()).is_some_and(|a| caps.auth(a)) && m.usable_with(creds)) else {
+        let Some(mech) = Mechanism::PREFERENCE
+            .into_iter()
+            .find(|m| caps.auth(*m) && m.usable_with(creds))
+        else {
             self.quit_with(Error::NoAuthMechanism);
             return;
         };
         let mut sasl = match SaslClient::new(mech, creds) {
             Ok(s) => s,
             Err(_) => {
-                self.quit_with(Error::AuthFailed { reply: None, sasl: None });
+                self.quit_with(Error::AuthFailed {
+                    reply: None,
+                    sasl: None,
+                });
                 return;
             }
         };
         let ir = sasl.initial_response();
         let start = self.tx.len();
-        let cmd = Command::Auth { mechanism: mech.name(), initial_response: ir.as_deref() };
+        let cmd = Command::Auth {
+            mechanism: mech.name(),
+            initial_response: ir.as_deref(),
+        };
         // An initial response that would push the line past 512 octets waits for the first 334 (RFC 4954 §4).
         let fits = cmd.encode(&mut self.tx).is_ok() && self.tx.len() - start <= 512;
         if !fits {
             self.tx.truncate(start);
-            encode_fixed(&Command::Auth { mechanism: mech.name(), initial_response: None }, &mut self.tx);
+            encode_fixed(
+                &Command::Auth {
+                    mechanism: mech.name(),
+                    initial_response: None,
+                },
+                &mut self.tx,
+            );
             self.deferred_ir = ir;
         }
         self.sasl = Some(sasl);
@@ -805,7 +877,9 @@ impl Client {
                     },
                 };
                 match response {
-                    Step::Respond(bytes) => encode_auth(&Command::AuthResponse(&bytes), &mut self.tx),
+                    Step::Respond(bytes) => {
+                        encode_auth(&Command::AuthResponse(&bytes), &mut self.tx)
+                    }
                     Step::Cancel => {
                         self.sasl_cancelled = true;
                         encode_fixed(&Command::AuthCancel, &mut self.tx);
@@ -815,7 +889,10 @@ impl Client {
             }
             _ => {
                 let sasl = self.sasl.take().and_then(|s| s.failure().cloned());
-                self.quit_with(Error::AuthFailed { reply: Some(reply), sasl });
+                self.quit_with(Error::AuthFailed {
+                    reply: Some(reply),
+                    sasl,
+                });
             }
         }
     }
@@ -839,14 +916,21 @@ impl Client {
         }
         while self.can_start_txn() {
             if let Err(refusal) = self.start_txn() {
-                let idx = self.txns.iter().position(|t| t.phase == Phase::Queued).expect("queued txn");
+                let idx = self
+                    .txns
+                    .iter()
+                    .position(|t| t.phase == Phase::Queued)
+                    .expect("queued txn");
                 let t = &mut self.txns[idx];
                 t.failure = Some(Failure::Refused(refusal));
                 t.decided = true;
                 self.maybe_conclude(idx);
             }
         }
-        if self.quit_requested && self.txns.iter().all(|t| t.phase == Phase::Final) && self.pipeline_open() {
+        if self.quit_requested
+            && self.txns.iter().all(|t| t.phase == Phase::Final)
+            && self.pipeline_open()
+        {
             self.send_quit();
         }
     }
@@ -908,7 +992,11 @@ impl Client {
     /// Writes MAIL (and, pipelined, every RCPT and DATA) for the first queued message. On a refusal nothing
     /// was written.
     fn start_txn(&mut self) -> Result<(), Refusal> {
-        let idx = self.txns.iter().position(|t| t.phase == Phase::Queued).expect("queued txn");
+        let idx = self
+            .txns
+            .iter()
+            .position(|t| t.phase == Phase::Queued)
+            .expect("queued txn");
         self.precheck(&self.txns[idx].env)?;
         let caps = self.caps.as_ref().expect("ready session");
         let pipelined = self.pipelining();
@@ -920,7 +1008,11 @@ impl Client {
         let smtputf8 = env.needs_smtputf8();
         let dsn = caps.dsn();
         let mail = MailParams {
-            size: if caps.size_advertised() { env.declared_size() } else { None },
+            size: if caps.size_advertised() {
+                env.declared_size()
+            } else {
+                None
+            },
             body: match body {
                 BodyType::BinaryMime => Some(BodyType::BinaryMime),
                 BodyType::EightBitMime => Some(BodyType::EightBitMime),
@@ -930,19 +1022,32 @@ impl Client {
             },
             smtputf8,
             ret: if dsn { env.ret_request() } else { None },
-            envid: if dsn { env.envid_value().cloned() } else { None },
+            envid: if dsn {
+                env.envid_value().cloned()
+            } else {
+                None
+            },
             requiretls: env.requires_tls(),
             auth: None,
         };
         let start = self.tx.len();
         let mut kinds: Vec<Kind> = Vec::new();
         let result = (|| {
-            Command::Mail { from: env.from(), params: &mail }.encode(&mut self.tx)?;
+            Command::Mail {
+                from: env.from(),
+                params: &mail,
+            }
+            .encode(&mut self.tx)?;
             kinds.push(Kind::Mail(t.id));
             if pipelined {
                 for (i, r) in env.recipients().iter().enumerate() {
                     let params = rcpt_params(r, dsn);
-                    Command::Rcpt { to: r.path(), params: &params, smtputf8 }.encode(&mut self.tx)?;
+                    Command::Rcpt {
+                        to: r.path(),
+                        params: &params,
+                        smtputf8,
+                    }
+                    .encode(&mut self.tx)?;
                     kinds.push(Kind::Rcpt(t.id, i));
                 }
                 if !use_bdat {
@@ -967,8 +1072,15 @@ impl Client {
             t.warnings.push(Warning::NoDsnSupport);
         }
         if use_bdat {
-            let normalizer = if body == BodyType::BinaryMime { None } else { Some(CrlfNormalizer::new()) };
-            t.encoder = BodyEncoder::Bdat { normalizer, chunk: Vec::new() };
+            let normalizer = if body == BodyType::BinaryMime {
+                None
+            } else {
+                Some(CrlfNormalizer::new())
+            };
+            t.encoder = BodyEncoder::Bdat {
+                normalizer,
+                chunk: Vec::new(),
+            };
         }
         let _ = lmtp;
         for kind in kinds {
@@ -978,7 +1090,9 @@ impl Client {
     }
 
     fn on_mail(&mut self, id: MessageId, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else { return };
+        let Some(idx) = self.txn_index(id) else {
+            return;
+        };
         let t = &mut self.txns[idx];
         let positive = reply.is_positive();
         let code = reply.code();
@@ -1009,7 +1123,13 @@ impl Client {
         let smtputf8 = t.env.needs_smtputf8();
         // Lengths were checked when the transaction started? Only MAIL was: check this one now.
         let start = self.tx.len();
-        if let Err(e) = (Command::Rcpt { to: r.path(), params: &params, smtputf8 }).encode(&mut self.tx) {
+        if let Err(e) = (Command::Rcpt {
+            to: r.path(),
+            params: &params,
+            smtputf8,
+        })
+        .encode(&mut self.tx)
+        {
             self.tx.truncate(start);
             t.failure = Some(Failure::Refused(Refusal::Command(e)));
             t.decided = true;
@@ -1024,7 +1144,9 @@ impl Client {
     }
 
     fn on_rcpt(&mut self, id: MessageId, i: usize, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else { return };
+        let Some(idx) = self.txn_index(id) else {
+            return;
+        };
         if reply.is_intermediate() {
             self.protocol_error("RCPT", reply.code());
             return;
@@ -1032,9 +1154,14 @@ impl Client {
         let t = &mut self.txns[idx];
         if reply.is_positive() {
             t.accepted += 1;
-            self.events.push_back(Event::RecipientAccepted { id, index: i });
+            self.events
+                .push_back(Event::RecipientAccepted { id, index: i });
         } else {
-            self.events.push_back(Event::RecipientRejected { id, index: i, reply: reply.clone() });
+            self.events.push_back(Event::RecipientRejected {
+                id,
+                index: i,
+                reply: reply.clone(),
+            });
         }
         t.rcpt_replies[i] = Some(reply);
         let last = i + 1 == t.rcpt_replies.len();
@@ -1067,7 +1194,9 @@ impl Client {
     }
 
     fn on_data(&mut self, id: MessageId, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else { return };
+        let Some(idx) = self.txn_index(id) else {
+            return;
+        };
         let t = &mut self.txns[idx];
         let code = reply.code();
         let usable = t.failure.is_none() && t.mail_ok && t.accepted > 0;
@@ -1104,7 +1233,9 @@ impl Client {
     }
 
     fn on_final(&mut self, id: MessageId, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else { return };
+        let Some(idx) = self.txn_index(id) else {
+            return;
+        };
         let t = &mut self.txns[idx];
         if t.failure.is_none() && !reply.is_positive() {
             t.failure = Some(Failure::Rejected);
@@ -1118,7 +1249,9 @@ impl Client {
     }
 
     fn on_lmtp(&mut self, id: MessageId, i: usize, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else { return };
+        let Some(idx) = self.txn_index(id) else {
+            return;
+        };
         let t = &mut self.txns[idx];
         t.lmtp_replies[i] = Some(reply);
         if t.outstanding == 0 {
@@ -1132,7 +1265,9 @@ impl Client {
     }
 
     fn on_bdat(&mut self, id: MessageId, last: bool, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else { return };
+        let Some(idx) = self.txn_index(id) else {
+            return;
+        };
         let t = &mut self.txns[idx];
         if reply.is_positive() {
             if last {
@@ -1184,7 +1319,10 @@ impl Client {
     // Ending
 
     fn protocol_error(&mut self, command: &'static str, code: u16) {
-        self.quit_with(Error::Protocol(ProtocolViolation::UnexpectedReply { command, code }));
+        self.quit_with(Error::Protocol(ProtocolViolation::UnexpectedReply {
+            command,
+            code,
+        }));
     }
 
     /// Settles every message with `err`, sends QUIT and waits for 221 or the close.
@@ -1236,11 +1374,15 @@ impl Client {
     }
 
     fn txn_gone(&self, kind: Kind) -> bool {
-        kind.message().is_some_and(|id| self.txn_index(id).is_none())
+        kind.message()
+            .is_some_and(|id| self.txn_index(id).is_none())
     }
 
     fn push_expect(&mut self, kind: Kind) {
-        self.expects.push_back(Expect { kind, deadline: None });
+        self.expects.push_back(Expect {
+            kind,
+            deadline: None,
+        });
     }
 }
 
@@ -1259,7 +1401,10 @@ fn timeout_for(t: &crate::config::Timeouts, kind: Kind) -> Duration {
 
 fn rcpt_params(r: &crate::envelope::Recipient, dsn: bool) -> RcptParams {
     if dsn {
-        RcptParams { notify: r.notify_request().cloned(), orcpt: r.orcpt_value().cloned() }
+        RcptParams {
+            notify: r.notify_request().cloned(),
+            orcpt: r.orcpt_value().cloned(),
+        }
     } else {
         RcptParams::default()
     }
@@ -1267,7 +1412,8 @@ fn rcpt_params(r: &crate::envelope::Recipient, dsn: bool) -> RcptParams {
 
 /// Encodes a command whose arguments were validated when they were built and cannot be too long.
 fn encode_fixed(cmd: &Command<'_>, out: &mut Vec<u8>) {
-    cmd.encode(out).expect("validated command within its length limit");
+    cmd.encode(out)
+        .expect("validated command within its length limit");
 }
 
 /// Encodes a SASL response line; base64 of any response fits the AUTH line limit.
@@ -1313,7 +1459,11 @@ fn conclude(t: Txn, session: Option<&Error>) -> MessageReport {
         .into_iter()
         .zip(t.rcpt_replies)
         .map(|(r, rcpt_reply)| {
-            let lmtp_reply = if lmtp { lmtp_replies.next().flatten() } else { None };
+            let lmtp_reply = if lmtp {
+                lmtp_replies.next().flatten()
+            } else {
+                None
+            };
             let status = match &rcpt_reply {
                 Some(rr) if !rr.is_positive() => class_status(Some(rr)),
                 Some(_) if lmtp => match &lmtp_reply {
@@ -1325,17 +1475,28 @@ fn conclude(t: Txn, session: Option<&Error>) -> MessageReport {
                 Some(_) => whole,
                 None if outcome == Outcome::Sent => RecipientStatus::TemporaryFailure,
                 None => match whole {
-                    RecipientStatus::Unknown | RecipientStatus::Delivered => RecipientStatus::TemporaryFailure,
+                    RecipientStatus::Unknown | RecipientStatus::Delivered => {
+                        RecipientStatus::TemporaryFailure
+                    }
                     s => s,
                 },
             };
-            RecipientResult { path: r.into_path(), rcpt_reply, lmtp_reply, status }
+            RecipientResult {
+                path: r.into_path(),
+                rcpt_reply,
+                lmtp_reply,
+                status,
+            }
         })
         .collect();
     MessageReport {
         id: t.id,
         outcome,
-        failure: if outcome == Outcome::Sent { None } else { failure },
+        failure: if outcome == Outcome::Sent {
+            None
+        } else {
+            failure
+        },
         recipients,
         mail_reply: t.mail_reply,
         data_reply: t.data_reply,

@@ -12,70 +12,20 @@ use alloc::{boxed::Box, string::String, vec::Vec};
 use core::fmt;
 
 use crate::reply::Reply;
+use crate::sasl::Mechanism;
 
-/// A SASL mechanism this crate can run (RFC 4954 `AUTH`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AuthMechanism {
-    /// `PLAIN` (RFC 4616).
-    Plain,
-    /// `LOGIN` (draft-murchison-sasl-login).
-    Login,
-    /// `CRAM-MD5` (RFC 2195).
-    CramMd5,
-    /// `XOAUTH2` (Google).
-    XOAuth2,
-    /// `OAUTHBEARER` (RFC 7628).
-    OAuthBearer,
-}
+/// Every mechanism this crate can run, in the order [`Capabilities::auth_mechanisms`] reports them.
+const ALL_MECHANISMS: [Mechanism; 5] = [
+    Mechanism::Plain,
+    Mechanism::Login,
+    Mechanism::CramMd5,
+    Mechanism::XOAuth2,
+    Mechanism::OAuthBearer,
+];
 
-impl AuthMechanism {
-    /// Every mechanism, in the order [`Capabilities::auth_mechanisms`] reports them.
-    const ALL: [AuthMechanism; 5] = [
-        AuthMechanism::Plain,
-        AuthMechanism::Login,
-        AuthMechanism::CramMd5,
-        AuthMechanism::XOAuth2,
-        AuthMechanism::OAuthBearer,
-    ];
-
-    /// The mechanism's registered name, as sent in `AUTH <name>`.
-    ///
-    /// ```
-    /// use smtp_proto::ehlo::AuthMechanism;
-    /// assert_eq!(AuthMechanism::CramMd5.name(), "CRAM-MD5");
-    /// ```
-    pub fn name(&self) -> &'static str {
-        match self {
-            AuthMechanism::Plain => "PLAIN",
-            AuthMechanism::Login => "LOGIN",
-            AuthMechanism::CramMd5 => "CRAM-MD5",
-            AuthMechanism::XOAuth2 => "XOAUTH2",
-            AuthMechanism::OAuthBearer => "OAUTHBEARER",
-        }
-    }
-
-    /// The mechanism with this name, compared case-insensitively; `None` for any other name.
-    ///
-    /// ```
-    /// use smtp_proto::ehlo::AuthMechanism;
-    /// assert_eq!(AuthMechanism::from_name(b"xoauth2"), Some(AuthMechanism::XOAuth2));
-    /// assert_eq!(AuthMechanism::from_name(b"SCRAM-SHA-256"), None);
-    /// ```
-    pub fn from_name(name: &[u8]) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-impl fmt::Display for AuthMechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// The mechanism's bit in [`Capabilities`]' set.
+fn mechanism_bit(m: Mechanism) -> u8 {
+    1 << (m as u8)
 }
 
 /// A byte range in `Capabilities::text`.
@@ -124,7 +74,7 @@ const FLAGS: [(&str, u16); 10] = [
 /// Replaced as a whole on every EHLO (RFC 9422 §3.6: an EHLO without LIMITS means no limits).
 ///
 /// ```
-/// use smtp_proto::ehlo::{AuthMechanism, Capabilities};
+/// use smtp_proto::{ehlo::Capabilities, sasl::Mechanism};
 /// use smtp_proto::reply::Reply;
 ///
 /// let reply = Reply::new(
@@ -136,7 +86,7 @@ const FLAGS: [(&str, u16); 10] = [
 /// assert_eq!(caps.domain(), b"mx.example.com");
 /// assert!(caps.pipelining());
 /// assert_eq!(caps.max_size(), Some(35882577));
-/// assert!(caps.auth(AuthMechanism::XOAuth2));
+/// assert!(caps.auth(Mechanism::XOAuth2));
 /// assert_eq!(caps.rcpt_max(), Some(20));
 /// assert_eq!(caps.extension("x-foo"), Some(&b"bar  baz"[..]));
 /// assert!(!caps.starttls());
@@ -303,8 +253,8 @@ impl Capabilities {
             let kw = &text[entry.keyword.start..entry.keyword.end];
             if kw.eq_ignore_ascii_case(b"AUTH") {
                 for mech in tokens(&text[entry.params.start..entry.params.end]) {
-                    if let Some(m) = AuthMechanism::from_name(mech) {
-                        caps.auth |= m.bit();
+                    if let Some(m) = Mechanism::from_name(mech) {
+                        caps.auth |= mechanism_bit(m);
                     }
                 }
             }
@@ -407,14 +357,14 @@ impl Capabilities {
     }
 
     /// The server offers this SASL mechanism (from any `AUTH` or legacy `AUTH=` line).
-    pub fn auth(&self, mech: AuthMechanism) -> bool {
-        self.auth & mech.bit() != 0
+    pub fn auth(&self, mech: Mechanism) -> bool {
+        self.auth & mechanism_bit(mech) != 0
     }
 
-    /// The offered mechanisms this crate knows, in the order of [`AuthMechanism`]'s variants. Other names
+    /// The offered mechanisms this crate knows, in the order of [`Mechanism`]'s variants. Other names
     /// stay visible through `extension("AUTH")`.
-    pub fn auth_mechanisms(&self) -> impl Iterator<Item = AuthMechanism> + '_ {
-        AuthMechanism::ALL.into_iter().filter(|&m| self.auth(m))
+    pub fn auth_mechanisms(&self) -> impl Iterator<Item = Mechanism> + '_ {
+        ALL_MECHANISMS.into_iter().filter(|&m| self.auth(m))
     }
 
     /// `LIMITS RCPTMAX=n` (RFC 9422): most RCPT commands per transaction.
@@ -505,7 +455,7 @@ mod tests {
         Capabilities::from_ehlo(&Reply::new(250, text))
     }
 
-    fn mechs(c: &Capabilities) -> Vec<AuthMechanism> {
+    fn mechs(c: &Capabilities) -> Vec<Mechanism> {
         c.auth_mechanisms().collect()
     }
 
@@ -518,7 +468,7 @@ mod tests {
         assert_eq!(c.domain(), b"mx.example.com");
         assert!(c.pipelining() && c.size_advertised() && c.enhanced_status_codes());
         assert_eq!(c.max_size(), Some(35_882_577));
-        use AuthMechanism::*;
+        use Mechanism::*;
         assert_eq!(mechs(&c), vec![Plain, Login, XOAuth2]);
         assert_eq!((c.rcpt_max(), c.mail_max()), (Some(20), Some(5)));
         assert_eq!(c.extension("auth"), Some(&b"PLAIN LOGIN XOAUTH2"[..]));
@@ -637,12 +587,8 @@ mod tests {
 
     #[test]
     fn auth_table() {
-        use AuthMechanism::*;
-        type Case = (
-            &'static str,
-            &'static [AuthMechanism],
-            Option<&'static [u8]>,
-        );
+        use Mechanism::*;
+        type Case = (&'static str, &'static [Mechanism], Option<&'static [u8]>);
         let cases: &[Case] = &[
             ("AUTH PLAIN LOGIN", &[Plain, Login], Some(b"PLAIN LOGIN")),
             (
@@ -669,7 +615,7 @@ mod tests {
             let c = caps(&format!("mx\n{lines}"));
             assert_eq!(mechs(&c), want, "{lines}");
             assert_eq!(c.extension("AUTH"), ext, "{lines}");
-            for m in AuthMechanism::ALL {
+            for m in ALL_MECHANISMS {
                 assert_eq!(c.auth(m), want.contains(&m), "{lines} {m}");
             }
         }
@@ -747,15 +693,15 @@ mod tests {
 
     #[test]
     fn auth_mechanism_names_round_trip() {
-        for m in AuthMechanism::ALL {
-            assert_eq!(AuthMechanism::from_name(m.name().as_bytes()), Some(m));
+        for m in ALL_MECHANISMS {
+            assert_eq!(Mechanism::from_name(m.name().as_bytes()), Some(m));
             assert_eq!(
-                AuthMechanism::from_name(m.name().to_ascii_lowercase().as_bytes()),
+                Mechanism::from_name(m.name().to_ascii_lowercase().as_bytes()),
                 Some(m)
             );
             assert_eq!(format!("{m}"), m.name());
         }
-        assert_eq!(AuthMechanism::from_name(b""), None);
-        assert_eq!(AuthMechanism::from_name(b"PLAIN "), None);
+        assert_eq!(Mechanism::from_name(b""), None);
+        assert_eq!(Mechanism::from_name(b"PLAIN "), None);
     }
 }

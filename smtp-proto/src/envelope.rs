@@ -23,7 +23,11 @@ pub struct Recipient {
 impl Recipient {
     /// A recipient with no DSN request.
     pub fn new(path: ForwardPath) -> Recipient {
-        Recipient { path, notify: None, orcpt: None }
+        Recipient {
+            path,
+            notify: None,
+            orcpt: None,
+        }
     }
 
     /// Asks for NOTIFY (sent only when the server offers DSN).
@@ -130,7 +134,15 @@ impl Envelope {
         if recipients.is_empty() {
             return Err(EnvelopeError::NoRecipients);
         }
-        Ok(Envelope { from, recipients, ret: None, envid: None, body: BodyType::SevenBit, size: None, requiretls: false })
+        Ok(Envelope {
+            from,
+            recipients,
+            ret: None,
+            envid: None,
+            body: BodyType::SevenBit,
+            size: None,
+            requiretls: false,
+        })
     }
 
     /// Parses the reverse-path (`""` or `"<>"` for the null path) and each recipient, naming the first
@@ -223,7 +235,9 @@ impl Envelope {
     }
 
     pub(crate) fn wants_dsn(&self) -> bool {
-        self.ret.is_some() || self.envid.is_some() || self.recipients.iter().any(Recipient::wants_dsn)
+        self.ret.is_some()
+            || self.envid.is_some()
+            || self.recipients.iter().any(Recipient::wants_dsn)
     }
 
     pub(crate) fn needs_smtputf8(&self) -> bool {

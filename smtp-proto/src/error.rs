@@ -94,8 +94,12 @@ pub enum ProtocolViolation {
 impl fmt::Display for ProtocolViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProtocolViolation::UnsolicitedReply(code) => write!(f, "reply {code} with no command outstanding"),
-            ProtocolViolation::UnexpectedReply { command, code } => write!(f, "reply {code} makes no sense for {command}"),
+            ProtocolViolation::UnsolicitedReply(code) => {
+                write!(f, "reply {code} with no command outstanding")
+            }
+            ProtocolViolation::UnexpectedReply { command, code } => {
+                write!(f, "reply {code} makes no sense for {command}")
+            }
         }
     }
 }
@@ -126,7 +130,9 @@ impl fmt::Display for ApiMisuse {
             ApiMisuse::UnknownMessage => "no such message in progress",
             ApiMisuse::BodyFinished => "the message body is already finished",
             ApiMisuse::NoTlsUpgradePending => "no TLS upgrade was requested",
-            ApiMisuse::UndeclaredEightBit => "8-bit body data but the envelope declares a 7-bit body",
+            ApiMisuse::UndeclaredEightBit => {
+                "8-bit body data but the envelope declares a 7-bit body"
+            }
         })
     }
 }
@@ -164,11 +170,20 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::TooBig { size, limit } => write!(f, "message of {size} octets exceeds the server's limit of {limit}"),
+            Refusal::TooBig { size, limit } => write!(
+                f,
+                "message of {size} octets exceeds the server's limit of {limit}"
+            ),
             Refusal::EightBitUnsupported => f.write_str("8-bit body and the server lacks 8BITMIME"),
-            Refusal::BinaryUnsupported => f.write_str("binary body and the server lacks BINARYMIME/CHUNKING"),
-            Refusal::Utf8Unsupported => f.write_str("an address needs SMTPUTF8 and the server lacks it"),
-            Refusal::RequireTlsUnavailable => f.write_str("REQUIRETLS needs TLS and a server that offers it"),
+            Refusal::BinaryUnsupported => {
+                f.write_str("binary body and the server lacks BINARYMIME/CHUNKING")
+            }
+            Refusal::Utf8Unsupported => {
+                f.write_str("an address needs SMTPUTF8 and the server lacks it")
+            }
+            Refusal::RequireTlsUnavailable => {
+                f.write_str("REQUIRETLS needs TLS and a server that offers it")
+            }
             Refusal::DsnNotSupported => f.write_str("DSN requested and the server lacks it"),
             Refusal::Command(e) => write!(f, "{e}"),
             Refusal::Address(e) => write!(f, "{e}"),

@@ -168,13 +168,18 @@ pub struct MessageReport {
 impl MessageReport {
     /// True when every recipient was delivered.
     pub fn all_delivered(&self) -> bool {
-        self.recipients.iter().all(|r| r.status == RecipientStatus::Delivered)
+        self.recipients
+            .iter()
+            .all(|r| r.status == RecipientStatus::Delivered)
     }
 
     /// True when no recipient failed permanently and nothing is unknown: a later retry of the whole message
     /// may succeed and cannot duplicate it.
     pub fn is_temporary(&self) -> bool {
         self.outcome == Outcome::Rejected
-            && self.recipients.iter().all(|r| r.status == RecipientStatus::TemporaryFailure)
+            && self
+                .recipients
+                .iter()
+                .all(|r| r.status == RecipientStatus::TemporaryFailure)
     }
 }

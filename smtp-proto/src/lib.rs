@@ -130,9 +130,11 @@ pub mod sasl;
 mod timer;
 
 pub use client::{Client, State};
-pub use config::{ClientConfig, DsnPolicy, Protocol, TlsMode, Timeouts};
+pub use config::{ClientConfig, DsnPolicy, Protocol, Timeouts, TlsMode};
 pub use envelope::{Envelope, EnvelopeError, Recipient};
 pub use error::{ApiMisuse, Error, ProtocolViolation, Refusal, SendError};
-pub use event::{Event, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning};
+pub use event::{
+    Event, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning,
+};
 pub use reply::{EnhancedCode, Reply, ReplyClass};
 pub use timer::Timer;

@@ -2,8 +2,9 @@
 //! every byte boundary and byte by byte, plus DoS caps and property tests.
 
 use proptest::prelude::*;
-use smtp_proto::ehlo::{AuthMechanism, Capabilities};
+use smtp_proto::ehlo::Capabilities;
 use smtp_proto::reply::{EnhancedCode, ParseError, Reply, ReplyClass, ReplyConfig, ReplyParser};
+use smtp_proto::sasl::Mechanism;
 
 /// Everything a run over some input produced: each reply with the total number of bytes consumed when it was
 /// returned, the fatal error if any, and whether an incomplete reply was left buffered.
@@ -161,15 +162,11 @@ fn tv03_multiline_ehlo() {
     assert_eq!(caps.max_size(), Some(35_882_577));
     assert_eq!(
         caps.auth_mechanisms().collect::<Vec<_>>(),
-        [
-            AuthMechanism::Plain,
-            AuthMechanism::Login,
-            AuthMechanism::XOAuth2
-        ]
+        [Mechanism::Plain, Mechanism::Login, Mechanism::XOAuth2]
     );
     assert_eq!((caps.rcpt_max(), caps.mail_max()), (Some(20), Some(5)));
     assert!(caps.enhanced_status_codes());
-    assert!(!caps.starttls() && !caps.auth(AuthMechanism::CramMd5));
+    assert!(!caps.starttls() && !caps.auth(Mechanism::CramMd5));
     let kws: Vec<String> = caps
         .keywords()
         .map(|k| String::from_utf8_lossy(k).to_uppercase())
