@@ -316,3 +316,350 @@ fn tv24_next_message_pipelined_after_dot() {
     assert_eq!(reports[1].final_reply.as_ref().unwrap().text(), b"queued 2");
     assert_eq!(run.closed(), Some(None));
 }
+
+/// TV-25: 421 inside a pipelined group: b gets the 421, c a synthesized temporary failure; nothing more sent.
+#[test]
+fn tv25_421_inside_pipelined_group() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n421 4.3.2 closing\r\n"),
+        Nothing,
+        Eof,
+        Nothing,
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.is_temporary());
+    assert_eq!(r.recipients[0].rcpt_reply.as_ref().unwrap().code(), 421);
+    assert_eq!(r.recipients[1].rcpt_reply, None);
+    assert!(matches!(closed_with(&run), Error::ServiceUnavailable(_)));
+}
+
+/// TV-26: the connection drops after the final dot: Unknown, never Sent or Rejected.
+#[test]
+fn tv26_eof_after_final_dot_is_unknown() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        Eof,
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Unknown);
+    assert_eq!(r.recipients[0].status, RecipientStatus::Unknown);
+    assert!(matches!(closed_with(&run), Error::UnexpectedEof));
+}
+
+/// The same drop before the dot was written: Rejected (temporary), not Unknown.
+#[test]
+fn eof_during_envelope_is_rejected_temporary() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n"),
+        Eof,
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.is_temporary());
+    assert!(matches!(r.failure, Some(Failure::Session(Error::UnexpectedEof))));
+}
+
+/// TV-27: a reply with nothing outstanding is a protocol error; an idle 421 closes cleanly, and a
+/// completed message keeps its outcome.
+#[test]
+fn tv27_unsolicited_replies() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([S(b"250 surprise\r\n"), Nothing]);
+    let run = check(&config(), &script);
+    assert_eq!(closed_with(&run), Error::Protocol(smtp_proto::ProtocolViolation::UnsolicitedReply(250)));
+
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 queued\r\n"),
+        S(b"421 4.4.2 idle timeout\r\n"),
+        Nothing,
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.report().outcome, Outcome::Sent);
+    assert!(matches!(closed_with(&run), Error::ServiceUnavailable(r) if r.code() == 421));
+}
+
+/// TV-28: 250 to DATA: no body, QUIT, protocol error.
+#[test]
+fn tv28_data_answered_250() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n250 ok\r\n"),
+        C(b"QUIT\r\n"),
+        S(b"221 bye\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.report().outcome, Outcome::Rejected);
+    assert!(matches!(
+        closed_with(&run),
+        Error::Protocol(smtp_proto::ProtocolViolation::UnexpectedReply { command: "DATA", code: 250 })
+    ));
+}
+
+/// TV-29 (first half): 452 "too many recipients" marks those recipients temporary; the accepted ones get
+/// the message. A new transaction for the rest is the caller's (the body was streamed and is gone).
+#[test]
+fn tv29_452_too_many_recipients() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Sent);
+    assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
+    assert_eq!(r.recipients[1].status, RecipientStatus::TemporaryFailure);
+    assert!(!r.all_delivered());
+}
+
+/// TV-30: 451 to the final dot: every accepted recipient temporary; the next message starts with MAIL
+/// (no RSET after a completed end of data).
+#[test]
+fn tv30_final_dot_451() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"451 4.3.0 try later\r\n"),
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"y\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.failure, Some(Failure::Rejected));
+    assert!(r.is_temporary());
+}
+
+/// TV-31: the server speaks during the body: stop, never send the dot, temporary failure.
+#[test]
+fn tv31_server_speaks_during_body() {
+    let mut c = config();
+    c.body_buffer = 4;
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abcdefgh\r\n".to_vec(), chunk: 100 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"abcdefgh\r\n.\r\n"),
+    ]);
+    // With a tiny buffer the harness still writes the whole body synchronously; the interruption case is
+    // exercised by driving the client by hand below.
+    check(&c, &script);
+
+    let mut client = smtp_proto::Client::new(config(), std::time::Duration::ZERO);
+    let now = std::time::Duration::from_secs(1);
+    let mut out = Vec::new();
+    client.handle_input(now, b"220 mx\r\n");
+    let _ = client.poll_transmit(now, &mut out);
+    client.handle_input(now, PIPE_CAPS);
+    let id = client.send_message(env("a@example.org", &["b@x.test"])).unwrap();
+    client.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
+    client.write_body(id, b"first part\r\n").unwrap();
+    out.clear();
+    let _ = client.poll_transmit(now, &mut out);
+    assert_eq!(out, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nfirst part\r\n");
+    client.handle_input(now, b"421 4.4.2 timeout\r\n");
+    assert_eq!(client.write_body(id, b"more"), Err(smtp_proto::ApiMisuse::UnknownMessage));
+    out.clear();
+    assert_eq!(client.poll_transmit(now, &mut out), 0, "no dot after the server spoke");
+    let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    let report = events
+        .iter()
+        .find_map(|e| if let Event::MessageDone(r) = e { Some(r) } else { None })
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Rejected);
+    assert_eq!(report.failure, Some(Failure::Interrupted));
+    assert_eq!(report.final_reply.as_ref().unwrap().code(), 421);
+    assert!(report.is_temporary());
+    assert!(client.is_closed());
+}
+
+const SIZE_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n";
+
+/// TV-36: SIZE declared on MAIL; a message over the limit is refused before MAIL.
+#[test]
+fn tv36_size() {
+    let mut script = ehlo(SIZE_CAPS).to_vec();
+    script.extend([
+        SendFails { env: env("a@example.org", &["b@x.test"]).size(1_000_001), contains: "TooBig" },
+        Nothing,
+        Send { env: env("a@example.org", &["b@x.test"]).size(999), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org> SIZE=999\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+    ]);
+    check(&config(), &script);
+    // "SIZE" alone or "SIZE 0": no limit, SIZE= still sent.
+    for caps in [&b"250-mx\r\n250-PIPELINING\r\n250 SIZE\r\n"[..], b"250-mx\r\n250-PIPELINING\r\n250 SIZE 0\r\n"] {
+        let caps: &'static [u8] = Box::leak(caps.to_vec().into_boxed_slice());
+        let mut script = ehlo(caps).to_vec();
+        script.extend([
+            Send { env: env("a@example.org", &["b@x.test"]).size(5_000_000_000), body: vec![], chunk: 8 },
+            C(b"MAIL FROM:<a@example.org> SIZE=5000000000\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        ]);
+        check(&config(), &script);
+    }
+}
+
+const CHUNK_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
+
+/// TV-37: BDAT, whose content may look like a terminator: no stuffing, no dot. Replies to MAIL/RCPT come
+/// first (BDAT-05).
+#[test]
+fn tv37_bdat_single_chunk() {
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abc\r\n.\r\n".to_vec(), chunk: 3 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n250 ok\r\n"),
+        C(b"BDAT 8 LAST\r\nabc\r\n.\r\n"),
+        S(b"250 2.0.0 8 octets\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.report().outcome, Outcome::Sent);
+    // Every RCPT refused: no BDAT at all, RSET.
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abc".to_vec(), chunk: 3 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n550 no\r\n"),
+        C(b"RSET\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.report().failure, Some(Failure::NoRecipientAccepted));
+}
+
+/// BDAT with several chunks, bare LFs normalised (BDAT-07) and counted exactly.
+#[test]
+fn bdat_several_chunks() {
+    let mut c = config();
+    c.body_buffer = 4;
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"ab\ncd\nef".to_vec(), chunk: 100 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n250 ok\r\n"),
+        // A chunk goes out once the buffer holds 4 octets or more; counts are after normalisation.
+        C(b"BDAT 5\r\nab\r\ncBDAT 5\r\nd\r\nefBDAT 0 LAST\r\n"),
+        S(b"250 ok\r\n250 ok\r\n250 ok\r\n"),
+    ]);
+    let run = check(&c, &script);
+    assert_eq!(run.report().outcome, Outcome::Sent);
+}
+
+/// TV-38: a BDAT chunk refused with chunks in flight: read every reply, no further BDAT, RSET.
+#[test]
+fn tv38_bdat_failure_with_chunks_in_flight() {
+    let mut c = config();
+    c.body_buffer = 4;
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abcdefgh".to_vec(), chunk: 100 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n250 ok\r\n"),
+        C(b"BDAT 4\r\nabcdBDAT 4\r\nefghBDAT 0 LAST\r\n"),
+        S(b"552 5.3.4 message too big\r\n"),
+        Nothing,
+        S(b"554 discarded\r\n"),
+        Nothing,
+        S(b"554 discarded\r\n"),
+        C(b"RSET\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&c, &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.final_reply.as_ref().unwrap().code(), 552);
+    assert_eq!(r.recipients[0].status, RecipientStatus::PermanentFailure);
+}
+
+const DSN_CAPS: &[u8] = b"250-Ivory.EDU\r\n250-PIPELINING\r\n250 DSN\r\n";
+
+/// TV-39: DSN parameters as in RFC 3461 §10.1.
+#[test]
+fn tv39_dsn_parameters() {
+    use smtp_proto::command::{EnvId, Notify, OrigRecipient, Ret};
+    use smtp_proto::{Envelope, Recipient};
+    let e = Envelope::new(
+        "Alice@Example.ORG".parse().unwrap(),
+        [
+            Recipient::new("Dana@Ivory.EDU".parse().unwrap())
+                .notify(Notify::parse("SUCCESS,FAILURE").unwrap())
+                .orcpt(OrigRecipient::rfc822("Dana@Ivory.EDU").unwrap()),
+            Recipient::new("Fred@Bombs.AF.MIL".parse().unwrap()).notify(Notify::never()),
+        ],
+    )
+    .unwrap()
+    .ret(Ret::Hdrs)
+    .envid(EnvId::new("QQ314159").unwrap());
+    let mut script = ehlo(DSN_CAPS).to_vec();
+    script.extend([
+        Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<Alice@Example.ORG> RET=HDRS ENVID=QQ314159\r\n\
+RCPT TO:<Dana@Ivory.EDU> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Dana@Ivory.EDU\r\n\
+RCPT TO:<Fred@Bombs.AF.MIL> NOTIFY=NEVER\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert!(run.report().warnings.is_empty());
+    assert!(Notify::parse("NEVER,SUCCESS").is_err());
+}
+
+/// TV-41: DSN asked for, server lacks it: best effort sends without and warns; strict refuses before MAIL.
+#[test]
+fn tv41_dsn_not_offered() {
+    use smtp_proto::command::{Notify, Ret};
+    use smtp_proto::{Envelope, Recipient};
+    let e = || {
+        Envelope::new(
+            "a@example.org".parse().unwrap(),
+            [Recipient::new("b@x.test".parse().unwrap()).notify(Notify::on(true, false, false).unwrap())],
+        )
+        .unwrap()
+        .ret(Ret::Full)
+    };
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: e(), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.report().warnings, vec![smtp_proto::Warning::NoDsnSupport]);
+
+    let mut strict = config();
+    strict.dsn_policy = smtp_proto::DsnPolicy::Require;
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([SendFails { env: e(), contains: "DsnNotSupported" }, Nothing]);
+    check(&strict, &script);
+}
