@@ -196,6 +196,8 @@ pub struct Client {
     deferred_ir: Option<Vec<u8>>,
     sasl_cancelled: bool,
     block_deadline: Option<Duration>,
+    /// The latest time the caller gave us: arms the data-block timer when the body is requested.
+    now: Duration,
 }
 
 impl Client {
@@ -228,6 +230,7 @@ impl Client {
             deferred_ir: None,
             sasl_cancelled: false,
             block_deadline: None,
+            now,
         }
     }
 
@@ -458,10 +461,11 @@ impl Client {
         if self.state != State::AwaitingTls {
             return Err(ApiMisuse::NoTlsUpgradePending);
         }
+        self.now = now;
         self.is_tls = true;
         self.caps = None;
         self.parser = ReplyParser::new(self.config.reply);
-        self.send_hello(now);
+        self.send_hello();
         Ok(())
     }
 
@@ -472,7 +476,6 @@ impl Client {
             return;
         }
         self.quit_requested = true;
-        // Queued messages that never started are dropped with an outcome: the caller asked to stop.
         self.try_progress();
     }
 
@@ -497,6 +500,7 @@ impl Client {
             self.fail(Error::StartTlsInjection);
             return;
         }
+        self.now = now;
         let mut rest = data;
         while !rest.is_empty() && self.state != State::Closed {
             match self.parser.push(rest) {
@@ -521,7 +525,8 @@ impl Client {
 
     /// Tells the client the server closed the connection (or it broke). Every open message gets its
     /// outcome; after QUIT this is a clean end.
-    pub fn handle_eof(&mut self, _now: Duration) {
+    pub fn handle_eof(&mut self, now: Duration) {
+        self.now = now;
         match self.state {
             State::Closed => {}
             State::Quitting
@@ -539,6 +544,7 @@ impl Client {
     /// Fires the deadline from [`poll_timeout`](Client::poll_timeout) if `now` has reached it; an early call does
     /// nothing.
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = now;
         let Some(deadline) = self.poll_timeout() else {
             return;
         };
@@ -575,8 +581,8 @@ impl Client {
             out.extend_from_slice(&self.tx);
             self.tx.clear();
         }
+        self.now = now;
         let timeouts = self.config.timeouts;
-        let mut head = true;
         for e in self.expects.iter_mut() {
             if e.deadline.is_none() {
                 e.deadline = Some(now + timeout_for(&timeouts, e.kind));
@@ -588,9 +594,7 @@ impl Client {
                     }
                 }
             }
-            head = false;
         }
-        let _ = head;
         for t in self.txns.iter_mut() {
             if t.phase == Phase::Body {
                 self.block_deadline = Some(now + timeouts.data_block);
@@ -654,11 +658,11 @@ impl Client {
             return;
         }
         match expect.kind {
-            Kind::Greeting => self.on_greeting(now, reply),
-            Kind::Hello => self.on_hello(now, reply),
-            Kind::Helo => self.on_helo(now, reply),
-            Kind::StartTls => self.on_starttls(now, reply),
-            Kind::Auth => self.on_auth(now, reply),
+            Kind::Greeting => self.on_greeting(reply),
+            Kind::Hello => self.on_hello(reply),
+            Kind::Helo => self.on_helo(reply),
+            Kind::StartTls => self.on_starttls(reply),
+            Kind::Auth => self.on_auth(reply),
             Kind::Mail(id) => self.on_mail(id, reply),
             Kind::Rcpt(id, i) => self.on_rcpt(id, i, reply),
             Kind::Data(id) => self.on_data(id, reply),
@@ -721,13 +725,13 @@ impl Client {
         t.terminator_out = false;
     }
 
-    fn on_greeting(&mut self, now: Duration, reply: Reply) {
+    fn on_greeting(&mut self, reply: Reply) {
         match reply.code() {
             220 => {
                 if self.quit_requested {
                     self.send_quit();
                 } else {
-                    self.send_hello(now);
+                    self.send_hello();
                 }
             }
             // 554/521/4xx: no service; the server waits for QUIT (checklist SESS-02, TV-12).
@@ -735,7 +739,7 @@ impl Client {
         }
     }
 
-    fn send_hello(&mut self, _now: Duration) {
+    fn send_hello(&mut self) {
         let cmd = match self.config.protocol {
             Protocol::Smtp => Command::Ehlo(&self.config.helo_name),
             Protocol::Lmtp => Command::Lhlo(&self.config.helo_name),
@@ -745,10 +749,10 @@ impl Client {
         self.state = State::Hello;
     }
 
-    fn on_hello(&mut self, now: Duration, reply: Reply) {
+    fn on_hello(&mut self, reply: Reply) {
         if reply.is_positive() {
             self.caps = Some(Capabilities::from_ehlo(&reply));
-            self.after_hello(now);
+            self.after_hello();
             return;
         }
         // HELO only after "not recognised", only in SMTP, and never when TLS or AUTH is required
@@ -765,16 +769,16 @@ impl Client {
         }
     }
 
-    fn on_helo(&mut self, now: Duration, reply: Reply) {
+    fn on_helo(&mut self, reply: Reply) {
         if reply.is_positive() {
             self.caps = Some(Capabilities::none());
-            self.after_hello(now);
+            self.after_hello();
         } else {
             self.quit_with(Error::HelloRejected(reply));
         }
     }
 
-    fn after_hello(&mut self, _now: Duration) {
+    fn after_hello(&mut self) {
         let caps = self.caps.as_ref().expect("after a successful hello");
         let wants_tls = matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required);
         if !self.is_tls && wants_tls && caps.starttls() {
@@ -788,7 +792,7 @@ impl Client {
         }
     }
 
-    fn on_starttls(&mut self, now: Duration, reply: Reply) {
+    fn on_starttls(&mut self, reply: Reply) {
         if reply.code() == 220 {
             self.state = State::AwaitingTls;
             self.events.push_back(Event::StartTls);
@@ -796,7 +800,6 @@ impl Client {
             self.quit_with(Error::TlsUnavailable(Some(reply)));
         } else {
             // Opportunistic: go on in plaintext with what the EHLO said.
-            let _ = now;
             self.start_auth_or_ready();
         }
     }
@@ -857,7 +860,7 @@ impl Client {
         self.state = State::Auth;
     }
 
-    fn on_auth(&mut self, _now: Duration, reply: Reply) {
+    fn on_auth(&mut self, reply: Reply) {
         match reply.code() {
             235 if !self.sasl_cancelled => {
                 self.authenticated = true;
@@ -1000,7 +1003,6 @@ impl Client {
         self.precheck(&self.txns[idx].env)?;
         let caps = self.caps.as_ref().expect("ready session");
         let pipelined = self.pipelining();
-        let lmtp = self.config.protocol == Protocol::Lmtp;
         let t = &self.txns[idx];
         let env = &t.env;
         let body = env.declared_body();
@@ -1082,7 +1084,6 @@ impl Client {
                 chunk: Vec::new(),
             };
         }
-        let _ = lmtp;
         for kind in kinds {
             self.push_expect(kind);
         }
@@ -1226,6 +1227,8 @@ impl Client {
     }
 
     fn start_body(&mut self, idx: usize) {
+        // The application must start feeding the body within a data block's time.
+        self.block_deadline = Some(self.now + self.config.timeouts.data_block);
         let t = &mut self.txns[idx];
         t.phase = Phase::Body;
         let id = t.id;

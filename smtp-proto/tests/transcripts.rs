@@ -32,7 +32,11 @@ fn tv01_greeting_in_several_lines() {
 fn tv16_lockstep_one_recipient_refused() {
     let mut script = ehlo(PLAIN_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@example.net", "c@example.net"]), body: b"Hi\r\n".to_vec(), chunk: 64 },
+        Send {
+            env: env("a@example.org", &["b@example.net", "c@example.net"]),
+            body: b"Hi\r\n".to_vec(),
+            chunk: 64,
+        },
         C(b"MAIL FROM:<a@example.org>\r\n"),
         S(b"250 2.1.0 ok\r\n"),
         C(b"RCPT TO:<b@example.net>\r\n"),
@@ -51,7 +55,15 @@ fn tv16_lockstep_one_recipient_refused() {
     assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
     assert_eq!(r.recipients[1].status, RecipientStatus::PermanentFailure);
     assert_eq!(r.recipients[1].rcpt_reply.as_ref().unwrap().code(), 550);
-    assert_eq!(r.final_reply.as_ref().unwrap().enhanced().unwrap().to_string(), "2.0.0");
+    assert_eq!(
+        r.final_reply
+            .as_ref()
+            .unwrap()
+            .enhanced()
+            .unwrap()
+            .to_string(),
+        "2.0.0"
+    );
     assert!(run.has(|e| matches!(e, Event::RecipientRejected { index: 1, .. })));
 }
 
@@ -107,7 +119,11 @@ fn tv13_greeting_421() {
     let run = check(
         &config(),
         &[
-            Send { env: env("a@example.org", &["b@example.net"]), body: b"x".to_vec(), chunk: 8 },
+            Send {
+                env: env("a@example.org", &["b@example.net"]),
+                body: b"x".to_vec(),
+                chunk: 8,
+            },
             Nothing,
             S(b"421 4.3.2 too busy\r\n"),
             Nothing,
@@ -131,7 +147,11 @@ fn tv14_helo_fallback() {
             S(b"502 5.5.1 not implemented\r\n"),
             C(b"HELO client.example.org\r\n"),
             S(b"250 old.example.com\r\n"),
-            Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
+            Send {
+                env: e,
+                body: b"x\r\n".to_vec(),
+                chunk: 8,
+            },
             C(b"MAIL FROM:<a@example.org>\r\n"),
             S(b"250 ok\r\n"),
             C(b"RCPT TO:<b@example.net>\r\n"),
@@ -148,18 +168,32 @@ fn tv14_helo_fallback() {
 /// TV-15: 421 to EHLO: no HELO, close. 451: QUIT, temporary. 550: QUIT, permanent.
 #[test]
 fn tv15_ehlo_refused_without_fallback() {
-    let run = check(&config(), &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(b"421 4.3.2 down\r\n"), Nothing]);
+    let run = check(
+        &config(),
+        &[
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(b"421 4.3.2 down\r\n"),
+            Nothing,
+        ],
+    );
     assert!(matches!(closed_with(&run), Error::ServiceUnavailable(_)));
     for code in [&b"451 try later\r\n"[..], b"550 go away\r\n"] {
         let script = [
             S(b"220 mx\r\n"),
             C(b"EHLO client.example.org\r\n"),
-            S(if code[0] == b'4' { b"451 try later\r\n" } else { b"550 go away\r\n" }),
+            S(if code[0] == b'4' {
+                b"451 try later\r\n"
+            } else {
+                b"550 go away\r\n"
+            }),
             C(b"QUIT\r\n"),
             S(b"221 bye\r\n"),
         ];
         let run = check(&config(), &script);
-        assert!(matches!(closed_with(&run), Error::HelloRejected(r) if r.code() == u16::from(code[0] - b'0') * 100 + if code[0] == b'4' { 51 } else { 50 }));
+        assert!(
+            matches!(closed_with(&run), Error::HelloRejected(r) if r.code() == u16::from(code[0] - b'0') * 100 + if code[0] == b'4' { 51 } else { 50 })
+        );
     }
 }
 
@@ -168,17 +202,32 @@ fn tv15_ehlo_refused_without_fallback() {
 fn no_helo_fallback_when_tls_required() {
     let mut c = config();
     c.tls = smtp_proto::TlsMode::Required;
-    let run = check(&c, &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(b"502 no\r\n"), C(b"QUIT\r\n"), Eof]);
+    let run = check(
+        &c,
+        &[
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(b"502 no\r\n"),
+            C(b"QUIT\r\n"),
+            Eof,
+        ],
+    );
     assert!(matches!(closed_with(&run), Error::HelloRejected(_)));
 }
 
 /// TV-17: single-line EHLO = no extensions: no SIZE, no BODY, no DSN parameters, lock-step.
 #[test]
 fn tv17_no_extensions_no_parameters() {
-    let e = env("a@example.org", &["b@example.net"]).size(999).ret(smtp_proto::command::Ret::Full);
+    let e = env("a@example.org", &["b@example.net"])
+        .size(999)
+        .ret(smtp_proto::command::Ret::Full);
     let mut script = ehlo(b"250 mx.example.com\r\n").to_vec();
     script.extend([
-        Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: e,
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\n"),
         S(b"250 ok\r\n"),
         C(b"RCPT TO:<b@example.net>\r\n"),
@@ -199,7 +248,11 @@ fn tv17_no_extensions_no_parameters() {
 fn tv18_lockstep_all_refused() {
     let mut script = ehlo(PLAIN_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@example.net"]), body: b"x".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@example.net"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\n"),
         S(b"250 ok\r\n"),
         C(b"RCPT TO:<b@example.net>\r\n"),
@@ -221,7 +274,11 @@ fn tv18_lockstep_all_refused() {
 fn tv20_pipelined_all_refused_data_refused() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test", "c@x.test"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n550 no\r\n550 no\r\n554 no valid recipients\r\n"),
         C(b"RSET\r\n"),
@@ -231,7 +288,11 @@ fn tv20_pipelined_all_refused_data_refused() {
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
     assert_eq!(r.failure, Some(Failure::NoRecipientAccepted));
-    assert!(r.recipients.iter().all(|x| x.status == RecipientStatus::PermanentFailure));
+    assert!(
+        r.recipients
+            .iter()
+            .all(|x| x.status == RecipientStatus::PermanentFailure)
+    );
 }
 
 /// TV-21: pipelined, every RCPT refused, yet DATA gets 354: a lone dot, never a body.
@@ -239,7 +300,11 @@ fn tv20_pipelined_all_refused_data_refused() {
 fn tv21_pipelined_all_refused_data_354() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"secret body".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test", "c@x.test"]),
+            body: b"secret body".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n550 no\r\n550 no\r\n354 go\r\n"),
         C(b".\r\n"),
@@ -250,7 +315,11 @@ fn tv21_pipelined_all_refused_data_354() {
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
     assert_eq!(r.failure, Some(Failure::NoRecipientAccepted));
-    assert!(r.recipients.iter().all(|x| x.status == RecipientStatus::PermanentFailure));
+    assert!(
+        r.recipients
+            .iter()
+            .all(|x| x.status == RecipientStatus::PermanentFailure)
+    );
 }
 
 /// TV-22: pipelined, MAIL refused: all three replies read, then RSET.
@@ -258,7 +327,11 @@ fn tv21_pipelined_all_refused_data_354() {
 fn tv22_pipelined_mail_refused() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"x".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"553 5.1.8 sender rejected\r\n503 5.5.1 need MAIL\r\n"),
         Nothing,
@@ -278,7 +351,11 @@ fn tv22_pipelined_mail_refused() {
 fn tv23_multiline_reply_counts_once() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test", "c@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n550-5.1.1 user unknown\r\n550 5.1.1 see https://x\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -297,11 +374,19 @@ fn tv23_multiline_reply_counts_once() {
 fn tv24_next_message_pipelined_after_dot() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"one\r\n".to_vec(), chunk: 64 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"one\r\n".to_vec(),
+            chunk: 64,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"one\r\n.\r\n"),
-        Send { env: env("a@example.org", &["c@x.test"]), body: b"two\r\n".to_vec(), chunk: 64 },
+        Send {
+            env: env("a@example.org", &["c@x.test"]),
+            body: b"two\r\n".to_vec(),
+            chunk: 64,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"two\r\n.\r\n"),
@@ -322,7 +407,11 @@ fn tv24_next_message_pipelined_after_dot() {
 fn tv25_421_inside_pipelined_group() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test", "c@x.test"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n421 4.3.2 closing\r\n"),
         Nothing,
@@ -343,7 +432,11 @@ fn tv25_421_inside_pipelined_group() {
 fn tv26_eof_after_final_dot_is_unknown() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -361,7 +454,11 @@ fn tv26_eof_after_final_dot_is_unknown() {
 fn eof_during_envelope_is_rejected_temporary() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n"),
         Eof,
@@ -370,7 +467,10 @@ fn eof_during_envelope_is_rejected_temporary() {
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
     assert!(r.is_temporary());
-    assert!(matches!(r.failure, Some(Failure::Session(Error::UnexpectedEof))));
+    assert!(matches!(
+        r.failure,
+        Some(Failure::Session(Error::UnexpectedEof))
+    ));
 }
 
 /// TV-27: a reply with nothing outstanding is a protocol error; an idle 421 closes cleanly, and a
@@ -380,11 +480,18 @@ fn tv27_unsolicited_replies() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([S(b"250 surprise\r\n"), Nothing]);
     let run = check(&config(), &script);
-    assert_eq!(closed_with(&run), Error::Protocol(smtp_proto::ProtocolViolation::UnsolicitedReply(250)));
+    assert_eq!(
+        closed_with(&run),
+        Error::Protocol(smtp_proto::ProtocolViolation::UnsolicitedReply(250))
+    );
 
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -402,7 +509,11 @@ fn tv27_unsolicited_replies() {
 fn tv28_data_answered_250() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n250 ok\r\n"),
         C(b"QUIT\r\n"),
@@ -412,7 +523,10 @@ fn tv28_data_answered_250() {
     assert_eq!(run.report().outcome, Outcome::Rejected);
     assert!(matches!(
         closed_with(&run),
-        Error::Protocol(smtp_proto::ProtocolViolation::UnexpectedReply { command: "DATA", code: 250 })
+        Error::Protocol(smtp_proto::ProtocolViolation::UnexpectedReply {
+            command: "DATA",
+            code: 250
+        })
     ));
 }
 
@@ -422,7 +536,11 @@ fn tv28_data_answered_250() {
 fn tv29_452_too_many_recipients() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test", "c@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -442,12 +560,20 @@ fn tv29_452_too_many_recipients() {
 fn tv30_final_dot_451() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
         S(b"451 4.3.0 try later\r\n"),
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"y\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"y\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
     ]);
     let run = check(&config(), &script);
@@ -464,7 +590,11 @@ fn tv31_server_speaks_during_body() {
     c.body_buffer = 4;
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"abcdefgh\r\n".to_vec(), chunk: 100 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"abcdefgh\r\n".to_vec(),
+            chunk: 100,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"abcdefgh\r\n.\r\n"),
@@ -479,20 +609,38 @@ fn tv31_server_speaks_during_body() {
     client.handle_input(now, b"220 mx\r\n");
     let _ = client.poll_transmit(now, &mut out);
     client.handle_input(now, PIPE_CAPS);
-    let id = client.send_message(env("a@example.org", &["b@x.test"])).unwrap();
+    let id = client
+        .send_message(env("a@example.org", &["b@x.test"]))
+        .unwrap();
     client.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     client.write_body(id, b"first part\r\n").unwrap();
     out.clear();
     let _ = client.poll_transmit(now, &mut out);
-    assert_eq!(out, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nfirst part\r\n");
+    assert_eq!(
+        out,
+        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nfirst part\r\n"
+    );
     client.handle_input(now, b"421 4.4.2 timeout\r\n");
-    assert_eq!(client.write_body(id, b"more"), Err(smtp_proto::ApiMisuse::UnknownMessage));
+    assert_eq!(
+        client.write_body(id, b"more"),
+        Err(smtp_proto::ApiMisuse::UnknownMessage)
+    );
     out.clear();
-    assert_eq!(client.poll_transmit(now, &mut out), 0, "no dot after the server spoke");
+    assert_eq!(
+        client.poll_transmit(now, &mut out),
+        0,
+        "no dot after the server spoke"
+    );
     let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
     let report = events
         .iter()
-        .find_map(|e| if let Event::MessageDone(r) = e { Some(r) } else { None })
+        .find_map(|e| {
+            if let Event::MessageDone(r) = e {
+                Some(r)
+            } else {
+                None
+            }
+        })
         .unwrap();
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.failure, Some(Failure::Interrupted));
@@ -508,25 +656,40 @@ const SIZE_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 SIZE 1000
 fn tv36_size() {
     let mut script = ehlo(SIZE_CAPS).to_vec();
     script.extend([
-        SendFails { env: env("a@example.org", &["b@x.test"]).size(1_000_001), contains: "TooBig" },
+        SendFails {
+            env: env("a@example.org", &["b@x.test"]).size(1_000_001),
+            contains: "TooBig",
+        },
         Nothing,
-        Send { env: env("a@example.org", &["b@x.test"]).size(999), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]).size(999),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org> SIZE=999\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
     ]);
     check(&config(), &script);
     // "SIZE" alone or "SIZE 0": no limit, SIZE= still sent.
-    for caps in [&b"250-mx\r\n250-PIPELINING\r\n250 SIZE\r\n"[..], b"250-mx\r\n250-PIPELINING\r\n250 SIZE 0\r\n"] {
+    for caps in [
+        &b"250-mx\r\n250-PIPELINING\r\n250 SIZE\r\n"[..],
+        b"250-mx\r\n250-PIPELINING\r\n250 SIZE 0\r\n",
+    ] {
         let caps: &'static [u8] = Box::leak(caps.to_vec().into_boxed_slice());
         let mut script = ehlo(caps).to_vec();
         script.extend([
-            Send { env: env("a@example.org", &["b@x.test"]).size(5_000_000_000), body: vec![], chunk: 8 },
+            Send {
+                env: env("a@example.org", &["b@x.test"]).size(5_000_000_000),
+                body: vec![],
+                chunk: 8,
+            },
             C(b"MAIL FROM:<a@example.org> SIZE=5000000000\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         ]);
         check(&config(), &script);
     }
 }
 
-const CHUNK_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
+const CHUNK_CAPS: &[u8] =
+    b"250-mx.example.com\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
 
 /// TV-37: BDAT, whose content may look like a terminator: no stuffing, no dot. Replies to MAIL/RCPT come
 /// first (BDAT-05).
@@ -534,7 +697,11 @@ const CHUNK_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250-CHUNKING
 fn tv37_bdat_single_chunk() {
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"abc\r\n.\r\n".to_vec(), chunk: 3 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"abc\r\n.\r\n".to_vec(),
+            chunk: 3,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         C(b"BDAT 8 LAST\r\nabc\r\n.\r\n"),
@@ -545,7 +712,11 @@ fn tv37_bdat_single_chunk() {
     // Every RCPT refused: no BDAT at all, RSET.
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"abc".to_vec(), chunk: 3 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"abc".to_vec(),
+            chunk: 3,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n550 no\r\n"),
         C(b"RSET\r\n"),
@@ -562,7 +733,11 @@ fn bdat_several_chunks() {
     c.body_buffer = 4;
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"ab\ncd\nef".to_vec(), chunk: 100 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"ab\ncd\nef".to_vec(),
+            chunk: 100,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         // A chunk goes out once the buffer holds 4 octets or more; counts are after normalisation.
@@ -580,7 +755,11 @@ fn tv38_bdat_failure_with_chunks_in_flight() {
     c.body_buffer = 4;
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@x.test"]), body: b"abcdefgh".to_vec(), chunk: 100 },
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"abcdefgh".to_vec(),
+            chunk: 100,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         C(b"BDAT 4\r\nabcdBDAT 4\r\nefghBDAT 0 LAST\r\n"),
@@ -620,7 +799,11 @@ fn tv39_dsn_parameters() {
     .envid(EnvId::new("QQ314159").unwrap());
     let mut script = ehlo(DSN_CAPS).to_vec();
     script.extend([
-        Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: e,
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<Alice@Example.ORG> RET=HDRS ENVID=QQ314159\r\n\
 RCPT TO:<Dana@Ivory.EDU> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Dana@Ivory.EDU\r\n\
 RCPT TO:<Fred@Bombs.AF.MIL> NOTIFY=NEVER\r\nDATA\r\n"),
@@ -641,25 +824,634 @@ fn tv41_dsn_not_offered() {
     let e = || {
         Envelope::new(
             "a@example.org".parse().unwrap(),
-            [Recipient::new("b@x.test".parse().unwrap()).notify(Notify::on(true, false, false).unwrap())],
+            [Recipient::new("b@x.test".parse().unwrap())
+                .notify(Notify::on(true, false, false).unwrap())],
         )
         .unwrap()
         .ret(Ret::Full)
     };
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: e(), body: b"x\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: e(),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
         S(b"250 ok\r\n"),
     ]);
     let run = check(&config(), &script);
-    assert_eq!(run.report().warnings, vec![smtp_proto::Warning::NoDsnSupport]);
+    assert_eq!(
+        run.report().warnings,
+        vec![smtp_proto::Warning::NoDsnSupport]
+    );
 
     let mut strict = config();
     strict.dsn_policy = smtp_proto::DsnPolicy::Require;
     let mut script = ehlo(PIPE_CAPS).to_vec();
-    script.extend([SendFails { env: e(), contains: "DsnNotSupported" }, Nothing]);
+    script.extend([
+        SendFails {
+            env: e(),
+            contains: "DsnNotSupported",
+        },
+        Nothing,
+    ]);
     check(&strict, &script);
+}
+
+const TLS_CAPS: &[u8] = b"250-mx\r\n250-STARTTLS\r\n250-SIZE 10\r\n250 AUTH PLAIN\r\n";
+
+fn tls_required() -> smtp_proto::ClientConfig {
+    let mut c = config();
+    c.tls = smtp_proto::TlsMode::Required;
+    c
+}
+
+/// TV-42 happy path and STLS-5: StartTls event, capabilities from before TLS forgotten, EHLO again,
+/// STARTTLS never sent twice, post-TLS values only (no SIZE limit any more).
+#[test]
+fn tv42_starttls_happy_path() {
+    let script = [
+        S(b"220 mx ESMTP\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(TLS_CAPS),
+        C(b"STARTTLS\r\n"),
+        S(b"220 2.0.0 Ready to start TLS\r\n"),
+        Nothing,
+        TlsUp,
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"),
+        Send {
+            env: env("a@example.org", &["b@x.test"]).size(1000),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+    ];
+    let run = check(&tls_required(), &script);
+    let pos = |f: &dyn Fn(&Event) -> bool| run.events.iter().position(f).unwrap();
+    assert!(pos(&|e| *e == Event::StartTls) < pos(&|e| *e == Event::Ready));
+}
+
+/// TV-42 injection / STLS-3: bytes after the 220, in the same read or later, abort the session.
+#[test]
+fn tv42_starttls_injection() {
+    for injected in [
+        &[S(b"220 Ready\r\n250-AUTH PLAIN\r\n")][..],
+        &[S(b"220 Ready\r\n"), S(b"250 fake\r\n")],
+        &[S(b"220 Ready\r\n2")],
+    ] {
+        let mut script = vec![
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(TLS_CAPS),
+            C(b"STARTTLS\r\n"),
+        ];
+        script.extend_from_slice(injected);
+        script.push(Nothing);
+        let run = check(&tls_required(), &script);
+        assert_eq!(closed_with(&run), Error::StartTlsInjection);
+        assert!(!run.has(|e| *e == Event::Ready));
+    }
+}
+
+/// STLS-1 / TV-42: TLS required, not offered: QUIT and nothing else; no AUTH, no MAIL.
+#[test]
+fn tv42_tls_required_not_offered() {
+    let script = [
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN\r\n"),
+        C(b"QUIT\r\n"),
+        S(b"221 bye\r\n"),
+    ];
+    let run = check(&tls_required(), &script);
+    assert_eq!(closed_with(&run), Error::TlsUnavailable(None));
+    assert!(run.report().is_temporary());
+}
+
+/// STLS-2: any reply but 220 to STARTTLS fails a required session; opportunistic goes on in plaintext.
+#[test]
+fn starttls_refused() {
+    for reply in [
+        &b"454 4.7.0 TLS not available\r\n"[..],
+        b"501 syntax\r\n",
+        b"500 what\r\n",
+    ] {
+        let reply: &'static [u8] = Box::leak(reply.to_vec().into_boxed_slice());
+        let script = [
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(TLS_CAPS),
+            C(b"STARTTLS\r\n"),
+            S(reply),
+            C(b"QUIT\r\n"),
+            Eof,
+        ];
+        let run = check(&tls_required(), &script);
+        assert!(matches!(closed_with(&run), Error::TlsUnavailable(Some(_))));
+    }
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(TLS_CAPS),
+        C(b"STARTTLS\r\n"),
+        S(b"454 4.7.0 TLS not available\r\n"),
+        Nothing,
+    ];
+    let run = check(&config(), &script);
+    assert!(run.has(|e| *e == Event::Ready));
+}
+
+/// TLS mode None never upgrades, even when offered.
+#[test]
+fn tls_none_never_upgrades() {
+    let mut c = config();
+    c.tls = smtp_proto::TlsMode::None;
+    let run = check(
+        &c,
+        &[
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(TLS_CAPS),
+            Nothing,
+        ],
+    );
+    assert!(run.has(|e| *e == Event::Ready));
+}
+
+fn with_password(
+    mut c: smtp_proto::ClientConfig,
+    user: &str,
+    pass: &str,
+) -> smtp_proto::ClientConfig {
+    c.credentials = Some(smtp_proto::sasl::Credentials::password(user, pass));
+    c
+}
+
+fn implicit(c: smtp_proto::ClientConfig) -> smtp_proto::ClientConfig {
+    let mut c = c;
+    c.tls = smtp_proto::TlsMode::Implicit;
+    c
+}
+
+/// TV-43: AUTH PLAIN with an initial response, over (implicit) TLS.
+#[test]
+fn tv43_auth_plain() {
+    let c = implicit(with_password(config(), "tim", "tanstaaftanstaaf"));
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+        C(b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n"),
+        S(b"235 2.7.0 Authentication successful\r\n"),
+        Nothing,
+    ];
+    let run = check(&c, &script);
+    assert!(run.has(|e| *e == Event::Authenticated(smtp_proto::sasl::Mechanism::Plain)));
+    assert!(run.has(|e| *e == Event::Ready));
+}
+
+/// TV-44: CRAM-MD5 (RFC 2195 example), preferred over PLAIN.
+#[test]
+fn tv44_auth_cram_md5() {
+    let c = implicit(with_password(config(), "tim", "tanstaaftanstaaf"));
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN CRAM-MD5\r\n"),
+        C(b"AUTH CRAM-MD5\r\n"),
+        S(b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n"),
+        C(b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"),
+        S(b"235 ok\r\n"),
+        Nothing,
+    ];
+    check(&c, &script);
+    // An undecodable challenge: cancel, then the typed failure.
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH CRAM-MD5\r\n"),
+        C(b"AUTH CRAM-MD5\r\n"),
+        S(b"334 !!!\r\n"),
+        C(b"*\r\n"),
+        S(b"501 cancelled\r\n"),
+        C(b"QUIT\r\n"),
+        S(b"221 bye\r\n"),
+    ];
+    let run = check(&c, &script);
+    match closed_with(&run) {
+        Error::AuthFailed {
+            reply: Some(r),
+            sasl: Some(f),
+        } => {
+            assert_eq!(r.code(), 501);
+            assert_eq!(f.reason, smtp_proto::sasl::SaslFailureReason::BadChallenge);
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+/// TV-45: LOGIN by position, and a wrong password gives the typed failure with the 535.
+#[test]
+fn tv45_auth_login_and_failure() {
+    let c = implicit(with_password(config(), "tim", "secret"));
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH LOGIN\r\n"),
+        C(b"AUTH LOGIN\r\n"),
+        S(b"334 VXNlcm5hbWU6\r\n"),
+        C(b"dGlt\r\n"),
+        S(b"334 UGFzc3dvcmQ6\r\n"),
+        C(b"c2VjcmV0\r\n"),
+        S(b"535 5.7.8 bad credentials\r\n"),
+        C(b"QUIT\r\n"),
+        S(b"221 bye\r\n"),
+    ];
+    let run = check(&c, &script);
+    assert!(
+        matches!(closed_with(&run), Error::AuthFailed { reply: Some(r), .. } if r.code() == 535)
+    );
+}
+
+/// TV-45/46: XOAUTH2 and OAUTHBEARER initial responses; the OAuth error document is kept.
+#[test]
+fn tv45_tv46_oauth() {
+    use smtp_proto::sasl::Credentials;
+    let mut c = implicit(config());
+    c.credentials = Some(Credentials::oauth2(
+        "someuser@example.com",
+        "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+    ));
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH XOAUTH2\r\n"),
+        C(b"AUTH XOAUTH2 dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==\r\n"),
+        S(b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
+        C(b"\r\n"),
+        S(b"535 5.7.8 token expired\r\n"),
+        C(b"QUIT\r\n"),
+        Eof,
+    ];
+    let run = check(&c, &script);
+    match closed_with(&run) {
+        Error::AuthFailed { sasl: Some(f), .. } => {
+            assert!(f.detail.as_deref().unwrap().contains("401"))
+        }
+        e => panic!("{e:?}"),
+    }
+    c.credentials = Some(Credentials::OAuth2 {
+        username: "user@example.com".into(),
+        token: "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==".into(),
+        host: Some("server.example.com".into()),
+        port: Some(587),
+    });
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH OAUTHBEARER XOAUTH2\r\n"),
+        C(b"AUTH OAUTHBEARER bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9NTg3AWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c9PQEB\r\n"),
+        S(b"235 Authentication successful.\r\n"),
+        Nothing,
+    ];
+    check(&c, &script);
+}
+
+/// STLS-6 / AUTH-13: credentials over plaintext are never sent; with STARTTLS required they wait for TLS.
+#[test]
+fn no_auth_in_plaintext() {
+    let mut c = with_password(config(), "tim", "secret");
+    c.tls = smtp_proto::TlsMode::None;
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN\r\n"),
+        C(b"QUIT\r\n"),
+        S(b"221 bye\r\n"),
+    ];
+    let run = check(&c, &script);
+    assert_eq!(closed_with(&run), Error::AuthRequiresTls);
+    // Explicitly allowed (loopback tests): it goes ahead.
+    c.allow_plaintext_auth = true;
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN\r\n"),
+        C(b"AUTH PLAIN AHRpbQBzZWNyZXQ=\r\n"),
+        S(b"235 ok\r\n"),
+    ];
+    check(&c, &script);
+    // with_credentials makes STARTTLS required; AUTH goes after the upgrade and the new EHLO.
+    let c = config().with_credentials(smtp_proto::sasl::Credentials::password("tim", "secret"));
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
+        C(b"STARTTLS\r\n"),
+        S(b"220 go\r\n"),
+        TlsUp,
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN\r\n"),
+        C(b"AUTH PLAIN AHRpbQBzZWNyZXQ=\r\n"),
+        S(b"235 ok\r\n"),
+    ];
+    check(&c, &script);
+}
+
+/// Credentials but no common mechanism (or no AUTH at all): fail rather than send unauthenticated.
+#[test]
+fn no_usable_auth_mechanism() {
+    let c = implicit(with_password(config(), "tim", "secret"));
+    for caps in [&b"250-mx\r\n250 AUTH SCRAM-SHA-256\r\n"[..], b"250 mx\r\n"] {
+        let caps: &'static [u8] = Box::leak(caps.to_vec().into_boxed_slice());
+        let run = check(
+            &c,
+            &[
+                S(b"220 mx\r\n"),
+                C(b"EHLO client.example.org\r\n"),
+                S(caps),
+                C(b"QUIT\r\n"),
+                Eof,
+            ],
+        );
+        assert_eq!(closed_with(&run), Error::NoAuthMechanism);
+    }
+}
+
+fn lmtp() -> smtp_proto::ClientConfig {
+    let mut c = config();
+    c.protocol = smtp_proto::Protocol::Lmtp;
+    c
+}
+
+/// TV-47: LMTP, one reply per accepted recipient after the body (RFC 2033 §4.2 example).
+#[test]
+fn tv47_lmtp_per_recipient_replies() {
+    let script = [
+        S(b"220 foo.edu LMTP server ready\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-foo.edu\r\n250-PIPELINING\r\n250 SIZE\r\n"),
+        Send { env: env("chris@bar.com", &["pat@foo.edu", "jones@foo.edu", "green@foo.edu"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<jones@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
+        S(b"250 OK\r\n250 OK\r\n550 No such user here\r\n250 OK\r\n354 Start mail input\r\n"),
+        C(b"Hi\r\n.\r\n"),
+        S(b"250 OK\r\n452 <green@foo.edu> is temporarily over quota\r\n"),
+        Nothing,
+    ];
+    let run = check(&lmtp(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Sent);
+    let st: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    assert_eq!(
+        st,
+        [
+            RecipientStatus::Delivered,
+            RecipientStatus::PermanentFailure,
+            RecipientStatus::TemporaryFailure
+        ]
+    );
+    assert_eq!(r.recipients[2].lmtp_reply.as_ref().unwrap().code(), 452);
+}
+
+/// TV-48: LMTP, the connection drops between the per-recipient replies: the replies received count, the
+/// rest is unknown (the server may have delivered).
+#[test]
+fn tv48_lmtp_drop_between_replies() {
+    let script = [
+        S(b"220 foo.edu LMTP\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
+        Send { env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
+        S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
+        C(b"Hi\r\n.\r\n"),
+        S(b"250 OK\r\n"),
+        Eof,
+    ];
+    let run = check(&lmtp(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Sent);
+    assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
+    assert_eq!(r.recipients[1].status, RecipientStatus::Unknown);
+}
+
+/// LMTP-01: no HELO fallback in LMTP.
+#[test]
+fn lmtp_no_helo_fallback() {
+    let run = check(
+        &lmtp(),
+        &[
+            S(b"220 x\r\n"),
+            C(b"LHLO client.example.org\r\n"),
+            S(b"500 what\r\n"),
+            C(b"QUIT\r\n"),
+            Eof,
+        ],
+    );
+    assert!(matches!(closed_with(&run), Error::HelloRejected(_)));
+}
+
+/// LMTP-03: BDAT LAST gets one reply per accepted recipient.
+#[test]
+fn lmtp_bdat() {
+    let script = [
+        S(b"220 x\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-x\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+        Send {
+            env: env("a@x.test", &["b@x.test", "c@x.test"]),
+            body: b"Hi\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\n"),
+        S(b"250 OK\r\n250 OK\r\n250 OK\r\n"),
+        C(b"BDAT 4 LAST\r\nHi\r\n"),
+        S(b"250 b ok\r\n"),
+        Nothing,
+        S(b"550 c failed\r\n"),
+        Nothing,
+    ];
+    let run = check(&lmtp(), &script);
+    let r = run.report();
+    assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
+    assert_eq!(r.recipients[1].status, RecipientStatus::PermanentFailure);
+}
+
+const UTF8_CAPS: &[u8] = b"250-mx\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
+
+/// TV-49: a UTF-8 address: SMTPUTF8 and BODY=8BITMIME on MAIL; refused before MAIL without SMTPUTF8.
+#[test]
+fn tv49_smtputf8() {
+    let mut script = ehlo(UTF8_CAPS).to_vec();
+    script.extend([
+        Send { env: env("ålice@example.org", &["café@example.com"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C("MAIL FROM:<ålice@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<café@example.com>\r\nDATA\r\n".as_bytes()),
+    ]);
+    check(&config(), &script);
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        SendFails {
+            env: env("a@example.org", &["café@example.com"]),
+            contains: "Utf8Unsupported",
+        },
+        Nothing,
+    ]);
+    check(&config(), &script);
+}
+
+/// Refusals before any byte: 8-bit body without 8BITMIME, binary without BINARYMIME+CHUNKING, REQUIRETLS
+/// outside TLS, a closed session, a busy one.
+#[test]
+fn refusals_before_any_byte() {
+    use smtp_proto::command::BodyType;
+    let caps: &[u8] = b"250-mx\r\n250 PIPELINING\r\n";
+    let mut script = ehlo(caps).to_vec();
+    script.extend([
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]).body_type(BodyType::EightBitMime),
+            contains: "EightBitUnsupported",
+        },
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]).body_type(BodyType::BinaryMime),
+            contains: "BinaryUnsupported",
+        },
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]).requiretls(true),
+            contains: "RequireTlsUnavailable",
+        },
+        Nothing,
+        Send {
+            env: env("a@x.test", &["b@x.test"]),
+            body: vec![],
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]),
+            contains: "Busy",
+        },
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b".\r\n"),
+        S(b"250 ok\r\n"),
+        Quit,
+        C(b"QUIT\r\n"),
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]),
+            contains: "NotConnected",
+        },
+        S(b"221 bye\r\n"),
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]),
+            contains: "NotConnected",
+        },
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.report().outcome, Outcome::Sent);
+    // A message queued before the capabilities are known gets the refusal as its outcome, with no byte sent.
+    let script = [
+        Send {
+            env: env("a@x.test", &["b@x.test"]).body_type(BodyType::EightBitMime),
+            body: vec![],
+            chunk: 8,
+        },
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250 mx\r\n"),
+        Nothing,
+    ];
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(
+        r.failure,
+        Some(Failure::Refused(smtp_proto::Refusal::EightBitUnsupported))
+    );
+    assert!(
+        r.recipients
+            .iter()
+            .all(|x| x.status == RecipientStatus::PermanentFailure)
+    );
+}
+
+/// 8-bit data under a 7-bit declaration is refused by write_body; a declared 8-bit body gets BODY=8BITMIME.
+#[test]
+fn eight_bit_body() {
+    use smtp_proto::command::BodyType;
+    let mut script = ehlo(UTF8_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@x.test", &["b@x.test"]).body_type(BodyType::EightBitMime),
+            body: "é\r\n".into(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@x.test> BODY=8BITMIME\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C("é\r\n.\r\n".as_bytes()),
+    ]);
+    check(&config(), &script);
+
+    let mut client = smtp_proto::Client::new(config(), std::time::Duration::ZERO);
+    let now = std::time::Duration::ZERO;
+    client.handle_input(now, b"220 mx\r\n");
+    client.handle_input(now, UTF8_CAPS);
+    let id = client.send_message(env("a@x.test", &["b@x.test"])).unwrap();
+    client.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(
+        client.write_body(id, "é".as_bytes()),
+        Err(smtp_proto::ApiMisuse::UndeclaredEightBit)
+    );
+    assert_eq!(client.write_body(id, b"ascii"), Ok(5));
+}
+
+/// TV-50: limits from the EHLO before TLS do not survive the upgrade (RFC 9422 §3.6, RFC 3207 §4.2).
+#[test]
+fn tv50_limits_reset_after_tls() {
+    let mut client = smtp_proto::Client::new(tls_required(), std::time::Duration::ZERO);
+    let now = std::time::Duration::ZERO;
+    client.handle_input(now, b"220 mx\r\n");
+    client.handle_input(now, b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n");
+    assert_eq!(client.capabilities().unwrap().rcpt_max(), Some(2));
+    client.handle_input(now, b"220 go\r\n");
+    client.tls_established(now).unwrap();
+    assert!(client.capabilities().is_none());
+    client.handle_input(now, b"250 mx\r\n");
+    assert_eq!(client.capabilities().unwrap().rcpt_max(), None);
+    assert!(client.is_tls());
+}
+
+/// Progress events count body octets accepted, with the declared total.
+#[test]
+fn progress_events() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@x.test", &["b@x.test"]).size(6),
+            body: b"abcdef".to_vec(),
+            chunk: 4,
+        },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"abcdef\r\n.\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let progress: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| {
+            if let Event::Progress { sent, total, .. } = e {
+                Some((*sent, *total))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(progress, [(4, Some(6)), (6, Some(6))]);
 }

@@ -21,9 +21,16 @@ pub enum Step {
     /// The client must have written nothing since the previous `C`.
     Nothing,
     /// Hand over a message; its body is written when requested, in chunks of `chunk` bytes.
-    Send { env: Envelope, body: Vec<u8>, chunk: usize },
+    Send {
+        env: Envelope,
+        body: Vec<u8>,
+        chunk: usize,
+    },
     /// `send_message` must fail with this error's Debug text containing the given string.
-    SendFails { env: Envelope, contains: &'static str },
+    SendFails {
+        env: Envelope,
+        contains: &'static str,
+    },
     /// The server closes the connection.
     Eof,
     /// Time passes; `handle_timeout` is called.
@@ -53,7 +60,12 @@ impl Run {
 
     pub fn report(&self) -> &MessageReport {
         let r = self.reports();
-        assert_eq!(r.len(), 1, "expected exactly one report, events: {:#?}", self.events);
+        assert_eq!(
+            r.len(),
+            1,
+            "expected exactly one report, events: {:#?}",
+            self.events
+        );
         r[0]
     }
 
@@ -122,7 +134,11 @@ impl Harness {
     }
 
     fn write_body(&mut self, id: MessageId) {
-        let pos = self.bodies.iter().position(|(i, ..)| *i == id).expect("body for the message");
+        let pos = self
+            .bodies
+            .iter()
+            .position(|(i, ..)| *i == id)
+            .expect("body for the message");
         let (_, body, chunk) = self.bodies.remove(pos);
         let mut rest = &body[..];
         while !rest.is_empty() {
@@ -131,7 +147,10 @@ impl Harness {
                 Ok(0) => {
                     // Buffer full: hand the output to the "socket" and go on.
                     let n = self.client.poll_transmit(self.now, &mut self.out);
-                    assert!(n > 0, "write_body accepted nothing and there is nothing to send");
+                    assert!(
+                        n > 0,
+                        "write_body accepted nothing and there is nothing to send"
+                    );
                     self.wire.extend_from_slice(&self.out);
                     self.out.clear();
                 }
@@ -202,7 +221,11 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
                 h.wire.clear();
             }
             Step::Nothing => {
-                assert_eq!(show(&h.wire), "", "step {n}: client wrote something (split {split:?})");
+                assert_eq!(
+                    show(&h.wire),
+                    "",
+                    "step {n}: client wrote something (split {split:?})"
+                );
             }
             Step::Send { env, body, chunk } => {
                 let id = h.client.send_message(env.clone()).expect("send_message");
@@ -210,9 +233,15 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
                 h.drain();
             }
             Step::SendFails { env, contains } => {
-                let err = h.client.send_message(env.clone()).expect_err("send_message must fail");
+                let err = h
+                    .client
+                    .send_message(env.clone())
+                    .expect_err("send_message must fail");
                 let text = format!("{err:?}");
-                assert!(text.contains(contains), "step {n}: error {text} lacks {contains}");
+                assert!(
+                    text.contains(contains),
+                    "step {n}: error {text} lacks {contains}"
+                );
                 h.drain();
             }
             Step::Eof => {
@@ -234,7 +263,11 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
             }
         }
     }
-    assert_eq!(show(&h.wire), "", "client bytes not accounted for by a C step (split {split:?})");
+    assert_eq!(
+        show(&h.wire),
+        "",
+        "client bytes not accounted for by a C step (split {split:?})"
+    );
     Run { events: h.events }
 }
 
@@ -262,5 +295,10 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
 
 /// The usual start: greeting, EHLO with the given capability lines.
 pub fn ehlo(caps: &'static [u8]) -> [Step; 4] {
-    [Step::S(b"220 mx.example.com ESMTP\r\n"), Step::C(b"EHLO client.example.org\r\n"), Step::S(caps), Step::Nothing]
+    [
+        Step::S(b"220 mx.example.com ESMTP\r\n"),
+        Step::C(b"EHLO client.example.org\r\n"),
+        Step::S(caps),
+        Step::Nothing,
+    ]
 }
