@@ -196,6 +196,8 @@ pub struct Client {
     deferred_ir: Option<Vec<u8>>,
     sasl_cancelled: bool,
     block_deadline: Option<Duration>,
+    /// MAIL commands sent in this session (RFC 9422 MAILMAX counts failed ones too).
+    mail_count: u64,
     /// The latest time the caller gave us: arms the data-block timer when the body is requested.
     now: Duration,
 }
@@ -230,6 +232,7 @@ impl Client {
             deferred_ir: None,
             sasl_cancelled: false,
             block_deadline: None,
+            mail_count: 0,
             now,
         }
     }
@@ -426,16 +429,17 @@ impl Client {
         txn.phase = Phase::Final;
         txn.blocked = false;
         self.block_deadline = None;
-        let kinds = if lmtp {
+        if lmtp {
             txn.lmtp_replies.resize(txn.rcpt_replies.len(), None);
-            let accepted: Vec<usize> = (0..txn.rcpt_replies.len())
-                .filter(|&i| txn.rcpt_replies[i].as_ref().is_some_and(Reply::is_positive))
-                .collect();
-            txn.outstanding += accepted.len();
-            accepted
-                .into_iter()
-                .map(|i| Kind::LmtpRcpt(id, i))
-                .collect::<Vec<_>>()
+            for (i, r) in txn.rcpt_replies.iter().enumerate() {
+                if r.as_ref().is_some_and(Reply::is_positive) {
+                    txn.outstanding += 1;
+                    self.expects.push_back(Expect {
+                        kind: Kind::LmtpRcpt(id, i),
+                        deadline: None,
+                    });
+                }
+            }
         } else {
             txn.outstanding += 1;
             let kind = if txn.use_bdat {
@@ -443,9 +447,6 @@ impl Client {
             } else {
                 Kind::DataEnd(id)
             };
-            alloc::vec![kind]
-        };
-        for kind in kinds {
             self.expects.push_back(Expect {
                 kind,
                 deadline: None,
@@ -505,7 +506,7 @@ impl Client {
         while !rest.is_empty() && self.state != State::Closed {
             match self.parser.push(rest) {
                 Err(e) => {
-                    self.fail(Error::Parse(e));
+                    self.fail_with_quit(Error::Parse(e));
                     return;
                 }
                 Ok((_, None)) => return,
@@ -691,12 +692,13 @@ impl Client {
             t.final_reply = Some(reply.clone());
             t.decided = true;
         }
-        let err = if reply.code() == 421 {
-            Error::ServiceUnavailable(reply)
+        if reply.code() == 421 {
+            self.fail(Error::ServiceUnavailable(reply));
         } else {
-            Error::Protocol(ProtocolViolation::UnsolicitedReply(reply.code()))
-        };
-        self.fail(err);
+            self.fail_with_quit(Error::Protocol(ProtocolViolation::UnsolicitedReply(
+                reply.code(),
+            )));
+        }
     }
 
     fn record_421(&mut self, kind: Kind, reply: &Reply) {
@@ -980,6 +982,19 @@ impl Client {
                 }
             }
         }
+        if let Some(max) = caps.rcpt_max() {
+            if env.recipients().len() > max as usize {
+                return Err(Refusal::TooManyRecipients {
+                    count: env.recipients().len(),
+                    max,
+                });
+            }
+        }
+        if let Some(max) = caps.mail_max() {
+            if self.mail_count >= u64::from(max) {
+                return Err(Refusal::SessionLimit { max });
+            }
+        }
         if env.needs_smtputf8() && !caps.smtp_utf8() {
             return Err(Refusal::Utf8Unsupported);
         }
@@ -1032,15 +1047,22 @@ impl Client {
             requiretls: env.requires_tls(),
             auth: None,
         };
-        let start = self.tx.len();
-        let mut kinds: Vec<Kind> = Vec::new();
+        let (tx_start, expects_start) = (self.tx.len(), self.expects.len());
+        let id = t.id;
+        let expects = &mut self.expects;
+        let mut expect = |kind| {
+            expects.push_back(Expect {
+                kind,
+                deadline: None,
+            })
+        };
         let result = (|| {
             Command::Mail {
                 from: env.from(),
                 params: &mail,
             }
             .encode(&mut self.tx)?;
-            kinds.push(Kind::Mail(t.id));
+            expect(Kind::Mail(id));
             if pipelined {
                 for (i, r) in env.recipients().iter().enumerate() {
                     let params = rcpt_params(r, dsn);
@@ -1050,25 +1072,27 @@ impl Client {
                         smtputf8,
                     }
                     .encode(&mut self.tx)?;
-                    kinds.push(Kind::Rcpt(t.id, i));
+                    expect(Kind::Rcpt(id, i));
                 }
                 if !use_bdat {
                     Command::Data.encode(&mut self.tx)?;
-                    kinds.push(Kind::Data(t.id));
+                    expect(Kind::Data(id));
                 }
             }
             Ok(())
         })();
         if let Err(e) = result {
-            self.tx.truncate(start);
+            self.tx.truncate(tx_start);
+            self.expects.truncate(expects_start);
             return Err(Refusal::Command(e));
         }
+        self.mail_count += 1;
         let warn = env.wants_dsn() && !dsn;
         let t = &mut self.txns[idx];
         t.phase = Phase::Envelope;
         t.pipelined = pipelined;
         t.use_bdat = use_bdat;
-        t.outstanding += kinds.len();
+        t.outstanding += self.expects.len() - expects_start;
         t.next_rcpt = if pipelined { t.rcpt_replies.len() } else { 0 };
         if warn {
             t.warnings.push(Warning::NoDsnSupport);
@@ -1083,9 +1107,6 @@ impl Client {
                 normalizer,
                 chunk: Vec::new(),
             };
-        }
-        for kind in kinds {
-            self.push_expect(kind);
         }
         Ok(())
     }
@@ -1350,6 +1371,20 @@ impl Client {
         self.state = State::Closed;
         self.closing = None;
         self.events.push_back(Event::Closed { reason: Some(err) });
+    }
+
+    /// Ends the session now after a last QUIT (checklist TV-08): the replies can no longer be trusted to
+    /// match our commands, so nothing more is read. No QUIT in the middle of a DATA body, where it would be
+    /// taken as message text.
+    fn fail_with_quit(&mut self, err: Error) {
+        let mid_body = self
+            .txns
+            .iter()
+            .any(|t| t.phase == Phase::Body && !t.use_bdat);
+        self.fail(err);
+        if !mid_body {
+            encode_fixed(&Command::Quit, &mut self.tx);
+        }
     }
 
     fn close_quietly(&mut self) {

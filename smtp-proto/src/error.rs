@@ -161,6 +161,18 @@ pub enum Refusal {
     RequireTlsUnavailable,
     /// DSN was asked for, the server lacks it, and the policy is [`DsnPolicy::Require`](crate::DsnPolicy).
     DsnNotSupported,
+    /// More recipients than the server's `LIMITS RCPTMAX` (RFC 9422): split them over several messages.
+    TooManyRecipients {
+        /// Recipients in the envelope.
+        count: usize,
+        /// The server's limit.
+        max: u32,
+    },
+    /// This session already sent the server's `LIMITS MAILMAX` transactions (RFC 9422): open a new one.
+    SessionLimit {
+        /// The server's limit.
+        max: u32,
+    },
     /// A command would exceed its line limit (RFC 5321 §4.5.3.1.4).
     Command(CommandError),
     /// An address is invalid (`IXP_E_INVALID_ADDRESS_LIST`).
@@ -185,6 +197,15 @@ impl fmt::Display for Refusal {
                 f.write_str("REQUIRETLS needs TLS and a server that offers it")
             }
             Refusal::DsnNotSupported => f.write_str("DSN requested and the server lacks it"),
+            Refusal::TooManyRecipients { count, max } => {
+                write!(
+                    f,
+                    "{count} recipients exceed the server's limit of {max} per message"
+                )
+            }
+            Refusal::SessionLimit { max } => {
+                write!(f, "the server takes at most {max} messages per session")
+            }
             Refusal::Command(e) => write!(f, "{e}"),
             Refusal::Address(e) => write!(f, "{e}"),
         }

@@ -173,6 +173,16 @@ impl MessageReport {
             .all(|r| r.status == RecipientStatus::Delivered)
     }
 
+    /// The recipients the server turned away for being too many in one transaction (452, or 552 with
+    /// enhanced code X.5.3: RFC 5321 §4.5.3.1.10, checklist TXN-09). Send them the message again in a new
+    /// transaction; the body was streamed, so only the caller can supply it again.
+    pub fn retry_recipients(&self) -> impl Iterator<Item = &ForwardPath> + '_ {
+        self.recipients
+            .iter()
+            .filter(|r| r.rcpt_reply.as_ref().is_some_and(too_many))
+            .map(|r| &r.path)
+    }
+
     /// True when no recipient failed permanently and nothing is unknown: a later retry of the whole message
     /// may succeed and cannot duplicate it.
     pub fn is_temporary(&self) -> bool {
@@ -182,4 +192,11 @@ impl MessageReport {
                 .iter()
                 .all(|r| r.status == RecipientStatus::TemporaryFailure)
     }
+}
+
+fn too_many(reply: &Reply) -> bool {
+    let x53 = reply
+        .enhanced()
+        .is_some_and(|e| e.subject == 5 && e.detail == 3);
+    reply.code() == 452 || (reply.code() == 552 && x53)
 }

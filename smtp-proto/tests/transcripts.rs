@@ -478,7 +478,7 @@ fn eof_during_envelope_is_rejected_temporary() {
 #[test]
 fn tv27_unsolicited_replies() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
-    script.extend([S(b"250 surprise\r\n"), Nothing]);
+    script.extend([S(b"250 surprise\r\n"), C(b"QUIT\r\n")]);
     let run = check(&config(), &script);
     assert_eq!(
         closed_with(&run),
@@ -1454,4 +1454,200 @@ fn progress_events() {
         })
         .collect();
     assert_eq!(progress, [(4, Some(6)), (6, Some(6))]);
+}
+
+/// TV-08: malformed or out-of-range codes end the session after a QUIT; unknown well-formed codes follow
+/// their first digit (299 accepted, 459 temporary, 599 permanent).
+#[test]
+fn tv08_reply_codes() {
+    for bad in [
+        &b"25O ok\r\n"[..],
+        b"250Xok\r\n",
+        b"2500 ok\r\n",
+        b"199 hmm\r\n",
+    ] {
+        let bad: &'static [u8] = Box::leak(bad.to_vec().into_boxed_slice());
+        let mut script = ehlo(PIPE_CAPS).to_vec();
+        script.extend([
+            Send {
+                env: env("a@example.org", &["b@x.test"]),
+                body: b"x".to_vec(),
+                chunk: 8,
+            },
+            C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+            S(bad),
+            C(b"QUIT\r\n"),
+        ]);
+        let run = check(&config(), &script);
+        assert!(
+            matches!(closed_with(&run), Error::Parse(_)),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+        assert!(run.report().is_temporary());
+    }
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test", "d@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nRCPT TO:<d@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n299 fine\r\n459 later\r\n599 never\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let st: Vec<_> = run.report().recipients.iter().map(|r| r.status).collect();
+    assert_eq!(
+        st,
+        [
+            RecipientStatus::Delivered,
+            RecipientStatus::TemporaryFailure,
+            RecipientStatus::PermanentFailure
+        ]
+    );
+}
+
+/// TV-09/TV-10 at session level: a bare LF never ends a reply, and an endless line is cut at the cap.
+#[test]
+fn tv09_tv10_session_limits() {
+    let script = [
+        S(b"220 mx\n"),
+        Nothing,
+        Advance(std::time::Duration::from_secs(300)),
+    ];
+    let run = check(&config(), &script);
+    assert_eq!(
+        closed_with(&run),
+        Error::Timeout(smtp_proto::Timer::Greeting)
+    );
+
+    let mut lenient = config();
+    lenient.reply.allow_bare_lf = true;
+    let run = check(
+        &lenient,
+        &[S(b"220 mx\n"), C(b"EHLO client.example.org\r\n")],
+    );
+    assert_eq!(run.closed(), None);
+
+    let mut c = config();
+    c.reply.max_line_len = 64;
+    let long: &'static [u8] = Box::leak(
+        [b"220 ".as_slice(), &[b'a'; 100]]
+            .concat()
+            .into_boxed_slice(),
+    );
+    let run = check(&c, &[S(long), C(b"QUIT\r\n")]);
+    assert_eq!(
+        closed_with(&run),
+        Error::Parse(smtp_proto::reply::ParseError::LineTooLong)
+    );
+}
+
+/// RFC 4954 §4 / LIM-04: an initial response that would make the AUTH line longer than 512 octets waits
+/// for the server's empty 334.
+#[test]
+fn long_initial_response_waits_for_334() {
+    use smtp_proto::sasl::Credentials;
+    let token = "t".repeat(600);
+    let mut c = implicit(config());
+    c.credentials = Some(Credentials::oauth2("u@x.test", token.as_str()));
+    let ir = format!("user=u@x.test\x01auth=Bearer {token}\x01\x01");
+    let b64 = base64_encode(ir.as_bytes());
+    let line: &'static [u8] = Box::leak(format!("{b64}\r\n").into_bytes().into_boxed_slice());
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH XOAUTH2\r\n"),
+        C(b"AUTH XOAUTH2\r\n"),
+        S(b"334 \r\n"),
+        C(line),
+        S(b"235 ok\r\n"),
+    ];
+    check(&c, &script);
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// RFC 9422 LIMITS: more recipients than RCPTMAX, or more transactions than MAILMAX, are refused up front.
+#[test]
+fn limits_rcptmax_mailmax() {
+    let caps: &[u8] = b"250-mx\r\n250-PIPELINING\r\n250 LIMITS RCPTMAX=2 MAILMAX=1\r\n";
+    let mut script = ehlo(caps).to_vec();
+    script.extend([
+        SendFails {
+            env: env("a@x.test", &["b@x.test", "c@x.test", "d@x.test"]),
+            contains: "TooManyRecipients",
+        },
+        Send {
+            env: env("a@x.test", &["b@x.test", "c@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 ok\r\n"),
+        SendFails {
+            env: env("a@x.test", &["b@x.test"]),
+            contains: "SessionLimit",
+        },
+    ]);
+    check(&config(), &script);
+}
+
+/// TV-29 / TXN-09: the report names the recipients to retry in a new transaction.
+#[test]
+fn retry_recipients_after_452_or_552_x53() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@x.test", &["b@x.test", "c@x.test", "d@x.test", "e@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nRCPT TO:<d@x.test>\r\nRCPT TO:<e@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n452 4.5.3 too many\r\n552 5.5.3 too many\r\n552 5.3.4 too big\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let retry: Vec<_> = run
+        .report()
+        .retry_recipients()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    assert_eq!(retry, ["c@x.test", "d@x.test"]);
+}
+
+/// E_INVALIDARG / IXP_E_INVALID_ADDRESS_LIST: no recipients and invalid addresses are typed errors that
+/// name the address, before anything reaches the client.
+#[test]
+fn envelope_refusals() {
+    use smtp_proto::{Envelope, EnvelopeError};
+    assert_eq!(
+        Envelope::parse("a@x.test", &[]),
+        Err(EnvelopeError::NoRecipients)
+    );
+    match Envelope::parse(
+        "a@x.test",
+        &["ok@x.test", "bad@x.test>\r\nRCPT TO:<evil@y.test"],
+    ) {
+        Err(EnvelopeError::InvalidAddress(e)) => assert!(e.input().contains("bad@x.test")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        Envelope::parse("a@x.test>\r\nDATA", &["b@x.test"]),
+        Err(EnvelopeError::InvalidAddress(_))
+    ));
 }
