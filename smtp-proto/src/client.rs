@@ -653,9 +653,12 @@ impl Client {
             self.fail(Error::ServiceUnavailable(reply));
             return;
         }
-        if self.state == State::Quitting && expect.kind != Kind::Quit && self.txn_gone(expect.kind)
+        if self.state == State::Quitting
+            && expect.kind != Kind::Quit
+            && (expect.kind.message().is_none() || self.txn_gone(expect.kind))
         {
-            // A reply to a command of a transaction the error already settled: read and dropped.
+            // QUIT is out: only replies that settle a message still open matter (a graceful quit pipelined
+            // after the final dot). The rest is read and dropped.
             return;
         }
         match expect.kind {

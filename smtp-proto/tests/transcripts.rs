@@ -1651,3 +1651,27 @@ fn envelope_refusals() {
         Err(EnvelopeError::InvalidAddress(_))
     ));
 }
+
+/// After QUIT, replies to session commands still in flight are read and dropped: one QUIT only.
+#[test]
+fn one_quit_only() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@x.test", &["b@x.test"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"550 no\r\n503 no\r\n503 no\r\n"),
+        C(b"RSET\r\n"),
+        Quit,
+        C(b"QUIT\r\n"),
+        S(b"500 what RSET\r\n"),
+        Nothing,
+        S(b"221 bye\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(run.closed(), Some(None));
+    assert_eq!(run.report().failure, Some(Failure::MailRejected));
+}
