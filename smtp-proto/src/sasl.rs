@@ -131,6 +131,15 @@ impl Credentials {
         }
     }
 
+    /// The user name (authentication identity), for display and logs.
+    pub fn username(&self) -> &str {
+        match self {
+            Credentials::Password { username, .. } | Credentials::OAuth2 { username, .. } => {
+                username
+            }
+        }
+    }
+
     /// Checks that the fields can be framed safely by every mechanism they are usable with.
     ///
     /// - Password: the user name and password are not empty (RFC 4616: `1*SAFE`), and no field (authzid

@@ -1,0 +1,432 @@
+//! What the SMTP drivers (`smtp-blocking`, `smtp-smol`) share: where to connect and how, the URL form users
+//! know from lettre, and the rustls configuration. No IO happens here except reading a CA file.
+//!
+//! ```
+//! use smtp_transport::Options;
+//! use smtp_proto::TlsMode;
+//!
+//! let o = Options::from_url("smtps://alice:s3cr%2Ft@mail.example.org").unwrap();
+//! assert_eq!((o.host.as_str(), o.port, o.tls), ("mail.example.org", 465, TlsMode::Implicit));
+//! assert_eq!(o.credentials.as_ref().map(|c| c.username()), Some("alice"));
+//!
+//! let o = Options::from_url("smtp+starttls://mail.example.org").unwrap();
+//! assert_eq!((o.port, o.tls), (587, TlsMode::Required));
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use smtp_proto::address::HeloName;
+use smtp_proto::sasl::Credentials;
+use smtp_proto::{ClientConfig, DsnPolicy, Protocol, Timeouts, TlsMode};
+
+/// The SMTP relay port (RFC 5321).
+pub const SMTP_PORT: u16 = 25;
+/// The submission port, STARTTLS (RFC 6409).
+pub const SUBMISSION_PORT: u16 = 587;
+/// The submission port with implicit TLS (RFC 8314).
+pub const SUBMISSIONS_PORT: u16 = 465;
+
+/// Where to connect and how: everything a driver needs besides the messages.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Host name or IP address of the server. Also the name the TLS certificate must carry, unless
+    /// [`Options::tls_name`] says otherwise.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// How the session is secured.
+    pub tls: TlsMode,
+    /// Credentials for AUTH.
+    pub credentials: Option<Credentials>,
+    /// The EHLO name. `None`: the address literal of the local end of the connection (`[192.0.2.1]`),
+    /// which RFC 5321 §4.1.4 allows when the host has no meaningful name.
+    pub helo_name: Option<HeloName>,
+    /// Per-reply timeouts.
+    pub timeouts: Timeouts,
+    /// Bound on DNS + TCP connect (+ the TLS handshake).
+    pub connect_timeout: Duration,
+    /// Extra trust roots (PEM), added to the webpki roots: for private CAs and tests.
+    pub ca_file: Option<PathBuf>,
+    /// The name checked in the server's certificate, when it differs from `host`.
+    pub tls_name: Option<String>,
+    /// SMTP or LMTP.
+    pub protocol: Protocol,
+    /// Use PIPELINING when offered.
+    pub pipelining: bool,
+    /// Use BDAT when CHUNKING is offered.
+    pub chunking: bool,
+    /// What to do when DSN is asked for and not offered.
+    pub dsn_policy: DsnPolicy,
+    /// Allow AUTH without TLS (loopback tests only).
+    pub allow_plaintext_auth: bool,
+}
+
+impl Options {
+    /// Options for `host:port`: implicit TLS on 465, opportunistic STARTTLS elsewhere; RFC 5321 timeouts.
+    pub fn new(host: impl Into<String>, port: u16) -> Options {
+        Options {
+            host: host.into(),
+            port,
+            tls: if port == SUBMISSIONS_PORT {
+                TlsMode::Implicit
+            } else {
+                TlsMode::Opportunistic
+            },
+            credentials: None,
+            helo_name: None,
+            timeouts: Timeouts::RFC5321,
+            connect_timeout: Duration::from_secs(30),
+            ca_file: None,
+            tls_name: None,
+            protocol: Protocol::Smtp,
+            pipelining: true,
+            chunking: true,
+            dsn_policy: DsnPolicy::BestEffort,
+            allow_plaintext_auth: false,
+        }
+    }
+
+    /// Sets credentials; STARTTLS becomes required unless TLS is implicit (RFC 8314 §5.2).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Options {
+        self.credentials = Some(credentials);
+        if self.tls != TlsMode::Implicit {
+            self.tls = TlsMode::Required;
+        }
+        self
+    }
+
+    /// Parses `scheme://[user[:password]@]host[:port][?key=value&…]`.
+    ///
+    /// | scheme | TLS | default port |
+    /// | --- | --- | --- |
+    /// | `smtp` | STARTTLS when offered; required with credentials | 25, or 587 with credentials |
+    /// | `smtp+starttls` | STARTTLS required | 587 |
+    /// | `smtps` | implicit TLS | 465 |
+    /// | `lmtp` | none | 24 |
+    ///
+    /// User and password are percent-decoded. Query keys: `ehlo=NAME`, `tls=none|opportunistic|required|implicit`.
+    /// IPv6 hosts go in brackets: `smtp://[::1]:2525`.
+    pub fn from_url(url: &str) -> Result<Options, UrlError> {
+        let bad = |what: &'static str| UrlError {
+            url: redact(url),
+            what,
+        };
+        let (scheme, rest) = url.split_once("://").ok_or(bad("missing scheme://"))?;
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') {
+            return Err(bad("a path is not allowed"));
+        }
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let (host, port) = split_host_port(hostport).ok_or(bad("invalid host or port"))?;
+        if host.is_empty() || host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(bad("invalid host"));
+        }
+        let credentials = match userinfo {
+            None => None,
+            Some(u) => {
+                let (user, pass) = u
+                    .split_once(':')
+                    .ok_or(bad("credentials need user:password"))?;
+                let user =
+                    percent_decode(user).ok_or(bad("invalid percent-encoding in the user"))?;
+                let pass =
+                    percent_decode(pass).ok_or(bad("invalid percent-encoding in the password"))?;
+                let creds = Credentials::password(user, pass);
+                creds.validate().map_err(|_| bad("invalid credentials"))?;
+                Some(creds)
+            }
+        };
+        let (tls, default_port, protocol) = match scheme.to_ascii_lowercase().as_str() {
+            "smtp" if credentials.is_some() => (TlsMode::Required, SUBMISSION_PORT, Protocol::Smtp),
+            "smtp" => (TlsMode::Opportunistic, SMTP_PORT, Protocol::Smtp),
+            "smtp+starttls" | "submission" => (TlsMode::Required, SUBMISSION_PORT, Protocol::Smtp),
+            "smtps" | "submissions" => (TlsMode::Implicit, SUBMISSIONS_PORT, Protocol::Smtp),
+            "lmtp" => (TlsMode::None, 24, Protocol::Lmtp),
+            _ => return Err(bad("unknown scheme (smtp, smtp+starttls, smtps, lmtp)")),
+        };
+        let mut o = Options::new(host, port.unwrap_or(default_port));
+        o.tls = tls;
+        o.protocol = protocol;
+        o.credentials = credentials;
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or(bad("query parameters are key=value"))?;
+            let v = percent_decode(v).ok_or(bad("invalid percent-encoding in the query"))?;
+            match k {
+                "ehlo" | "helo" => {
+                    o.helo_name = Some(v.parse().map_err(|_| bad("invalid ehlo name"))?)
+                }
+                "tls" => {
+                    o.tls = match v.as_str() {
+                        "none" => TlsMode::None,
+                        "opportunistic" => TlsMode::Opportunistic,
+                        "required" | "starttls" => TlsMode::Required,
+                        "implicit" => TlsMode::Implicit,
+                        _ => return Err(bad("tls is none, opportunistic, required or implicit")),
+                    }
+                }
+                _ => return Err(bad("unknown query parameter (ehlo, tls)")),
+            }
+        }
+        Ok(o)
+    }
+
+    /// The core's configuration for a connection whose local address is `local` (used for the default EHLO
+    /// name).
+    pub fn client_config(&self, local: Option<IpAddr>) -> ClientConfig {
+        let helo = self.helo_name.clone().unwrap_or_else(|| {
+            let literal = match local {
+                Some(IpAddr::V4(a)) => format!("[{a}]"),
+                Some(IpAddr::V6(a)) => format!("[IPv6:{a}]"),
+                None => "[127.0.0.1]".to_owned(),
+            };
+            literal
+                .parse()
+                .expect("an IP address literal is a valid EHLO name")
+        });
+        let mut c = ClientConfig::new(helo);
+        c.protocol = self.protocol;
+        c.tls = self.tls;
+        c.credentials = self.credentials.clone();
+        c.allow_plaintext_auth = self.allow_plaintext_auth;
+        c.pipelining = self.pipelining;
+        c.chunking = self.chunking;
+        c.dsn_policy = self.dsn_policy;
+        c.timeouts = self.timeouts;
+        c
+    }
+
+    /// The rustls configuration: webpki roots plus [`Options::ca_file`], host-name checks on, TLS 1.2+.
+    pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        if let Some(path) = &self.ca_file {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
+            if certs.is_empty() {
+                return Err(TlsSetupError::CaFile(
+                    path.clone(),
+                    "no certificate in the file".into(),
+                ));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+
+    /// The name the server's certificate must match.
+    pub fn server_name(&self) -> Result<ServerName<'static>, TlsSetupError> {
+        let name = self.tls_name.as_deref().unwrap_or(&self.host);
+        ServerName::try_from(name.to_owned())
+            .map_err(|_| TlsSetupError::ServerName(name.to_owned()))
+    }
+}
+
+/// A URL that [`Options::from_url`] cannot use. The password never appears in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlError {
+    url: String,
+    what: &'static str,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid SMTP URL {:?}: {}", self.url, self.what)
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// Why the TLS configuration could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// The CA file could not be read or holds no valid certificate.
+    CaFile(PathBuf, String),
+    /// The host is not a valid DNS name or IP address for certificate checks.
+    ServerName(String),
+    /// rustls refused the configuration.
+    Rustls(String),
+}
+
+impl fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsSetupError::CaFile(p, e) => write!(f, "CA file {}: {e}", p.display()),
+            TlsSetupError::ServerName(n) => write!(f, "{n:?} is not a valid TLS server name"),
+            TlsSetupError::Rustls(e) => write!(f, "TLS configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsSetupError {}
+
+fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        host.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?.parse().ok()?),
+        };
+        return Some((host.to_owned(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_owned(), Some(p.parse().ok().filter(|p| *p != 0)?))),
+        None => Some((s.to_owned(), None)),
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The URL with any password replaced, for error messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_forms() {
+        let o = Options::from_url("smtp://mx.example.org").unwrap();
+        assert_eq!(
+            (o.port, o.tls, o.protocol),
+            (25, TlsMode::Opportunistic, Protocol::Smtp)
+        );
+        let o = Options::from_url("smtp://u:p@mx.example.org").unwrap();
+        assert_eq!((o.port, o.tls), (587, TlsMode::Required));
+        let o = Options::from_url("smtp://mx.example.org:2525?tls=none&ehlo=client.example.org")
+            .unwrap();
+        assert_eq!((o.port, o.tls), (2525, TlsMode::None));
+        assert_eq!(o.helo_name.unwrap().as_str(), "client.example.org");
+        let o = Options::from_url("SMTPS://[::1]:4650/").unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, o.tls),
+            ("::1", 4650, TlsMode::Implicit)
+        );
+        let o = Options::from_url("lmtp://127.0.0.1:2424").unwrap();
+        assert_eq!((o.protocol, o.tls), (Protocol::Lmtp, TlsMode::None));
+        let o = Options::from_url("smtps://a%40b.c:p%3Aw%25@h").unwrap();
+        match o.credentials.unwrap() {
+            Credentials::Password {
+                username, password, ..
+            } => {
+                assert_eq!(username, "a@b.c");
+                assert_eq!(password.expose(), "p:w%");
+            }
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn url_errors_never_show_the_password() {
+        for bad in [
+            "mx.example.org",
+            "http://mx.example.org",
+            "smtp://",
+            "smtp://mx:99999",
+            "smtp://mx:0",
+            "smtp://mx/path",
+            "smtp://mx?tls=maybe",
+            "smtp://mx?x=1",
+            "smtp://user@mx",
+            "smtp://u:p%zz@mx",
+            "smtp://[nothex]:25",
+            "smtp://m x",
+            "smtp://mx?ehlo=a%0d%0aRSET",
+        ] {
+            assert!(Options::from_url(bad).is_err(), "{bad}");
+        }
+        let e = Options::from_url("smtp://alice:hunter2@mx?tls=maybe")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2") && e.contains("alice:***@mx"), "{e}");
+    }
+
+    #[test]
+    fn default_ehlo_name_is_an_address_literal() {
+        let o = Options::new("mx", 25);
+        let c = o.client_config(Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(c.helo_name.as_str(), "[192.0.2.1]");
+        let c = o.client_config(Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(c.helo_name.as_str(), "[IPv6:2001:db8::1]");
+    }
+
+    #[test]
+    fn credentials_make_tls_required() {
+        let o = Options::new("mx", 587).with_credentials(Credentials::password("u", "p"));
+        assert_eq!(o.tls, TlsMode::Required);
+        let o = Options::new("mx", 465).with_credentials(Credentials::password("u", "p"));
+        assert_eq!(o.tls, TlsMode::Implicit);
+    }
+
+    #[test]
+    fn tls_config_and_ca_file_errors() {
+        let o = Options::new("mx.example.org", 465);
+        assert!(o.tls_config().is_ok());
+        assert!(o.server_name().is_ok());
+        let mut o = o;
+        o.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(matches!(o.tls_config(), Err(TlsSetupError::CaFile(..))));
+        o.host = "not a name".into();
+        assert!(matches!(o.server_name(), Err(TlsSetupError::ServerName(_))));
+    }
+}
