@@ -5,6 +5,8 @@
 //! through the same code: a lock-step session just never has more than one entry.
 
 use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem;
 use core::time::Duration;
@@ -379,21 +381,19 @@ impl Client {
                     None => buf.extend_from_slice(data),
                 }
                 if buf.len() >= limit {
+                    new_expect = Some((self.tx.len(), buf.len()));
                     bdat_header(buf.len() as u64, false, &mut self.tx);
                     self.tx.extend_from_slice(buf);
                     buf.clear();
                     txn.outstanding += 1;
-                    new_expect = Some(Kind::Bdat { id, last: false });
                 }
             }
         }
         txn.sent += n as u64;
         let (sent, total) = (txn.sent, txn.env.declared_size());
-        if let Some(kind) = new_expect {
-            self.expects.push_back(Expect {
-                kind,
-                deadline: None,
-            });
+        if let Some((start, size)) = new_expect {
+            self.log_tx_header(start, size);
+            self.push_expect(Kind::Bdat { id, last: false });
         }
         self.events.push_back(Event::Progress { id, sent, total });
         Ok(n)
@@ -415,17 +415,24 @@ impl Client {
             Phase::Queued | Phase::Envelope => return Err(ApiMisuse::UnknownMessage),
             Phase::Body => {}
         }
-        match &mut txn.encoder {
-            BodyEncoder::Data(stuffer) => stuffer.finish(&mut self.tx),
+        let start = self.tx.len();
+        let sent = txn.sent;
+        let bdat_last = match &mut txn.encoder {
+            BodyEncoder::Data(stuffer) => {
+                stuffer.finish(&mut self.tx);
+                None
+            }
             BodyEncoder::Bdat { normalizer, chunk } => {
                 if let Some(norm) = normalizer {
                     norm.finish(chunk);
                 }
-                bdat_header(chunk.len() as u64, true, &mut self.tx);
+                let size = chunk.len();
+                bdat_header(size as u64, true, &mut self.tx);
                 self.tx.extend_from_slice(chunk);
                 *chunk = Vec::new();
+                Some(size)
             }
-        }
+        };
         txn.phase = Phase::Final;
         txn.blocked = false;
         self.block_deadline = None;
@@ -451,6 +458,13 @@ impl Client {
                 kind,
                 deadline: None,
             });
+        }
+        match bdat_last {
+            Some(size) => self.log_tx_header(start, size),
+            None => {
+                self.log_text(false, format!("({sent} octets of body)"));
+                self.log_text(false, ".".into());
+            }
         }
         self.try_progress();
         Ok(())
@@ -631,6 +645,15 @@ impl Client {
     // Replies
 
     fn on_reply(&mut self, now: Duration, reply: Reply) {
+        if self.config.transcript {
+            let auth = self.expects.front().is_some_and(|e| e.kind == Kind::Auth);
+            let line = if auth && reply.code() == 334 {
+                "334 <redacted>".into()
+            } else {
+                alloc::format!("{reply}")
+            };
+            self.log_text(true, line);
+        }
         let Some(expect) = self.expects.pop_front() else {
             self.unsolicited(reply);
             return;
@@ -749,7 +772,9 @@ impl Client {
             Protocol::Smtp => Command::Ehlo(&self.config.helo_name),
             Protocol::Lmtp => Command::Lhlo(&self.config.helo_name),
         };
+        let start = self.tx.len();
         encode_fixed(&cmd, &mut self.tx);
+        self.log_tx(start, false);
         self.push_expect(Kind::Hello);
         self.state = State::Hello;
     }
@@ -767,7 +792,9 @@ impl Client {
             && self.config.tls != TlsMode::Required
             && self.config.credentials.is_none();
         if fallback {
+            let start = self.tx.len();
             encode_fixed(&Command::Helo(&self.config.helo_name), &mut self.tx);
+            self.log_tx(start, false);
             self.push_expect(Kind::Helo);
         } else {
             self.quit_with(Error::HelloRejected(reply));
@@ -787,7 +814,7 @@ impl Client {
         let caps = self.caps.as_ref().expect("after a successful hello");
         let wants_tls = matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required);
         if !self.is_tls && wants_tls && caps.starttls() {
-            encode_fixed(&Command::StartTls, &mut self.tx);
+            self.emit(&Command::StartTls);
             self.push_expect(Kind::StartTls);
             self.state = State::StartTls;
         } else if !self.is_tls && self.config.tls == TlsMode::Required {
@@ -859,6 +886,7 @@ impl Client {
             );
             self.deferred_ir = ir;
         }
+        self.log_tx(start, true);
         self.sasl = Some(sasl);
         self.sasl_cancelled = false;
         self.push_expect(Kind::Auth);
@@ -886,11 +914,13 @@ impl Client {
                 };
                 match response {
                     Step::Respond(bytes) => {
-                        encode_auth(&Command::AuthResponse(&bytes), &mut self.tx)
+                        let start = self.tx.len();
+                        encode_auth(&Command::AuthResponse(&bytes), &mut self.tx);
+                        self.log_tx(start, true);
                     }
                     Step::Cancel => {
                         self.sasl_cancelled = true;
-                        encode_fixed(&Command::AuthCancel, &mut self.tx);
+                        self.emit(&Command::AuthCancel);
                     }
                 }
                 self.push_expect(Kind::Auth);
@@ -1059,6 +1089,9 @@ impl Client {
                 deadline: None,
             })
         };
+        // Every line is encoded now, pipelined or not, so that a recipient whose RCPT line would be too long
+        // refuses the message before MAIL goes out. In lock-step mode the RCPTs are encoded again later.
+        let mut mail_end = tx_start;
         let result = (|| {
             Command::Mail {
                 from: env.from(),
@@ -1066,21 +1099,22 @@ impl Client {
             }
             .encode(&mut self.tx)?;
             expect(Kind::Mail(id));
-            if pipelined {
-                for (i, r) in env.recipients().iter().enumerate() {
-                    let params = rcpt_params(r, dsn);
-                    Command::Rcpt {
-                        to: r.path(),
-                        params: &params,
-                        smtputf8,
-                    }
-                    .encode(&mut self.tx)?;
+            mail_end = self.tx.len();
+            for (i, r) in env.recipients().iter().enumerate() {
+                let params = rcpt_params(r, dsn);
+                Command::Rcpt {
+                    to: r.path(),
+                    params: &params,
+                    smtputf8,
+                }
+                .encode(&mut self.tx)?;
+                if pipelined {
                     expect(Kind::Rcpt(id, i));
                 }
-                if !use_bdat {
-                    Command::Data.encode(&mut self.tx)?;
-                    expect(Kind::Data(id));
-                }
+            }
+            if pipelined && !use_bdat {
+                Command::Data.encode(&mut self.tx)?;
+                expect(Kind::Data(id));
             }
             Ok(())
         })();
@@ -1088,6 +1122,9 @@ impl Client {
             self.tx.truncate(tx_start);
             self.expects.truncate(expects_start);
             return Err(Refusal::Command(e));
+        }
+        if !pipelined {
+            self.tx.truncate(mail_end);
         }
         self.mail_count += 1;
         let warn = env.wants_dsn() && !dsn;
@@ -1111,6 +1148,7 @@ impl Client {
                 chunk: Vec::new(),
             };
         }
+        self.log_tx(tx_start, false);
         Ok(())
     }
 
@@ -1146,25 +1184,20 @@ impl Client {
         let r = &t.env.recipients()[i];
         let params = rcpt_params(r, dsn);
         let smtputf8 = t.env.needs_smtputf8();
-        // Lengths were checked when the transaction started? Only MAIL was: check this one now.
         let start = self.tx.len();
-        if let Err(e) = (Command::Rcpt {
-            to: r.path(),
-            params: &params,
-            smtputf8,
-        })
-        .encode(&mut self.tx)
-        {
-            self.tx.truncate(start);
-            t.failure = Some(Failure::Refused(Refusal::Command(e)));
-            t.decided = true;
-            t.rset_after = true;
-            self.maybe_conclude(idx);
-            return;
-        }
+        // Its length was checked when the transaction started.
+        encode_fixed(
+            &Command::Rcpt {
+                to: r.path(),
+                params: &params,
+                smtputf8,
+            },
+            &mut self.tx,
+        );
         t.next_rcpt += 1;
         t.outstanding += 1;
         let id = t.id;
+        self.log_tx(start, false);
         self.push_expect(Kind::Rcpt(id, i));
     }
 
@@ -1213,7 +1246,7 @@ impl Client {
             self.start_body(idx);
         } else if !t.pipelined {
             t.outstanding += 1;
-            encode_fixed(&Command::Data, &mut self.tx);
+            self.emit(&Command::Data);
             self.push_expect(Kind::Data(id));
         }
     }
@@ -1231,8 +1264,10 @@ impl Client {
             3 if code == 354 => {
                 // Nobody to deliver to, yet the server waits for data: end it with a lone dot, no body
                 // (checklist PIPE-06/08, TV-21). The reply to that dot is only recorded.
-                self.tx.extend_from_slice(b".\r\n");
                 t.outstanding += 1;
+                let start = self.tx.len();
+                self.tx.extend_from_slice(b".\r\n");
+                self.log_tx(start, false);
                 self.push_expect(Kind::DataEnd(id));
             }
             4 | 5 => {
@@ -1336,7 +1371,7 @@ impl Client {
         let report = conclude(t, None);
         self.events.push_back(Event::MessageDone(report));
         if rset && self.state == State::Ready {
-            encode_fixed(&Command::Rset, &mut self.tx);
+            self.emit(&Command::Rset);
             self.push_expect(Kind::Rset);
         }
         self.try_progress();
@@ -1360,20 +1395,14 @@ impl Client {
     }
 
     fn send_quit(&mut self) {
-        encode_fixed(&Command::Quit, &mut self.tx);
+        self.emit(&Command::Quit);
         self.push_expect(Kind::Quit);
         self.state = State::Quitting;
     }
 
     /// Ends the session now, without QUIT.
     fn fail(&mut self, err: Error) {
-        self.settle_all(&err);
-        self.tx.clear();
-        self.expects.clear();
-        self.block_deadline = None;
-        self.state = State::Closed;
-        self.closing = None;
-        self.events.push_back(Event::Closed { reason: Some(err) });
+        self.end_now(err, false);
     }
 
     /// Ends the session now after a last QUIT (checklist TV-08): the replies can no longer be trusted to
@@ -1384,10 +1413,20 @@ impl Client {
             .txns
             .iter()
             .any(|t| t.phase == Phase::Body && !t.use_bdat);
-        self.fail(err);
-        if !mid_body {
-            encode_fixed(&Command::Quit, &mut self.tx);
+        self.end_now(err, !mid_body);
+    }
+
+    fn end_now(&mut self, err: Error, quit: bool) {
+        self.settle_all(&err);
+        self.tx.clear();
+        if quit {
+            self.emit(&Command::Quit);
         }
+        self.expects.clear();
+        self.block_deadline = None;
+        self.state = State::Closed;
+        self.closing = None;
+        self.events.push_back(Event::Closed { reason: Some(err) });
     }
 
     fn close_quietly(&mut self) {
@@ -1417,6 +1456,57 @@ impl Client {
     fn txn_gone(&self, kind: Kind) -> bool {
         kind.message()
             .is_some_and(|id| self.txn_index(id).is_none())
+    }
+
+    /// Writes a command whose arguments were validated when built, and logs it.
+    fn emit(&mut self, cmd: &Command<'_>) {
+        let start = self.tx.len();
+        encode_fixed(cmd, &mut self.tx);
+        self.log_tx(start, false);
+    }
+
+    /// Transcript: the command lines written to `tx` since `start` (AUTH payloads redacted).
+    fn log_tx(&mut self, start: usize, auth: bool) {
+        if !self.config.transcript {
+            return;
+        }
+        let lines: Vec<String> = self.tx[start..]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                if auth {
+                    redact_auth(l)
+                } else {
+                    String::from_utf8_lossy(l).into_owned()
+                }
+            })
+            .collect();
+        for line in lines {
+            self.events.push_back(Event::Transcript {
+                from_server: false,
+                line,
+            });
+        }
+    }
+
+    /// Transcript: a BDAT header written at `start` (not the chunk's octets).
+    fn log_tx_header(&mut self, start: usize, size: usize) {
+        if self.config.transcript {
+            let end = self.tx[start..]
+                .iter()
+                .position(|&b| b == b'\r')
+                .map_or(self.tx.len(), |p| start + p);
+            let line = String::from_utf8_lossy(&self.tx[start..end]).into_owned();
+            self.log_text(false, format!("{line} ({size} octets)"));
+        }
+    }
+
+    fn log_text(&mut self, from_server: bool, line: String) {
+        if self.config.transcript {
+            self.events
+                .push_back(Event::Transcript { from_server, line });
+        }
     }
 
     fn push_expect(&mut self, kind: Kind) {
@@ -1452,6 +1542,20 @@ fn rcpt_params(r: &crate::envelope::Recipient, dsn: bool) -> RcptParams {
 }
 
 /// Encodes a command whose arguments were validated when they were built and cannot be too long.
+/// An AUTH line for the transcript: the verb and mechanism stay, any payload is hidden.
+fn redact_auth(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some(verb), Some(mech), rest) if verb.eq_ignore_ascii_case("AUTH") => match rest {
+            Some(_) => format!("{verb} {mech} <redacted>"),
+            None => format!("{verb} {mech}"),
+        },
+        _ if line == b"*" => "*".into(),
+        _ => "<redacted>".into(),
+    }
+}
+
 fn encode_fixed(cmd: &Command<'_>, out: &mut Vec<u8>) {
     cmd.encode(out)
         .expect("validated command within its length limit");

@@ -132,6 +132,9 @@ pub struct ClientConfig {
     pub timeouts: Timeouts,
     /// Reply parser limits and leniency.
     pub reply: ReplyConfig,
+    /// Emit [`Event::Transcript`](crate::Event::Transcript) for every command and reply (AUTH payloads
+    /// redacted, body octets counted, not shown). Off by default: it allocates per line.
+    pub transcript: bool,
     /// How many body bytes the client buffers before `write_body` pushes back (and the size of a BDAT chunk).
     pub body_buffer: usize,
 }
@@ -152,6 +155,7 @@ impl ClientConfig {
             timeouts: Timeouts::RFC5321,
             reply: ReplyConfig::default(),
             body_buffer: 64 * 1024,
+            transcript: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! What the client tells its driver: events, and the report that ends every message.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::address::ForwardPath;
@@ -69,6 +70,14 @@ pub enum Event {
     },
     /// The message has its outcome. Exactly one per message accepted by `send_message`.
     MessageDone(MessageReport),
+    /// One line of the dialogue, when [`ClientConfig::transcript`](crate::ClientConfig::transcript) is on:
+    /// a command (AUTH payloads redacted; a DATA body is summarised as its size) or a reply.
+    Transcript {
+        /// True for a server reply, false for what the client wrote.
+        from_server: bool,
+        /// The line, without CRLF (a multi-line reply in one line, its lines joined).
+        line: String,
+    },
     /// The session is over. Every message already has its `MessageDone`. `None` after a clean QUIT.
     Closed {
         /// Why, when it was not a clean QUIT.

@@ -1675,3 +1675,102 @@ fn one_quit_only() {
     assert_eq!(run.closed(), Some(None));
     assert_eq!(run.report().failure, Some(Failure::MailRejected));
 }
+
+/// The transcript events: commands and replies in order, AUTH payloads and 334 challenges redacted, the
+/// body summarised by its size.
+#[test]
+fn transcript_redacts_auth() {
+    let mut c = implicit(with_password(config(), "tim", "tanstaaftanstaaf"));
+    c.transcript = true;
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250-PIPELINING\r\n250 AUTH LOGIN\r\n"),
+        C(b"AUTH LOGIN\r\n"),
+        S(b"334 VXNlcm5hbWU6\r\n"),
+        C(b"dGlt\r\n"),
+        S(b"334 UGFzc3dvcmQ6\r\n"),
+        C(b"dGFuc3RhYWZ0YW5zdGFhZg==\r\n"),
+        S(b"235 ok\r\n"),
+        Send {
+            env: env("a@x.test", &["b@x.test"]),
+            body: b"hello\r\n".to_vec(),
+            chunk: 64,
+        },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"hello\r\n.\r\n"),
+        S(b"250 2.0.0 queued\r\n"),
+    ];
+    let run = check(&c, &script);
+    let lines: Vec<String> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transcript { from_server, line } => {
+                Some(format!("{} {line}", if *from_server { "S:" } else { "C:" }))
+            }
+            _ => None,
+        })
+        .collect();
+    let all = lines.join("\n");
+    assert!(
+        !all.contains("dGFuc3RhYWZ0YW5zdGFhZg")
+            && !all.contains("tanstaaf")
+            && !all.contains("dGlt"),
+        "{all}"
+    );
+    assert_eq!(
+        lines,
+        [
+            "S: 220 mx",
+            "C: EHLO client.example.org",
+            "S: 250 mx / PIPELINING / AUTH LOGIN",
+            "C: AUTH LOGIN",
+            "S: 334 <redacted>",
+            "C: <redacted>",
+            "S: 334 <redacted>",
+            "C: <redacted>",
+            "S: 235 ok",
+            "C: MAIL FROM:<a@x.test>",
+            "C: RCPT TO:<b@x.test>",
+            "C: DATA",
+            "S: 250 ok",
+            "S: 250 ok",
+            "S: 354 go",
+            "C: (7 octets of body)",
+            "C: .",
+            "S: 250 2.0.0 queued",
+        ]
+    );
+}
+
+/// LIM-01 in lock-step mode too: a RCPT line that would be too long refuses the message before MAIL.
+#[test]
+fn long_rcpt_refused_before_mail_in_lockstep() {
+    use smtp_proto::command::OrigRecipient;
+    use smtp_proto::{Envelope, Recipient};
+    // An ASCII recipient whose original address was non-ASCII (e.g. after alias expansion). Without
+    // SMTPUTF8, ORCPT goes in the 7-bit utf-8-addr-xtext form: 93 letters become 558 characters, over
+    // ORCPT's 500 limit.
+    let label = "é".repeat(31);
+    let orcpt = OrigRecipient::new("utf-8", &format!("a@{label}.{label}.{label}.com")).unwrap();
+    let e = Envelope::new(
+        "a@x.test".parse().unwrap(),
+        [
+            Recipient::new("ok@x.test".parse().unwrap()),
+            Recipient::new("b@x.test".parse().unwrap()).orcpt(orcpt),
+        ],
+    )
+    .unwrap();
+    let caps: &[u8] = b"250-mx\r\n250 DSN\r\n";
+    let mut script = ehlo(caps).to_vec();
+    script.extend([
+        SendFails {
+            env: e,
+            contains: "Command",
+        },
+        Nothing,
+    ]);
+    check(&config(), &script);
+}
