@@ -170,26 +170,30 @@ fn configs() -> impl Strategy<Value = ClientConfig> {
         any::<bool>(),
         any::<bool>(),
         1usize..64,
+        any::<bool>(),
     )
-        .prop_map(|(pipelining, chunking, tls, lmtp, creds, buffer)| {
-            let mut c = ClientConfig::new("client.example.org".parse().unwrap());
-            c.pipelining = pipelining;
-            c.chunking = chunking;
-            c.tls = [
-                smtp_proto::TlsMode::None,
-                smtp_proto::TlsMode::Opportunistic,
-                smtp_proto::TlsMode::Required,
-                smtp_proto::TlsMode::Implicit,
-            ][tls as usize];
-            if lmtp {
-                c.protocol = smtp_proto::Protocol::Lmtp;
-            }
-            if creds {
-                c.credentials = Some(smtp_proto::sasl::Credentials::password("u", "p"));
-            }
-            c.body_buffer = buffer;
-            c
-        })
+        .prop_map(
+            |(pipelining, chunking, tls, lmtp, creds, buffer, transcript)| {
+                let mut c = ClientConfig::new("client.example.org".parse().unwrap());
+                c.pipelining = pipelining;
+                c.chunking = chunking;
+                c.tls = [
+                    smtp_proto::TlsMode::None,
+                    smtp_proto::TlsMode::Opportunistic,
+                    smtp_proto::TlsMode::Required,
+                    smtp_proto::TlsMode::Implicit,
+                ][tls as usize];
+                if lmtp {
+                    c.protocol = smtp_proto::Protocol::Lmtp;
+                }
+                if creds {
+                    c.credentials = Some(smtp_proto::sasl::Credentials::password("u", "p"));
+                }
+                c.body_buffer = buffer;
+                c.transcript = transcript;
+                c
+            },
+        )
 }
 
 struct World {
