@@ -69,6 +69,8 @@ pub struct Options {
     pub dsn_policy: DsnPolicy,
     /// Allow AUTH without TLS (loopback tests only).
     pub allow_plaintext_auth: bool,
+    /// Produce transcript events (the dialogue, AUTH redacted): for `--transcript` and debug logs.
+    pub transcript: bool,
 }
 
 impl Options {
@@ -93,6 +95,7 @@ impl Options {
             chunking: true,
             dsn_policy: DsnPolicy::BestEffort,
             allow_plaintext_auth: false,
+            transcript: false,
         }
     }
 
@@ -211,6 +214,7 @@ impl Options {
         c.chunking = self.chunking;
         c.dsn_policy = self.dsn_policy;
         c.timeouts = self.timeouts;
+        c.transcript = self.transcript;
         c
     }
 
