@@ -243,6 +243,8 @@ fn reply_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "tv47-lmtp",
             plain(b"250 OK\r\n452 <green@foo.edu> is temporarily over quota\r\n"),
         ),
+        // Found by the fuzzer: an empty push errored with max_line_len below 2.
+        ("regress-empty-push-tiny-limit", reply_seed(STRICT, 1, 0, &[2], b"")),
         (
             "cr-inside-text",
             plain(b"250 a\rb\r\r\n250 \xff\xfe\r\n"),
@@ -445,6 +447,11 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("tv49-ipv6-literal", addr("user@[IPv6:2001:db8::1]")),
         ("tv49-general-literal", addr("user@[tag:a>b]")),
         ("tv49-utf8", addr("café@example.com")),
+        // Found by the fuzzer: slicing the literal at byte 5 inside a UTF-8 character panicked.
+        (
+            "regress-literal-utf8-at-byte-5",
+            addr("user@[IPv7\u{fffd}zz::1]"),
+        ),
         ("tv49-bad-ipv4", addr("user@[300.1.1.1]")),
         ("tv49-bad-ipv6", addr("user@[IPv6:zz::1]")),
         ("tv49-underscore", addr("user@exa_mple.com")),
