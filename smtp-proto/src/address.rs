@@ -295,7 +295,8 @@ fn check_address_literal(s: &str) -> Result<(), AddressErrorKind> {
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .ok_or(AddressErrorKind::AddressLiteral)?;
-    let ok = if inner.len() >= 5 && inner[..5].eq_ignore_ascii_case("IPv6:") {
+    // Compare bytes: `inner[..5]` would panic when byte 5 falls inside a UTF-8 character.
+    let ok = if inner.len() >= 5 && inner.as_bytes()[..5].eq_ignore_ascii_case(b"IPv6:") {
         is_ipv6(&inner[5..])
     } else if let Some((tag, content)) = inner.split_once(':') {
         // General-address-literal = Standardized-tag ":" 1*dcontent. Policy: the tag starts with a letter,

@@ -49,6 +49,10 @@ impl Framer {
             self.buf.clear();
             self.taken = false;
         }
+        if data.is_empty() {
+            // Nothing new: every buffered byte was checked against the cap by the call that buffered it.
+            return Ok((0, None));
+        }
         let pending_cr = self.buf.last() == Some(&b'\r');
         let mut from = 0;
         while let Some(rel) = memchr::memchr(b'\n', &data[from..]) {
