@@ -301,10 +301,14 @@ fn check_address_literal(s: &str) -> Result<(), AddressErrorKind> {
     } else if let Some((tag, content)) = inner.split_once(':') {
         // General-address-literal = Standardized-tag ":" 1*dcontent. Policy: the tag starts with a letter,
         // so that a bare IPv6 address (`[2001:db8::1]`, a common mistake) is not taken for a tag "2001".
+        // Stricter than dcontent: `<` and `>` are refused too, so no path this crate writes holds a stray
+        // `>` that a server cutting the path at the first `>` would misread (no tag is registered anyway).
         is_ldh_str(tag)
             && tag.starts_with(|c: char| c.is_ascii_alphabetic())
             && !content.is_empty()
-            && content.bytes().all(|b| matches!(b, 33..=90 | 94..=126))
+            && content
+                .bytes()
+                .all(|b| matches!(b, 33..=90 | 94..=126) && b != b'<' && b != b'>')
     } else {
         is_ipv4(inner)
     };

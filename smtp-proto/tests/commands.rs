@@ -1033,3 +1033,21 @@ proptest! {
         }
     }
 }
+
+/// Stricter than RFC 5321's dcontent: `<` and `>` in a general address literal are refused, so no path
+/// written by this crate holds a `>` before its end (found by the `command` fuzz target).
+#[test]
+fn angle_brackets_refused_in_address_literals() {
+    use smtp_proto::address::{AddressErrorKind, ReversePath};
+    for bad in [
+        "user@[tag:a>b]",
+        "user@[tag:<x]",
+        "user@[tag:a> NOTIFY=NEVER]",
+    ] {
+        assert_eq!(
+            ReversePath::parse(bad).unwrap_err().kind(),
+            AddressErrorKind::AddressLiteral,
+            "{bad}"
+        );
+    }
+}
