@@ -24,7 +24,7 @@ use crate::reply::{Reply, ReplyParser};
 use crate::sasl::{Mechanism, SaslClient, Step};
 use crate::timer::Timer;
 
-/// Where the session is. Transactions have their own phase ([`Phase`]); this is the session around them.
+/// Where the session is. Messages have their own progress, reported by events; this is the session around them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     /// Waiting for the whole 220 greeting.

@@ -4,15 +4,15 @@
 //! replays the committed corpus through them on stable under `cargo test`. Every body asserts invariants (it
 //! panics on a violation), not only the absence of a panic:
 //!
-//! - [`reply`]: the same bytes fed whole, in fuzzer-chosen chunks and byte by byte give the same replies at
+//! - `reply`: the same bytes fed whole, in fuzzer-chosen chunks and byte by byte give the same replies at
 //!   the same offsets and the same error; every reply respects the configured limits and matches its raw
 //!   lines; also run over an SMTP-reply alphabet ([`into_reply_alphabet`]).
-//! - [`ehlo`]: [`Capabilities`](crate::ehlo::Capabilities) agree with a reference reading of the reply.
-//! - [`body`]: the dot-stuffer, CRLF normaliser and body scan give chunking-independent output that
+//! - `ehlo`: [`Capabilities`](crate::ehlo::Capabilities) agree with a reference reading of the reply.
+//! - `body`: the dot-stuffer, CRLF normaliser and body scan give chunking-independent output that
 //!   un-stuffs to the normalised body, with no bare CR/LF and `CRLF.CRLF` only at the end; BDAT framing
 //!   parses back.
-//! - [`command`]: accepted addresses, HELO names and parameters encode to exactly one line that parses back.
-//! - [`sasl`]: every response follows the mechanism's script, a cancel is final, secrets stay out of `Debug`.
+//! - `command`: accepted addresses, HELO names and parameters encode to exactly one line that parses back.
+//! - `sasl`: every response follows the mechanism's script, a cancel is final, secrets stay out of `Debug`.
 //!
 //! Each body reads its input with [`Input`]; the `*_seed` builders write inputs in the same layout, so the
 //! corpus generator in `tests/fuzz_corpus.rs` never duplicates a format.

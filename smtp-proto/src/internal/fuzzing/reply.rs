@@ -9,7 +9,7 @@ use crate::reply::{ParseError, Reply, ReplyConfig, ReplyParser};
 const REPLY_ALPHABET: &[u8] =
     b"0123456789012345234523452345 - - .. \r\n\r\n\r\n\n\rABCDEHILMNOPSTXabcdehilmnopstx=:<>@\t\xc3\xa9";
 
-/// Maps bytes onto [`REPLY_ALPHABET`], so mutations keep producing reply-like text.
+/// Maps bytes onto `REPLY_ALPHABET`, so mutations keep producing reply-like text.
 pub fn into_reply_alphabet(data: &[u8]) -> Vec<u8> {
     map_onto(data, REPLY_ALPHABET)
 }
