@@ -277,19 +277,7 @@ impl CrlfNormalizer {
 /// ```
 pub fn bdat_header(size: u64, last: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"BDAT ");
-    // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut n = size;
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    crate::command::push_u64(out, size);
     if last {
         out.extend_from_slice(b" LAST");
     }

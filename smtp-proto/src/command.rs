@@ -173,7 +173,8 @@ fn valid_mechanism(m: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+/// Appends `n` in decimal (no allocation).
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {

@@ -617,7 +617,7 @@ impl SaslClient {
                 }
                 if let Some(port) = port {
                     out.extend_from_slice(b"port=");
-                    push_decimal(&mut out, *port);
+                    crate::command::push_u64(&mut out, u64::from(*port));
                     out.push(1);
                 }
                 out.extend_from_slice(b"auth=Bearer ");
@@ -646,21 +646,6 @@ fn cram_md5(user: &str, secret: &str, challenge: &[u8]) -> Vec<u8> {
         out.push(HEX[usize::from(b & 0x0f)]);
     }
     out
-}
-
-fn push_decimal(out: &mut Vec<u8>, n: u16) {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 fn trim_blanks(mut s: &[u8]) -> &[u8] {
