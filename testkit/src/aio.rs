@@ -224,7 +224,10 @@ fn parse_stored(raw: Vec<u8>) -> Option<ReceivedMessage> {
     let (json, body) = split_line(&raw)?;
     let meta: serde_json::Value = serde_json::from_slice(json).ok()?;
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let from = text(&meta["mail_from"]);
+    // aiosmtpd keeps the null sender as "<>".
+    let from = Some(text(&meta["mail_from"]))
+        .filter(|f| f != "<>")
+        .unwrap_or_default();
     let recipients = meta["rcpt_tos"]
         .as_array()
         .map(|a| a.iter().map(text).collect())

@@ -46,7 +46,8 @@
 //!   is stored as `ab`), a `.` is un-stuffed only after CRLF (or at the start of the body).
 //!   `body` is everything up to and including the LF of the line before the final `.`.
 //! - [`Postfix`]: CRLF becomes LF, a bare CR becomes a space, a bare LF stays a line break, a
-//!   missing final line ending is added. `body` is the stored file after the headers Postfix
+//!   missing final line ending is added, and an empty line is inserted before a message that
+//!   does not start with a header. `body` is the stored file after the headers Postfix
 //!   prepends.
 //!
 //! # Processes never outlive the test process

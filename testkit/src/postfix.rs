@@ -173,10 +173,13 @@ impl Postfix {
     /// - `raw` is the Maildir file: the headers Postfix prepends (`Return-Path`,
     ///   `X-Original-To`, `Delivered-To`, a folded `Received`), then the message.
     /// - `body` is `raw` without those prepended headers: the message with CRLF turned into LF,
-    ///   a bare CR turned into a space, a bare LF kept as a line break, and a final line ending
-    ///   added if it was missing. Postfix adds no other header (no `Message-ID` or `Date`) for
-    ///   these clients. For a correct client it equals the message before dot-stuffing with
-    ///   CRLF replaced by LF; a BDAT message is stored the same way.
+    ///   a bare CR turned into a space (also a CR left at the very end: `x\r` → `x \n`), a bare
+    ///   LF kept as a line break, and a final line ending added if it was missing. If the
+    ///   message does not start with a header line (e.g. just `Hi`), Postfix inserts an empty
+    ///   line before it. Postfix adds no other header (no `Message-ID` or `Date`) for these
+    ///   clients. So for a correct client sending a message that starts with headers, `body`
+    ///   equals the message before dot-stuffing with CRLF replaced by LF; BDAT content is
+    ///   stored the same way.
     /// - `from` is the `Return-Path` address (empty for a bounce), `recipients` is this copy's
     ///   recipient as the client gave it (`X-Original-To`).
     pub fn mailbox(&self, user: &str) -> Vec<ReceivedMessage> {
