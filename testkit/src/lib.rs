@@ -291,15 +291,6 @@ impl Drop for Watchdog {
     }
 }
 
-/// Sorts stored files by modification time, then name.
-fn sorted_by_mtime(mut files: Vec<PathBuf>) -> Vec<PathBuf> {
-    files.sort_by_cached_key(|p| {
-        let mtime = fs::metadata(p).and_then(|m| m.modified()).ok();
-        (mtime, p.clone())
-    });
-    files
-}
-
 /// The regular files in `dir` (none if it does not exist).
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {

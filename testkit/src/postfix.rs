@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::{
     ReceivedMessage, StartError, Watchdog, angle_address, failed, files_in, find_program, is_root,
-    localhost, poll_messages, read_log, set_mode, sorted_by_mtime, split_line, temp_dir, user_ids,
-    wait_for_port, with_free_port,
+    localhost, poll_messages, read_log, set_mode, split_line, temp_dir, user_ids, wait_for_port,
+    with_free_port,
 };
 
 /// A private Postfix `smtpd` on 127.0.0.1, delivering into Maildirs under its own temporary
@@ -164,7 +164,9 @@ impl Postfix {
     }
 
     /// Messages delivered to this user's Maildir (e.g. `"bob"`, `"jörg"`, or
-    /// [`Postfix::CATCH_ALL`]), oldest first; empty for a user with no mail yet.
+    /// [`Postfix::CATCH_ALL`]), in delivery order (to the microsecond, from the Maildir file
+    /// names); empty for a user with no mail yet. Postfix may deliver messages accepted close
+    /// together in a different order than they were sent.
     ///
     /// Delivery is asynchronous (a few tens of milliseconds after the 250): use
     /// [`wait_for_mailbox`](Self::wait_for_mailbox) after sending. One copy is stored per
@@ -189,7 +191,8 @@ impl Postfix {
         let maildir = self.root().join("mail").join(Self::DOMAIN).join(user);
         let mut files = files_in(&maildir.join("new"));
         files.extend(files_in(&maildir.join("cur")));
-        sorted_by_mtime(files)
+        files.sort_by_cached_key(|f| delivery_time(f));
+        files
             .into_iter()
             .filter_map(|f| fs::read(f).ok())
             .map(parse_delivered)
@@ -227,6 +230,19 @@ impl Drop for Postfix {
             }
         }
     }
+}
+
+/// When virtual(8) delivered a Maildir file, from its name `SECONDS.VdevIinodeMmicros.host`
+/// (file times are too coarse to order quick deliveries).
+fn delivery_time(file: &Path) -> (u64, u64) {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let mut parts = name.split('.');
+    let secs = parts.next().and_then(|s| s.parse().ok());
+    let micros = parts
+        .next()
+        .and_then(|unique| unique.rsplit_once('M'))
+        .and_then(|(_, us)| us.parse().ok());
+    (secs.unwrap_or(u64::MAX), micros.unwrap_or(0))
 }
 
 /// Splits off Postfix's prepended headers.
@@ -373,6 +389,14 @@ deferrer   unix - n n - - pipe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maildir_names_give_the_delivery_order() {
+        let early = Path::new("new/1795623721.Vfe00I98ecc7M93620.vm");
+        let late = Path::new("new/1795623721.Vfe00I98e082M286817.vm");
+        assert_eq!(delivery_time(late), (1795623721, 286817));
+        assert!(delivery_time(early) < delivery_time(late));
+    }
 
     #[test]
     fn strips_prepended_headers() {
