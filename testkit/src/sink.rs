@@ -90,7 +90,7 @@ impl SinkOptions {
 /// Killed on drop (and by a watchdog if the test process dies). See [`SinkOptions`] for what it
 /// offers.
 pub struct SmtpSink {
-    // Field order is drop order: stop the watchdog, then the server, then delete the folder.
+    // `drop` kills the server; then the fields go in this order: watchdog, then folder.
     _watchdog: Watchdog,
     child: Child,
     port: u16,
@@ -104,8 +104,8 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts smtp-sink on a free port and waits until it accepts connections.
     ///
-    /// Each transaction is dumped (`-d`) into a folder of its own. As root, smtp-sink runs as
-    /// `nobody`. Fails with [`StartError::Missing`]`("smtp-sink")` if it is not installed.
+    /// Completed transactions are dumped (`-D`) to one file in a private temporary folder. As
+    /// root, smtp-sink runs as `nobody`. Fails with [`StartError::Missing`]`("smtp-sink")` if it is not installed.
     pub fn start(opts: SinkOptions) -> Result<SmtpSink, StartError> {
         let program = find_program("smtp-sink").ok_or(StartError::Missing("smtp-sink"))?;
         with_free_port(|port| Self::start_on(&program, &opts, port))
