@@ -461,10 +461,12 @@ impl Client {
         }
         match bdat_last {
             Some(size) => self.log_tx_header(start, size),
-            None => {
+            // Built only when asked for: no allocation per message otherwise.
+            None if self.config.transcript => {
                 self.log_text(false, format!("({sent} octets of body)"));
                 self.log_text(false, ".".into());
             }
+            None => {}
         }
         self.try_progress();
         Ok(())
