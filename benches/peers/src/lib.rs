@@ -1,0 +1,1 @@
+//! Side-by-side benchmarks against peer crates (see `benches/parse_peers.rs`).
