@@ -21,7 +21,7 @@ use crate::event::{
     Event, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning,
 };
 use crate::reply::{Reply, ReplyParser};
-use crate::sasl::{Mechanism, SaslClient, Step};
+use crate::sasl::{SaslClient, Step};
 use crate::timer::Timer;
 
 /// Where the session is. Messages have their own progress, reported by events; this is the session around them.
@@ -852,8 +852,11 @@ impl Client {
             return;
         }
         let caps = self.caps.as_ref().expect("after a successful hello");
-        let Some(mech) = Mechanism::PREFERENCE
-            .into_iter()
+        let Some(mech) = self
+            .config
+            .auth_mechanisms
+            .iter()
+            .copied()
             .find(|m| caps.auth(*m) && m.usable_with(creds))
         else {
             self.quit_with(Error::NoAuthMechanism);
@@ -1419,6 +1422,9 @@ impl Client {
     }
 
     fn end_now(&mut self, err: Error, quit: bool) {
+        // A StartTls already queued (the 220 came in the same read as injected bytes) must not reach the
+        // driver: it would start a handshake on a dead session.
+        self.events.retain(|e| *e != Event::StartTls);
         self.settle_all(&err);
         self.tx.clear();
         if quit {

@@ -4,7 +4,9 @@ use core::time::Duration;
 
 use crate::address::HeloName;
 use crate::reply::ReplyConfig;
-use crate::sasl::Credentials;
+use alloc::vec::Vec;
+
+use crate::sasl::{Credentials, Mechanism};
 
 /// Which protocol the session speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,6 +122,9 @@ pub struct ClientConfig {
     pub tls: TlsMode,
     /// Credentials for AUTH. When set, the session fails rather than send mail unauthenticated.
     pub credentials: Option<Credentials>,
+    /// The SASL mechanisms to use, in order of preference: the first that the server offers and that fits
+    /// the credentials is used. Default: [`Mechanism::PREFERENCE`] (strongest first).
+    pub auth_mechanisms: Vec<Mechanism>,
     /// Allow AUTH outside TLS. Off by default (RFC 8314 §5, RFC 4954 §14): only for loopback tests.
     pub allow_plaintext_auth: bool,
     /// Use PIPELINING (RFC 2920) when the server offers it.
@@ -148,6 +153,7 @@ impl ClientConfig {
             protocol: Protocol::Smtp,
             tls: TlsMode::Opportunistic,
             credentials: None,
+            auth_mechanisms: Mechanism::PREFERENCE.to_vec(),
             allow_plaintext_auth: false,
             pipelining: true,
             chunking: true,

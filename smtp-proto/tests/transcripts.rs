@@ -1774,3 +1774,39 @@ fn long_rcpt_refused_before_mail_in_lockstep() {
     ]);
     check(&config(), &script);
 }
+
+/// The caller may restrict or reorder the SASL mechanisms: LOGIN is used although PLAIN is offered.
+#[test]
+fn auth_mechanisms_follow_the_configuration() {
+    let mut c = implicit(with_password(config(), "tim", "secret"));
+    c.auth_mechanisms = vec![smtp_proto::sasl::Mechanism::Login];
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+        C(b"AUTH LOGIN\r\n"),
+        S(b"334 VXNlcm5hbWU6\r\n"),
+        C(b"dGlt\r\n"),
+        S(b"334 UGFzc3dvcmQ6\r\n"),
+        C(b"c2VjcmV0\r\n"),
+        S(b"235 ok\r\n"),
+    ];
+    check(&c, &script);
+}
+
+/// No StartTls event survives a session failed by an injection (the 220 and the injected bytes in one
+/// read): a driver acting on it would start a handshake on a dead session.
+#[test]
+fn no_start_tls_event_after_injection() {
+    let script = [
+        S(b"220 mx\r\n"),
+        C(b"EHLO client.example.org\r\n"),
+        S(TLS_CAPS),
+        C(b"STARTTLS\r\n"),
+        S(b"220 go\r\n250 injected\r\n"),
+        Nothing,
+    ];
+    let run = check(&tls_required(), &script);
+    assert!(!run.has(|e| *e == Event::StartTls));
+    assert_eq!(closed_with(&run), Error::StartTlsInjection);
+}

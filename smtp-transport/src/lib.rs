@@ -25,7 +25,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_proto::address::HeloName;
-use smtp_proto::sasl::Credentials;
+use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{ClientConfig, DsnPolicy, Protocol, Timeouts, TlsMode};
 
 /// The SMTP relay port (RFC 5321).
@@ -67,6 +67,8 @@ pub struct Options {
     pub chunking: bool,
     /// What to do when DSN is asked for and not offered.
     pub dsn_policy: DsnPolicy,
+    /// SASL mechanisms to use, in order of preference (default: strongest first).
+    pub auth_mechanisms: Vec<Mechanism>,
     /// Allow AUTH without TLS (loopback tests only).
     pub allow_plaintext_auth: bool,
     /// Produce transcript events (the dialogue, AUTH redacted): for `--transcript` and debug logs.
@@ -94,6 +96,7 @@ impl Options {
             pipelining: true,
             chunking: true,
             dsn_policy: DsnPolicy::BestEffort,
+            auth_mechanisms: Mechanism::PREFERENCE.to_vec(),
             allow_plaintext_auth: false,
             transcript: false,
         }
@@ -210,6 +213,7 @@ impl Options {
         c.tls = self.tls;
         c.credentials = self.credentials.clone();
         c.allow_plaintext_auth = self.allow_plaintext_auth;
+        c.auth_mechanisms = self.auth_mechanisms.clone();
         c.pipelining = self.pipelining;
         c.chunking = self.chunking;
         c.dsn_policy = self.dsn_policy;

@@ -288,9 +288,24 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
     splits.extend((1..=8).map(Split::Random));
     for split in splits {
         let run = run_split(config, script, split);
-        assert_eq!(run, whole, "events differ with split {split:?}");
+        assert_eq!(
+            comparable(&run),
+            comparable(&whole),
+            "events differ with split {split:?}"
+        );
     }
     whole
+}
+
+/// The events to compare across splits. One difference is legitimate: when injected bytes arrive in the
+/// same read as the 220 to STARTTLS, the client never announces StartTls; when they arrive in a later read,
+/// StartTls was already announced (a real driver would be in the handshake, which the bytes then break).
+fn comparable(run: &Run) -> Vec<&Event> {
+    let injected = run.closed() == Some(Some(Error::StartTlsInjection));
+    run.events
+        .iter()
+        .filter(|e| !(injected && **e == Event::StartTls))
+        .collect()
 }
 
 /// The usual start: greeting, EHLO with the given capability lines.
