@@ -423,9 +423,12 @@ impl Pki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // A name of its own: a second CA with the same name would be "bad signature", not "unknown issuer".
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("smtp-smol test CA {}", N.fetch_add(1, Ordering::Relaxed));
         ca_params
             .distinguished_name
-            .push(rcgen::DnType::CommonName, "smtp-smol test CA");
+            .push(rcgen::DnType::CommonName, name);
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
 
