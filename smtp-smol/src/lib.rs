@@ -137,11 +137,8 @@ impl From<smtp_transport::TlsSetupError> for Error {
 impl From<Error> for io::Error {
     /// IO failures come back as they were; the others keep the [`Error`] inside, with a fitting kind.
     fn from(e: Error) -> io::Error {
-        let kind = match &e {
-            Error::Connect(_) | Error::Tls(_) | Error::Io(_) | Error::Body(_) => match e {
-                Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => return e,
-                _ => unreachable!(),
-            },
+        let kind = match e {
+            Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => return e,
             Error::Url(_) | Error::TlsSetup(_) => io::ErrorKind::InvalidInput,
             Error::Session(smtp_proto::Error::Timeout(_)) => io::ErrorKind::TimedOut,
             Error::Session(smtp_proto::Error::UnexpectedEof) => io::ErrorKind::UnexpectedEof,
@@ -263,8 +260,8 @@ enum Io {
 enum Goal {
     /// [`Event::Ready`].
     Ready,
-    /// [`Event::MessageDone`] for this message.
-    Report(MessageId),
+    /// [`Event::MessageDone`] for the message being pumped.
+    Report,
     /// [`Event::Closed`].
     Closed,
 }
@@ -465,7 +462,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             finished: false,
         };
         async {
-            self.drive(Goal::Report(id), Some(&mut pump)).await?;
+            self.drive(Goal::Report, Some(&mut pump)).await?;
             // The core gives every accepted message its report before the session ends.
             self.report
                 .take()
@@ -537,7 +534,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             }
             let reached = match goal {
                 Goal::Ready => self.ready,
-                Goal::Report(_) => self.report.is_some(),
+                Goal::Report => self.report.is_some(),
                 Goal::Closed => false,
             };
             let all_written = self.written == self.write_buf.len() && !self.unflushed;

@@ -183,3 +183,19 @@ fn starttls_response_injection_is_refused() {
     let rec = server.finish();
     assert_eq!(rec.commands, ["EHLO client.test", "STARTTLS"]);
 }
+
+#[test]
+fn a_silent_implicit_tls_server_times_out_in_the_handshake() {
+    // The server accepts and never says a word: no ServerHello. The handshake is bounded by connect_timeout.
+    let mut script = Script::new(esmtp(&[]));
+    script.greeting = None;
+    let server = Server::start(script);
+    let mut opts = tls_options(server.port, TlsMode::Implicit);
+    opts.connect_timeout = std::time::Duration::from_millis(200);
+    let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
+    match &err {
+        Error::Tls(e) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+        other => panic!("{other:?}"),
+    }
+    server.finish();
+}
