@@ -518,10 +518,14 @@ impl<S: Socket> SmtpClient<S> {
     }
 
     /// The connection is broken: drop it (no close_notify), keep the cause, let the core settle.
+    /// When the core had already closed (e.g. a QUIT written after a 421 hits a closed socket), the
+    /// core's reason stands.
     fn fail_io(&mut self, e: Error) {
         self.conn = Conn::Closed;
-        self.io_error.get_or_insert(e);
-        self.core.handle_eof(self.now());
+        if !self.core.is_closed() {
+            self.io_error.get_or_insert(e);
+            self.core.handle_eof(self.now());
+        }
     }
 
     /// Drives the session until the core has an event for the caller. Transcript lines are logged, STARTTLS
