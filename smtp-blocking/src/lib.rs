@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use smtp_proto::ehlo::Capabilities;
-use smtp_proto::{Client, Envelope, Event, MessageId, MessageReport, SendError, TlsMode};
+use smtp_proto::{Client, Envelope, Event, MessageId, MessageReport, SendError, State, TlsMode};
 use smtp_transport::{Options, TlsSetupError, UrlError};
 use tracing::{Level, Span, debug, debug_span, info_span};
 
@@ -553,10 +553,13 @@ impl<S: Socket> SmtpClient<S> {
                 debug!("{} {line}", if from_server { "S:" } else { "C:" });
                 None
             }
-            Event::StartTls => {
+            // When the 220 came with more bytes behind it, the core queues StartTls and then closes with
+            // StartTlsInjection: no handshake on a connection it has condemned.
+            Event::StartTls if self.core.state() == State::AwaitingTls => {
                 self.upgrade();
                 None
             }
+            Event::StartTls => None,
             Event::Closed { reason } => {
                 let io = self.io_error.take();
                 self.close_reason = reason

@@ -160,6 +160,12 @@ impl Peer {
         }
     }
 
+    /// One more read, for what follows the script's end: `Ok(0)` is a clean close (after TLS, a
+    /// close_notify; an unclean TLS close is an `UnexpectedEof` error).
+    pub fn read_end(&mut self) -> io::Result<usize> {
+        self.read_more()
+    }
+
     /// Runs the server side of a TLS handshake on the plain stream.
     pub fn starttls(&mut self, config: Arc<ServerConfig>) -> Result<(), rustls::Error> {
         assert!(
@@ -293,12 +299,13 @@ pub fn pki() -> Pki {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
+    let n = PKI_COUNTER.fetch_add(1, Ordering::Relaxed);
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "smtp-blocking test CA");
+        .push(DnType::CommonName, format!("smtp-blocking test CA {n}"));
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -318,7 +325,6 @@ pub fn pki() -> Pki {
         .signed_by(&leaf_key, &issuer)
         .expect("leaf cert");
 
-    let n = PKI_COUNTER.fetch_add(1, Ordering::Relaxed);
     let ca_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("smtp-blocking-ca-{}-{n}.pem", std::process::id()));
     std::fs::write(&ca_file, ca_cert.pem()).expect("write the CA file");
