@@ -36,7 +36,9 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use smtp_proto::ehlo::Capabilities;
-use smtp_proto::{Client, Envelope, Event, MessageId, MessageReport, SendError, State, TlsMode};
+use smtp_proto::{
+    ApiMisuse, Client, Envelope, Event, MessageId, MessageReport, SendError, State, TlsMode,
+};
 use smtp_transport::{Options, TlsSetupError, UrlError};
 use tracing::{Level, Span, debug, debug_span, info_span};
 
@@ -153,7 +155,7 @@ impl From<TlsSetupError> for Error {
 impl From<Error> for io::Error {
     /// Keeps the error whole (as the inner error of an `io::Error`) with the closest [`ErrorKind`].
     fn from(e: Error) -> io::Error {
-        use smtp_proto::{ApiMisuse, Error as Core};
+        use smtp_proto::Error as Core;
         let kind = match &e {
             Error::Url(_) | Error::TlsSetup(_) => ErrorKind::InvalidInput,
             Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => e.kind(),
@@ -679,9 +681,9 @@ impl<S: Socket> SmtpClient<S> {
                 };
                 if n == 0 {
                     pump.finished = true;
-                    if let Err(e) = self.core.finish_body(id) {
-                        return Err(self.abort_body(io::Error::other(e)));
-                    }
+                    // An error means the message already has its outcome (e.g. the connection broke while
+                    // the last chunk was written): its MessageDone is queued.
+                    let _ = self.core.finish_body(id);
                     return Ok(());
                 }
                 (pump.start, pump.end) = (0, n);
@@ -691,7 +693,16 @@ impl<S: Socket> SmtpClient<S> {
                 .write_body(id, &self.body_buf[pump.start..pump.end])
             {
                 Ok(n) => pump.start += n,
-                Err(e) => return Err(self.abort_body(io::Error::new(ErrorKind::InvalidData, e))),
+                Err(e @ ApiMisuse::UndeclaredEightBit) => {
+                    return Err(self.abort_body(io::Error::new(ErrorKind::InvalidData, e)));
+                }
+                // The message already has its outcome (a BodyWritable queued before the connection broke):
+                // stop feeding; its MessageDone is queued.
+                Err(_) => {
+                    pump.finished = true;
+                    pump.start = pump.end;
+                    return Ok(());
+                }
             }
             if pump.start < pump.end {
                 // The core's buffer is full: BodyWritable follows once the transmit is written.

@@ -630,3 +630,48 @@ fn errors_convert_for_question_mark_in_io_code() {
     assert_eq!(e.kind(), ErrorKind::TimedOut);
     server.join().expect("server");
 }
+
+/// An endless body of ordinary lines, generated on the fly.
+struct Lines {
+    left: u64,
+}
+
+impl Read for Lines {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        const LINE: &[u8] =
+            b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\r\n";
+        let n = (buf.len() as u64).min(self.left) as usize;
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = LINE[i % LINE.len()];
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn server_giving_up_mid_body_rejects_the_message() {
+    let (port, server) = serve(|p: &mut Peer| {
+        p.send("220 mx.test\r\n");
+        p.expect("EHLO");
+        p.send(EHLO_PIPELINING);
+        p.expect("MAIL");
+        p.expect("RCPT");
+        p.expect("DATA");
+        p.send("250 ok\r\n250 ok\r\n354 go\r\n");
+        p.line();
+        // Gives up and closes with the rest of the body unread (the kernel resets the connection).
+        p.send("421 4.3.0 out of resources\r\n");
+    });
+    let mut client = SmtpClient::connect(&options(port)).expect("connect");
+    // Far more than the socket buffers hold: the end of data can never be handed out.
+    let report = client
+        .send(envelope(&["bob@example.org"]), Lines { left: 64 << 20 })
+        .expect("send");
+    assert_eq!(report.outcome, Outcome::Rejected);
+    assert!(
+        report.final_reply.is_none() || report.final_reply.as_ref().map(|r| r.code()) == Some(421)
+    );
+    assert!(client.close_reason().is_some());
+    server.join().expect("server");
+}
