@@ -669,9 +669,11 @@ fn server_giving_up_mid_body_rejects_the_message() {
         .send(envelope(&["bob@example.org"]), Lines { left: 64 << 20 })
         .expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
+    // The driver does not read while it writes the body: the broken write ends the session.
     assert!(
-        report.final_reply.is_none() || report.final_reply.as_ref().map(|r| r.code()) == Some(421)
+        matches!(client.close_reason(), Some(Error::Io(_))),
+        "{:?}",
+        client.close_reason()
     );
-    assert!(client.close_reason().is_some());
     server.join().expect("server");
 }
