@@ -6,6 +6,7 @@ mod common;
 
 use std::error::Error as _;
 
+use common::capture::capture;
 use common::{Peer, Pki, pki, serve, tls_options};
 use smtp_blocking::{Error, SmtpClient};
 use smtp_proto::body::unstuff;
@@ -65,16 +66,28 @@ fn starttls_then_ehlo_again_then_auth_plain_then_mail() {
     });
     let options = tls_options(port, &pki, TlsMode::Required)
         .with_credentials(Credentials::password("user", "pass"));
-    let mut client = SmtpClient::connect(&options).expect("connect");
-    assert!(client.is_tls());
-    let caps = client.capabilities().expect("capabilities after TLS");
+    let ((), logs) = capture(|| {
+        let mut client = SmtpClient::connect(&options).expect("connect");
+        assert!(client.is_tls());
+        let caps = client.capabilities().expect("capabilities after TLS");
+        assert!(
+            !caps.starttls(),
+            "capabilities are the ones from inside TLS"
+        );
+        let report = client.send(envelope(), &b"secret\r\n"[..]).expect("send");
+        assert_eq!(report.outcome, Outcome::Sent);
+        client.quit().expect("quit");
+    });
+    // With DEBUG enabled the dialogue is logged, AUTH redacted and the body only counted.
+    let logs = logs.join("\n");
+    assert!(logs.contains("C: STARTTLS"), "{logs}");
+    assert!(logs.contains("C: AUTH PLAIN"), "{logs}");
+    assert!(logs.contains("S: 235"), "{logs}");
     assert!(
-        !caps.starttls(),
-        "capabilities are the ones from inside TLS"
+        !logs.contains("AHVzZXIAcGFzcw=="),
+        "credentials in the logs: {logs}"
     );
-    let report = client.send(envelope(), &b"secret\r\n"[..]).expect("send");
-    assert_eq!(report.outcome, Outcome::Sent);
-    client.quit().expect("quit");
+    assert!(!logs.contains("secret"), "body in the logs: {logs}");
     let ((messages, plaintext_len), received) = server.join().expect("server");
     assert_eq!(
         unstuff(&messages[0].wire).expect("well-formed"),
@@ -286,4 +299,31 @@ fn unreadable_ca_file_is_a_setup_error() {
         SmtpClient::connect(&options),
         Err(Error::TlsSetup(smtp_transport::TlsSetupError::CaFile(..)))
     ));
+}
+
+#[test]
+fn auth_login_when_it_is_all_the_server_offers() {
+    let pki = pki();
+    let server_config = pki.server.clone();
+    let (port, server) = serve(move |p: &mut Peer| {
+        plaintext_until_starttls(p, server_config);
+        p.expect("EHLO");
+        p.send("250-mx.test\r\n250 AUTH LOGIN\r\n");
+        p.expect("AUTH LOGIN");
+        p.send("334 VXNlcm5hbWU6\r\n");
+        let user = p.line();
+        p.send("334 UGFzc3dvcmQ6\r\n");
+        let pass = p.line();
+        p.send("235 2.7.0 ok\r\n");
+        p.expect("QUIT");
+        p.send("221 bye\r\n");
+        (user, pass)
+    });
+    let options = tls_options(port, &pki, TlsMode::Required)
+        .with_credentials(Credentials::password("user", "pass"));
+    let client = SmtpClient::connect(&options).expect("connect");
+    client.quit().expect("quit");
+    let ((user, pass), _) = server.join().expect("server");
+    // base64("user"), base64("pass")
+    assert_eq!((user.as_str(), pass.as_str()), ("dXNlcg==", "cGFzcw=="));
 }

@@ -5,6 +5,8 @@
 //! so a broken client makes a test fail, never hang.
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
+pub mod capture;
+
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
