@@ -36,11 +36,13 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use smtp_proto::ehlo::Capabilities;
-use smtp_proto::{
-    ApiMisuse, Client, Envelope, Event, MessageId, MessageReport, SendError, State, TlsMode,
-};
-use smtp_transport::{Options, TlsSetupError, UrlError};
+use smtp_proto::{ApiMisuse, Client, Event, MessageId, State, TlsMode};
+use smtp_transport::{TlsSetupError, UrlError};
 use tracing::{Level, Span, debug, debug_span, info_span};
+
+pub use smtp_proto::{Envelope, MessageReport, Outcome, SendError};
+pub use smtp_transport::Options;
+pub use {smtp_proto, smtp_transport};
 
 /// Size of the buffer the server's bytes are read into (one per session).
 const READ_BUF: usize = 16 * 1024;

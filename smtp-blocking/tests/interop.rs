@@ -348,6 +348,92 @@ fn aiosmtpd_starttls_auth_plain_byte_exact_bodies() {
     }
 }
 
+/// A one-connection plaintext proxy on 127.0.0.1 that rewrites the server's `AUTH` capability line to
+/// offer LOGIN only (the core prefers PLAIN when both are offered), and records the client's lines.
+fn login_only_proxy(upstream: u16) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let handle = std::thread::spawn(move || {
+        let (client, _) = listener.accept().expect("the client connects");
+        let server = TcpStream::connect(("127.0.0.1", upstream)).expect("upstream");
+        for s in [&client, &server] {
+            s.set_read_timeout(Some(WAIT)).expect("timeout");
+        }
+        let mut to_client = client.try_clone().expect("clone");
+        let from_server = server.try_clone().expect("clone");
+        let down = std::thread::spawn(move || {
+            let mut reader = BufReader::new(from_server);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let is_auth = line
+                    .get(4..9)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("AUTH "));
+                let out = if is_auth {
+                    format!("{}AUTH LOGIN\r\n", &line[..4])
+                } else {
+                    line.clone()
+                };
+                if to_client.write_all(out.as_bytes()).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+            let _ = to_client.shutdown(Shutdown::Write);
+        });
+        let mut lines = Vec::new();
+        let mut to_server = server;
+        let mut reader = BufReader::new(client);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            lines.push(line.trim_end().to_owned());
+            if to_server.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+        let _ = to_server.shutdown(Shutdown::Write);
+        let _ = down.join();
+        lines
+    });
+    (port, handle)
+}
+
+#[test]
+#[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
+fn aiosmtpd_auth_login() {
+    // Plaintext AUTH (allowed for this loopback test) so that the proxy can rewrite the EHLO reply.
+    let server = aio(AioOptions {
+        auth: Some(("alice".into(), "s3cret".into())),
+        auth_require_tls: false,
+        ..AioOptions::default()
+    });
+    let (port, proxy) = login_only_proxy(server.port());
+    let mut o = options(port).with_credentials(Credentials::password("alice", "s3cret"));
+    o.tls = TlsMode::None;
+    o.allow_plaintext_auth = true;
+    let mut client = SmtpClient::connect(&o).expect("connect");
+    let offered: Vec<_> = client
+        .capabilities()
+        .expect("caps")
+        .auth_mechanisms()
+        .collect();
+    assert_eq!(offered, [smtp_proto::sasl::Mechanism::Login]);
+    let body = b"Subject: login\r\n\r\nhi\r\n";
+    let report = client
+        .send(envelope(&["bob@example.org"]), &body[..])
+        .expect("send");
+    assert_eq!(report.outcome, Outcome::Sent);
+    client.quit().expect("quit");
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got[0].body, body);
+    assert!(String::from_utf8_lossy(&got[0].raw).contains("\"authenticated\": true"));
+    let lines = proxy.join().expect("proxy");
+    assert!(lines.iter().any(|l| l == "AUTH LOGIN"), "{lines:?}");
+}
+
 #[test]
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn aiosmtpd_wrong_password_is_auth_failed_535() {
