@@ -554,11 +554,11 @@ impl<S: Socket> SmtpClient<S> {
     fn on_event(&mut self, event: Event) -> Option<Event> {
         match event {
             Event::Transcript { from_server, line } => {
-                debug!("{} {line}", if from_server { "S:" } else { "C:" });
+                debug!(target: "smtp_transcript", "{} {line}", if from_server { "S:" } else { "C:" });
                 None
             }
-            // When the 220 came with more bytes behind it, the core queues StartTls and then closes with
-            // StartTlsInjection: no handshake on a connection it has condemned.
+            // The core drops StartTls when it fails the session; the state check is a second guard against a
+            // handshake on a connection it has condemned.
             Event::StartTls if self.core.state() == State::AwaitingTls => {
                 self.upgrade();
                 None

@@ -221,7 +221,13 @@ impl Cli {
         })
     }
 
-    fn apply(&self, o: &mut Options, env: &impl Fn(&str) -> Option<String>) -> Result<(), Invalid> {
+    /// Applies the connection arguments (TLS, AUTH, EHLO name, LMTP, timeouts, chunking, pipelining, DSN
+    /// policy, transcript) to `o`; the built-in sink's options go through here too.
+    pub fn apply(
+        &self,
+        o: &mut Options,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), Invalid> {
         if let (Some(user), Some(var)) = (&self.user, &self.password_env) {
             let password =
                 env(var).ok_or_else(|| usage(format!("--password-env: ${var} is not set")))?;

@@ -559,7 +559,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     ) {
         match event {
             Event::Transcript { from_server, line } => {
-                debug!("{} {line}", if from_server { "S:" } else { "C:" });
+                debug!(target: "smtp_transcript", "{} {line}", if from_server { "S:" } else { "C:" });
             }
             Event::Ready => {
                 debug!(tls = self.client.is_tls(), "ready");
