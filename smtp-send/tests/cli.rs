@@ -386,11 +386,22 @@ fn aiosmtpd_partial_auth_and_implicit_tls() {
         "--to",
         "reject-me@example.org",
         "--json",
+        "--transcript",
     ]);
     let msg = hello();
     args.push(&msg);
     let out = run_env(&args, &[("PW", "s3cret")]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // The dialogue is on stderr with the AUTH exchange redacted: neither the password nor its base64.
+    let err = stderr(&out);
+    assert!(
+        err.contains("C: STARTTLS") && err.contains("C: AUTH PLAIN"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cret") && !err.contains("AGFsaWNlAHMzY3JldA"),
+        "{err}"
+    );
     let v = json(&out);
     assert_eq!(v["status"], "partial");
     assert_eq!(v["recipients"][0]["accepted"], true);
