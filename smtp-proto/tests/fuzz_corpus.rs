@@ -18,12 +18,13 @@ use smtp_proto::internal::fuzzing::{
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 5] = [
+const TARGETS: [(&str, Body); 6] = [
     ("reply", fuzzing::reply),
     ("ehlo", fuzzing::ehlo),
     ("body", fuzzing::body),
     ("command", fuzzing::command),
     ("sasl", fuzzing::sasl),
+    ("session", fuzzing::session),
 ];
 
 fn corpus_dir() -> PathBuf {
@@ -133,7 +134,42 @@ fn all_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for (name, data) in sasl_seeds() {
         out.push(("sasl", name.to_string(), data));
     }
+    for (name, data) in session_seeds() {
+        out.push(("session", name.to_string(), data));
+    }
     out
+}
+
+/// Whole sessions: the happy path under each configuration family, then refusals, garbage and time.
+fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use fuzzing::{session_happy_seed, session_seed};
+    let happy = session_happy_seed();
+    let actions = &happy[4..];
+    let with = |config: u8, caps: u8, refusals: Option<u64>, extra: &[u8]| {
+        let mut a = actions.to_vec();
+        a.extend_from_slice(extra);
+        session_seed(config, 16, caps, refusals, &a)
+    };
+    vec![
+        ("happy-pipelined", happy.clone()),
+        ("happy-lockstep", with(0b0000_0000, 2, None, &[])),
+        ("happy-bdat", with(0b0000_0011, 1, None, &[])),
+        ("happy-lmtp", with(0b0001_0001, 0, None, &[])),
+        (
+            "starttls-auth",
+            with(0b0110_1011, 3, None, &[0, 5, 40, 0, 5, 40]),
+        ),
+        ("refusals", with(0b0000_0001, 0, Some(0b1010_0110), &[])),
+        (
+            "garbage",
+            with(0b0000_0001, 0, None, &[5, 0, 5, 6, 6, 3, b'2', b'5', b'0']),
+        ),
+        (
+            "timeout-after-dot",
+            with(0b0000_0001, 0, None, &[10, 0xff, 0xff]),
+        ),
+        ("abort-eof", with(0b0000_0001, 5, None, &[11, 0, 11, 1])),
+    ]
 }
 
 /// Reply flags: bit 0 bare LF ends a line, bit 1 mixed codes allowed.

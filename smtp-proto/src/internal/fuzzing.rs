@@ -13,6 +13,8 @@
 //!   parses back.
 //! - `command`: accepted addresses, HELO names and parameters encode to exactly one line that parses back.
 //! - `sasl`: every response follows the mechanism's script, a cancel is final, secrets stay out of `Debug`.
+//! - `session`: the whole `Client` against a cooperative server, garbage, time, EOF and aborts: one outcome
+//!   per message before `Closed`, nothing but QUIT after it, Sent/Unknown only past an end of data.
 //!
 //! Each body reads its input with [`Input`]; the `*_seed` builders write inputs in the same layout, so the
 //! corpus generator in `tests/fuzz_corpus.rs` never duplicates a format.
@@ -22,12 +24,14 @@ mod command;
 mod ehlo;
 mod reply;
 mod sasl;
+mod session;
 
 pub use body::{body, body_seed};
 pub use command::{CommandSeed, command, command_seed};
 pub use ehlo::{ehlo, ehlo_seed};
 pub use reply::{into_reply_alphabet, reply, reply_seed};
 pub use sasl::{SaslSeed, sasl, sasl_seed};
+pub use session::{session, session_happy_seed, session_seed};
 
 use alloc::vec::Vec;
 
