@@ -56,104 +56,13 @@ use tracing::{Instrument as _, Level, debug};
 
 pub use async_net::TcpStream;
 pub use smtp_proto::{Envelope, MessageReport, Outcome, SendError};
-pub use smtp_transport::Options;
+pub use smtp_transport::{Error, Options};
 pub use {smtp_proto, smtp_transport};
 
 /// Size of the buffer the server's bytes are read into (one per session).
 const READ_BUF: usize = 16 * 1024;
 /// Size of the buffer a message body is read into (one per session, allocated by the first `send`).
 const BODY_BUF: usize = 64 * 1024;
-
-/// Why a connection, a session or a send failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// The URL given to [`Options::from_url`] is unusable.
-    Url(smtp_transport::UrlError),
-    /// The TLS configuration could not be built (CA file, server name).
-    TlsSetup(smtp_transport::TlsSetupError),
-    /// DNS resolution or the TCP connection failed, or did not finish within
-    /// [`Options::connect_timeout`] (kind [`io::ErrorKind::TimedOut`]).
-    Connect(io::Error),
-    /// The TLS handshake failed (certificate, name, protocol: the rustls error is the source) or timed out.
-    Tls(io::Error),
-    /// Reading from or writing to the connection failed mid-session.
-    Io(io::Error),
-    /// The core ended the session: a 421, a refused EHLO or AUTH, TLS required but unavailable, a reply
-    /// timeout, a protocol violation… (the server's reply is inside when there was one).
-    Session(smtp_proto::Error),
-    /// The message was refused before any of its bytes was written (session closed or busy, SIZE,
-    /// 8BITMIME, SMTPUTF8, DSN, REQUIRETLS or LIMITS refusals).
-    Refused(SendError),
-    /// Reading the message body failed, or the body held 8-bit octets that the envelope did not declare
-    /// (kind [`io::ErrorKind::InvalidData`]). The session was aborted: DATA cannot be cancelled cleanly.
-    Body(io::Error),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Url(e) => write!(f, "{e}"),
-            Error::TlsSetup(e) => write!(f, "{e}"),
-            Error::Connect(e) => write!(f, "cannot connect: {e}"),
-            Error::Tls(e) => write!(f, "TLS handshake failed: {e}"),
-            Error::Io(e) => write!(f, "connection failed: {e}"),
-            Error::Session(e) => write!(f, "SMTP session ended: {e}"),
-            Error::Refused(e) => write!(f, "{e}"),
-            Error::Body(e) => write!(f, "message body: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Url(e) => Some(e),
-            Error::TlsSetup(e) => Some(e),
-            // The rustls error (or the timeout) rather than its io::Error wrapper.
-            Error::Tls(e) => match e.get_ref() {
-                Some(inner) => Some(inner),
-                None => Some(e),
-            },
-            Error::Connect(e) | Error::Io(e) | Error::Body(e) => Some(e),
-            Error::Session(e) => Some(e),
-            Error::Refused(e) => Some(e),
-        }
-    }
-}
-
-impl From<smtp_transport::UrlError> for Error {
-    fn from(e: smtp_transport::UrlError) -> Self {
-        Error::Url(e)
-    }
-}
-
-impl From<smtp_transport::TlsSetupError> for Error {
-    fn from(e: smtp_transport::TlsSetupError) -> Self {
-        Error::TlsSetup(e)
-    }
-}
-
-impl From<Error> for io::Error {
-    /// IO failures come back as they were; the others keep the [`Error`] inside, with a fitting kind.
-    fn from(e: Error) -> io::Error {
-        let kind = match e {
-            Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => return e,
-            Error::Url(_) | Error::TlsSetup(_) => io::ErrorKind::InvalidInput,
-            Error::Session(smtp_proto::Error::Timeout(_)) => io::ErrorKind::TimedOut,
-            Error::Session(smtp_proto::Error::UnexpectedEof) => io::ErrorKind::UnexpectedEof,
-            Error::Session(smtp_proto::Error::ServiceUnavailable(_)) => {
-                io::ErrorKind::ConnectionAborted
-            }
-            Error::Session(_) => io::ErrorKind::Other,
-            Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)) => {
-                io::ErrorKind::NotConnected
-            }
-            Error::Refused(_) => io::ErrorKind::InvalidInput,
-        };
-        io::Error::new(kind, e)
-    }
-}
 
 /// The connection: plaintext, or TLS after STARTTLS or for implicit TLS.
 enum Stream<S> {

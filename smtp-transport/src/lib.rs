@@ -16,6 +16,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 use std::fmt;
+use std::io::{self, ErrorKind};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_proto::address::HeloName;
 use smtp_proto::sasl::{Credentials, Mechanism};
-use smtp_proto::{ClientConfig, DsnPolicy, Protocol, Timeouts, TlsMode};
+use smtp_proto::{ApiMisuse, ClientConfig, DsnPolicy, Protocol, SendError, Timeouts, TlsMode};
 
 /// The SMTP relay port (RFC 5321).
 pub const SMTP_PORT: u16 = 25;
@@ -258,6 +259,93 @@ impl Options {
         let name = self.tls_name.as_deref().unwrap_or(&self.host);
         ServerName::try_from(name.to_owned())
             .map_err(|_| TlsSetupError::ServerName(name.to_owned()))
+    }
+}
+
+/// Why a connection, a session or a send failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The `smtp://` URL is invalid.
+    Url(UrlError),
+    /// The TLS configuration could not be built (CA file, server name).
+    TlsSetup(TlsSetupError),
+    /// DNS resolution or the TCP connect failed, or the connect timeout passed.
+    Connect(io::Error),
+    /// The TLS handshake failed (certificate, host name, protocol, timeout); a rustls error is its source.
+    Tls(io::Error),
+    /// Reading or writing the connection failed in the middle of the session.
+    Io(io::Error),
+    /// The core ended the session: a 421, a refused AUTH, missing STARTTLS, a timeout, an unexpected EOF…
+    /// The server's reply is inside when there was one.
+    Session(smtp_proto::Error),
+    /// The message was refused before any of its bytes was written (closed or busy session, SIZE,
+    /// 8BITMIME, SMTPUTF8, DSN, REQUIRETLS, LIMITS).
+    Refused(SendError),
+    /// Reading the message body failed (or it had 8-bit octets under a 7-bit declaration): the session was
+    /// aborted, since DATA cannot be cancelled cleanly.
+    Body(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Url(e) => e.fmt(f),
+            Error::TlsSetup(e) => e.fmt(f),
+            Error::Connect(e) => write!(f, "cannot connect to the SMTP server: {e}"),
+            Error::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            Error::Io(e) => write!(f, "SMTP connection failed: {e}"),
+            Error::Session(e) => write!(f, "SMTP session ended: {e}"),
+            Error::Refused(e) => e.fmt(f),
+            Error::Body(e) => write!(f, "reading the message body failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Url(e) => Some(e),
+            Error::TlsSetup(e) => Some(e),
+            Error::Tls(e) => match e.get_ref() {
+                Some(inner) => Some(inner),
+                None => Some(e),
+            },
+            Error::Connect(e) | Error::Io(e) | Error::Body(e) => Some(e),
+            Error::Session(e) => Some(e),
+            Error::Refused(e) => Some(e),
+        }
+    }
+}
+
+impl From<UrlError> for Error {
+    fn from(e: UrlError) -> Self {
+        Error::Url(e)
+    }
+}
+
+impl From<TlsSetupError> for Error {
+    fn from(e: TlsSetupError) -> Self {
+        Error::TlsSetup(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    /// Keeps the error whole (as the inner error of an `io::Error`) with the closest [`ErrorKind`].
+    fn from(e: Error) -> io::Error {
+        use smtp_proto::Error as Core;
+        let kind = match &e {
+            Error::Url(_) | Error::TlsSetup(_) => ErrorKind::InvalidInput,
+            Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => e.kind(),
+            Error::Session(Core::Timeout(_)) => ErrorKind::TimedOut,
+            Error::Session(Core::UnexpectedEof) => ErrorKind::UnexpectedEof,
+            Error::Session(Core::AuthFailed { .. }) => ErrorKind::PermissionDenied,
+            Error::Session(Core::ServiceUnavailable(_)) => ErrorKind::ConnectionAborted,
+            Error::Session(_) => ErrorKind::Other,
+            Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)) => ErrorKind::NotConnected,
+            Error::Refused(_) => ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, e)
     }
 }
 
