@@ -322,7 +322,9 @@ impl ScriptedServer {
         let tls = Arc::new(server_config(&cert_pem, &key_pem));
 
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let listener = Arc::new(Mutex::new(listener));
         let (handoff, handed) = mpsc::channel();
@@ -435,10 +437,7 @@ fn accept(
         if let Ok(stream) = handed.try_recv() {
             return Some(stream);
         }
-        let accepted = listener
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .accept();
+        let accepted = listener.lock().unwrap_or_else(|e| e.into_inner()).accept();
         if let Ok((stream, _)) = accepted {
             connections.fetch_add(1, Ordering::SeqCst);
             return Some(stream);
@@ -523,7 +522,9 @@ impl Conn {
                 if ok {
                     Ok(())
                 } else {
-                    Err(format!("expected a line starting with {prefix:?}, got {line:?}"))
+                    Err(format!(
+                        "expected a line starting with {prefix:?}, got {line:?}"
+                    ))
                 }
             }
             Step::ExpectDataEnd => {
@@ -560,7 +561,10 @@ impl Conn {
                         }
                         Ok(_) => self.buf.clear(),
                         Err(e) if is_timeout(&e) => {
-                            return Err(format!("the client did not close within {:?}", self.patience));
+                            return Err(format!(
+                                "the client did not close within {:?}",
+                                self.patience
+                            ));
                         }
                         Err(_) => {
                             self.rec.client_closed = true;
@@ -759,7 +763,10 @@ mod tests {
         c.write_all(b"HELO x\r\n").unwrap();
         let rec = server.join();
         let failure = rec.failure.expect("a failure");
-        assert!(failure.contains("step 0") && failure.contains("HELO x"), "{failure}");
+        assert!(
+            failure.contains("step 0") && failure.contains("HELO x"),
+            "{failure}"
+        );
     }
 
     #[test]
