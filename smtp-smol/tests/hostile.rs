@@ -1,7 +1,8 @@
 //! Hostile servers and faults against the smol driver (issue 7; `seed-and-security.md` Part 2), with
 //! `smtp_testkit::scripted`: STARTTLS injection and stripping, SMTP smuggling, command injection, resource
 //! exhaustion with the peak RSS measured, a disconnect or a 421 at every step, odd but legal servers.
-//! Each test checks the typed outcome and what the client sent (or did not).
+//! Each test checks the typed outcome and what the client sent (or did not). And a load test against
+//! smtp-sink: 200 concurrent sessions, 10,000 messages, none lost.
 
 use std::io::{self, ErrorKind};
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use smtp_proto::{
 use smtp_smol::smtp_proto;
 use smtp_smol::{Error, Options, SmtpClient};
 use smtp_testkit::scripted::{Recording, Script, ScriptedServer};
+use smtp_testkit::{SinkOptions, SmtpSink};
 
 /// Bound on every reply in tests that are not about time (the scripted server's own patience is 10 s).
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -102,8 +104,8 @@ fn code(reply: &Option<smtp_proto::Reply>) -> Option<u16> {
 /// hang up without a handshake: nothing after `STARTTLS`, no credentials, no mail.
 #[test]
 fn starttls_response_injection_aborts_before_tls_and_auth() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         for injected in [
             "250 injected\r\n",
             "250-mx.evil\r\n250 AUTH PLAIN LOGIN\r\n",
@@ -142,8 +144,8 @@ fn starttls_response_injection_aborts_before_tls_and_auth() {
 /// the stray bytes then break the handshake itself. Either way, no credentials and no mail.
 #[test]
 fn starttls_stray_bytes_after_the_220_break_the_handshake() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -173,8 +175,8 @@ fn starttls_stray_bytes_after_the_220_break_the_handshake() {
 /// offered, no mail.
 #[test]
 fn starttls_stripping_ends_the_session_without_auth() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -201,8 +203,8 @@ fn starttls_stripping_ends_the_session_without_auth() {
 /// A 454 to STARTTLS when TLS is required (STLS-2): no plaintext fallback.
 #[test]
 fn starttls_454_ends_the_session_without_auth() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -226,8 +228,8 @@ fn starttls_454_ends_the_session_without_auth() {
 /// The good path, for contrast: credentials only inside TLS, after a fresh EHLO.
 #[test]
 fn starttls_then_auth_inside_tls_only() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -447,8 +449,8 @@ fn injection_in_any_field_is_refused_before_connecting() {
 /// it before connecting; the core refuses it at AUTH time, so no AUTH byte is ever sent.
 #[test]
 fn nul_in_auth_user_name_never_reaches_the_wire() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -482,8 +484,8 @@ fn nul_in_auth_user_name_never_reaches_the_wire() {
 #[test]
 #[ignore = "bug: smtp_smol::SmtpClient::connect does not call Credentials::validate before connecting (EHLO is sent first)"]
 fn nul_in_auth_user_name_is_refused_before_any_byte() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .patience(Duration::from_secs(2))
@@ -506,8 +508,8 @@ fn nul_in_auth_user_name_is_refused_before_any_byte() {
 /// CR and LF are legal in a SASL user name (RFC 4616) and harmless: AUTH payloads are base64.
 #[test]
 fn crlf_in_auth_user_name_stays_inside_base64() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -577,8 +579,8 @@ fn peak_rss() -> u64 {
 /// Runs `script` (a hostile greeting) alone in the process and checks that connecting fails as `check`
 /// says, with the peak RSS growing by less than 32 MiB.
 fn exhaust(script: Script, check: impl FnOnce(&Error)) -> Recording {
+    let _alone = exclusive();
     smol::block_on(async move {
-        let _alone = exclusive();
         let server = ScriptedServer::start(script);
         let before = peak_rss();
         let err = SmtpClient::connect(&options(&server))
@@ -638,8 +640,8 @@ fn endless_multiline_reply_fails_with_bounded_memory() {
 /// An endless reply to the final dot: the message may have been taken, so it is Unknown, never Sent.
 #[test]
 fn endless_reply_to_the_final_dot_is_unknown() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -673,8 +675,8 @@ fn endless_reply_to_the_final_dot_is_unknown() {
 /// connection, not from the last byte (DOS-6).
 #[test]
 fn dripped_greeting_times_out_at_the_greeting_deadline() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let greeting = "220-mx.test ".repeat(40) + "\r\n220 ready\r\n";
         let server = ScriptedServer::start(
             Script::new()
@@ -702,8 +704,8 @@ fn dripped_greeting_times_out_at_the_greeting_deadline() {
 /// The reply to the final dot dripped past the data-termination deadline: Unknown, Timeout(DataTermination).
 #[test]
 fn dripped_final_reply_times_out_as_unknown() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -978,8 +980,8 @@ fn one_transaction(greeting: &str, ehlo: &str, rcpts: &[(&str, &str)], data: boo
 
 #[test]
 fn some_recipients_refused_451_550_552() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let rcpts = [
             ("ok@example.org", "250 2.1.5 ok\r\n"),
             ("later@example.org", "451 4.3.0 try later\r\n"),
@@ -1021,8 +1023,8 @@ fn some_recipients_refused_451_550_552() {
 /// All recipients refused while DATA was pipelined: the 554 to DATA ends the message, no body is sent.
 #[test]
 fn all_recipients_refused_with_data_pipelined() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -1058,8 +1060,8 @@ fn all_recipients_refused_with_data_pipelined() {
 /// Same, but the server answers DATA with 354 anyway: the client ends DATA with a lone dot, no body.
 #[test]
 fn all_recipients_refused_and_354_gets_an_empty_data() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -1090,8 +1092,8 @@ fn all_recipients_refused_and_354_gets_an_empty_data() {
 
 #[test]
 fn code_only_replies() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send("220\r\n")
@@ -1121,8 +1123,8 @@ fn code_only_replies() {
 /// SIZE is enforced and the transaction is pipelined.
 #[test]
 fn lowercase_and_old_style_ehlo_keywords() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
         Script::new()
             .send(GREETING)
@@ -1170,8 +1172,8 @@ fn lowercase_and_old_style_ehlo_keywords() {
 
 #[test]
 fn greeting_in_several_lines() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let greeting = "220-mx.test ESMTP\r\n220-no unsolicited mail\r\n220 ready\r\n";
         let server = ScriptedServer::start(one_transaction(
             greeting,
@@ -1194,8 +1196,8 @@ fn greeting_in_several_lines() {
 
 #[test]
 fn ehlo_refused_falls_back_to_helo() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -1226,8 +1228,8 @@ fn ehlo_refused_falls_back_to_helo() {
 /// Every reply written one byte at a time, 1 ms apart.
 #[test]
 fn replies_split_into_single_bytes() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let every = Duration::from_millis(1);
         let server = ScriptedServer::start(
             Script::new()
@@ -1260,8 +1262,8 @@ fn replies_split_into_single_bytes() {
 /// Several replies in one packet: the greeting's lines, then MAIL, both RCPTs and DATA answered at once.
 #[test]
 fn several_replies_in_one_packet() {
+    let _serial = shared();
     smol::block_on(async move {
-        let _serial = shared();
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
@@ -1295,4 +1297,82 @@ fn several_replies_in_one_packet() {
         client.quit().await.expect("quit");
         server.finish();
     })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Load
+
+/// 200 concurrent sessions of 50 pipelined messages each against Postfix's smtp-sink on loopback: every
+/// message is reported Sent by the client AND stored by the sink, none lost, none twice.
+#[test]
+#[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
+fn load_200_sessions_of_50_messages_against_smtp_sink() {
+    const SESSIONS: usize = 200;
+    const MESSAGES: usize = 50;
+    let _serial = shared();
+    let sink = SmtpSink::start(SinkOptions {
+        backlog: Some(1024),
+        ..SinkOptions::default()
+    })
+    .expect("smtp-sink (run scripts/install-test-servers)");
+    let mut o = Options::new("127.0.0.1", sink.port());
+    o.tls = TlsMode::None;
+    o.helo_name = Some("load.test".parse().expect("valid EHLO name"));
+    // Generous per-reply bounds: 2 cores are shared by 200 sessions and the sink.
+    o.timeouts = Timeouts::uniform(Duration::from_secs(30));
+    o.connect_timeout = Duration::from_secs(30);
+    let start = Instant::now();
+    let sent: usize = smol::block_on(async {
+        let tasks: Vec<_> = (0..SESSIONS)
+            .map(|s| {
+                let o = o.clone();
+                smol::spawn(async move {
+                    let mut client = SmtpClient::connect(&o)
+                        .await
+                        .unwrap_or_else(|e| panic!("session {s}: connect: {e}"));
+                    let mut sent = 0;
+                    for m in 0..MESSAGES {
+                        let to = format!("s{s}.m{m}@example.org");
+                        let body = format!("Subject: session {s} message {m}\r\n\r\nhello\r\n");
+                        let report = client
+                            .send(envelope(&[&to]), body.as_bytes())
+                            .await
+                            .unwrap_or_else(|e| panic!("{to}: {e}"));
+                        assert_eq!(report.outcome, Outcome::Sent, "{to}: {report:?}");
+                        sent += 1;
+                    }
+                    client.quit().await.expect("quit");
+                    sent
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for task in tasks {
+            sent += task.await;
+        }
+        sent
+    });
+    let sending = start.elapsed();
+    assert_eq!(sent, SESSIONS * MESSAGES);
+    // The sink stores each message before its 250, so all are there already; the wait is a bound.
+    let got = sink.wait_for(SESSIONS * MESSAGES, Duration::from_secs(30));
+    assert_eq!(got.len(), SESSIONS * MESSAGES, "messages lost");
+    let mut seen = std::collections::HashSet::new();
+    for message in &got {
+        assert_eq!(message.recipients.len(), 1);
+        let to = &message.recipients[0];
+        let (s, m) = to
+            .strip_suffix("@example.org")
+            .and_then(|l| l.strip_prefix('s'))
+            .and_then(|l| l.split_once(".m"))
+            .expect("one of ours");
+        let subject = format!("Subject: session {s} message {m}\n\nhello\n");
+        assert_eq!(message.body, subject.as_bytes(), "{to}");
+        assert!(seen.insert(to.clone()), "{to} stored twice");
+    }
+    eprintln!(
+        "{} messages over {SESSIONS} sessions sent in {sending:.1?}, all {} stored",
+        sent,
+        seen.len()
+    );
 }
