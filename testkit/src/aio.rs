@@ -242,7 +242,7 @@ fn parse_stored(raw: Vec<u8>) -> Option<ReceivedMessage> {
 }
 
 /// A CA certificate, and a server certificate plus key signed by it, all PEM.
-fn certificates() -> Result<(String, String, String), StartError> {
+pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose,

@@ -9,6 +9,10 @@
 //! | [`Aiosmtpd`] | Python's `aiosmtpd` with our handler | byte-exact message capture, STARTTLS, implicit TLS, AUTH PLAIN/LOGIN, per-recipient refusals |
 //! | [`Postfix`] | a private Postfix 3.7 `smtpd` delivering to Maildirs | a real MTA: PIPELINING, SIZE, 8BITMIME, DSN, SMTPUTF8, CHUNKING, ENHANCEDSTATUSCODES |
 //!
+//! Besides these, [`ScriptedServer`] (module [`scripted`]) is a hostile or broken server in Rust:
+//! it plays a fixed [`Script`] of replies, delays, disconnects and TLS upgrades and records every
+//! byte the client sent. It needs nothing installed.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use smtp_testkit::{SinkOptions, SmtpSink};
@@ -65,6 +69,7 @@
 
 mod aio;
 mod postfix;
+pub mod scripted;
 mod sink;
 
 use std::fmt;
@@ -78,6 +83,7 @@ use std::time::{Duration, Instant};
 
 pub use aio::{AioOptions, Aiosmtpd};
 pub use postfix::Postfix;
+pub use scripted::{Recording, Script, ScriptedServer};
 pub use sink::{SinkOptions, SmtpSink};
 
 /// Why a server could not start: the binary is missing (tests should report this as a failure in
