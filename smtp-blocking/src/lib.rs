@@ -227,6 +227,7 @@ impl SmtpClient<TcpStream> {
     pub fn connect(options: &Options) -> Result<Self, Error> {
         let span = session_span(options);
         let _entered = span.enter();
+        options.validate()?;
         let tls = TlsSetup::new(options)?;
         let deadline = Instant::now() + options.connect_timeout;
         let addrs = (options.host.as_str(), options.port)
@@ -264,6 +265,7 @@ impl<S: Socket> SmtpClient<S> {
     pub fn from_stream(stream: S, options: &Options) -> Result<Self, Error> {
         let span = session_span(options);
         let _entered = span.enter();
+        options.validate()?;
         let tls = TlsSetup::new(options)?;
         let deadline = Instant::now() + options.connect_timeout;
         Self::start(stream, options, tls, deadline, span.clone())

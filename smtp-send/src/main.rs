@@ -133,7 +133,7 @@ fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -
     let mut client = match smtp_blocking::SmtpClient::connect(options) {
         Ok(c) => c,
         Err(e) => {
-            tally.error = Some(blocking_error(&e));
+            tally.error = Some(error_of(&e));
             return tally;
         }
     };
@@ -163,7 +163,7 @@ fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -
                 }
             }
             Err(e) => {
-                tally.error = Some(blocking_error(&e));
+                tally.error = Some(error_of(&e));
                 break;
             }
         }
@@ -173,7 +173,7 @@ fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -
     }
     if tally.error.is_none() {
         if let Some(e) = client.close_reason() {
-            tally.error = Some(blocking_error(e));
+            tally.error = Some(error_of(e));
         } else if let Err(e) = client.quit() {
             // The messages already have their outcomes; a failed QUIT changes none of them.
             tracing::debug!("QUIT failed: {e}");
@@ -209,7 +209,7 @@ fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<T
                     let mut client = match smtp_smol::SmtpClient::connect(&options).await {
                         Ok(c) => c,
                         Err(e) => {
-                            tally.error = Some(smol_error(&e));
+                            tally.error = Some(error_of(&e));
                             return tally;
                         }
                     };
@@ -226,14 +226,14 @@ fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<T
                                 }
                             }
                             Err(e) => {
-                                tally.error = Some(smol_error(&e));
+                                tally.error = Some(error_of(&e));
                                 break;
                             }
                         }
                     }
                     if tally.error.is_none() {
                         if let Some(e) = client.close_reason() {
-                            tally.error = Some(smol_error(e));
+                            tally.error = Some(error_of(e));
                         } else {
                             let _ = client.quit().await;
                         }
@@ -250,25 +250,11 @@ fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<T
     })
 }
 
-fn blocking_error(e: &smtp_blocking::Error) -> (String, String) {
-    use smtp_blocking::Error as E;
+/// The JSON `error.kind` and message of a driver error (both drivers share the type).
+fn error_of(e: &smtp_transport::Error) -> (String, String) {
+    use smtp_transport::Error as E;
     let kind = match e {
-        E::Url(_) | E::TlsSetup(_) => "config",
-        E::Connect(_) => "connect",
-        E::Tls(_) => "tls",
-        E::Io(_) => "io",
-        E::Session(s) => session_kind(s),
-        E::Refused(_) => "refused",
-        E::Body(_) => "body",
-        _ => "other",
-    };
-    (kind.into(), e.to_string())
-}
-
-fn smol_error(e: &smtp_smol::Error) -> (String, String) {
-    use smtp_smol::Error as E;
-    let kind = match e {
-        E::Url(_) | E::TlsSetup(_) => "config",
+        E::Url(_) | E::TlsSetup(_) | E::Credentials(_) => "config",
         E::Connect(_) => "connect",
         E::Tls(_) => "tls",
         E::Io(_) => "io",

@@ -251,6 +251,7 @@ impl SmtpClient<TcpStream> {
     pub async fn connect(options: &Options) -> Result<SmtpClient<TcpStream>, Error> {
         let span = tracing::info_span!("smtp", host = %options.host, port = options.port);
         async {
+            options.validate()?;
             let tls = TlsSetup::new(options)?;
             let deadline = Instant::now() + options.connect_timeout;
             let connect = TcpStream::connect((options.host.as_str(), options.port));
@@ -281,6 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// loopback connection.
     pub async fn from_stream(stream: S, options: &Options) -> Result<SmtpClient<S>, Error> {
         let span = tracing::info_span!("smtp", host = %options.host, port = options.port);
+        options.validate()?;
         let tls = TlsSetup::new(options)?;
         let deadline = Instant::now() + options.connect_timeout;
         SmtpClient::start(stream, options, None, tls, deadline, span.clone())

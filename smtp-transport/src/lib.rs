@@ -26,7 +26,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_proto::address::HeloName;
-use smtp_proto::sasl::{Credentials, Mechanism};
+use smtp_proto::sasl::{Credentials, Mechanism, SaslError};
 use smtp_proto::{ApiMisuse, ClientConfig, DsnPolicy, Protocol, SendError, Timeouts, TlsMode};
 
 /// The SMTP relay port (RFC 5321).
@@ -196,6 +196,15 @@ impl Options {
         Ok(o)
     }
 
+    /// Checks what can be checked before connecting: the credentials (no NUL in PLAIN fields, no ^A in OAuth
+    /// fields, nothing empty). The drivers call it first, so bad input never reaches the wire.
+    pub fn validate(&self) -> Result<(), Error> {
+        match &self.credentials {
+            Some(c) => c.validate().map_err(Error::Credentials),
+            None => Ok(()),
+        }
+    }
+
     /// The core's configuration for a connection whose local address is `local` (used for the default EHLO
     /// name).
     pub fn client_config(&self, local: Option<IpAddr>) -> ClientConfig {
@@ -270,6 +279,8 @@ pub enum Error {
     Url(UrlError),
     /// The TLS configuration could not be built (CA file, server name).
     TlsSetup(TlsSetupError),
+    /// The credentials are unusable (a NUL in a PLAIN field, an empty password…): refused before connecting.
+    Credentials(SaslError),
     /// DNS resolution or the TCP connect failed, or the connect timeout passed.
     Connect(io::Error),
     /// The TLS handshake failed (certificate, host name, protocol, timeout); a rustls error is its source.
@@ -292,6 +303,7 @@ impl fmt::Display for Error {
         match self {
             Error::Url(e) => e.fmt(f),
             Error::TlsSetup(e) => e.fmt(f),
+            Error::Credentials(e) => write!(f, "invalid credentials: {e}"),
             Error::Connect(e) => write!(f, "cannot connect to the SMTP server: {e}"),
             Error::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             Error::Io(e) => write!(f, "SMTP connection failed: {e}"),
@@ -307,6 +319,7 @@ impl std::error::Error for Error {
         match self {
             Error::Url(e) => Some(e),
             Error::TlsSetup(e) => Some(e),
+            Error::Credentials(e) => Some(e),
             Error::Tls(e) => match e.get_ref() {
                 Some(inner) => Some(inner),
                 None => Some(e),
@@ -335,7 +348,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         use smtp_proto::Error as Core;
         let kind = match &e {
-            Error::Url(_) | Error::TlsSetup(_) => ErrorKind::InvalidInput,
+            Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => ErrorKind::InvalidInput,
             Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => e.kind(),
             Error::Session(Core::Timeout(_)) => ErrorKind::TimedOut,
             Error::Session(Core::UnexpectedEof) => ErrorKind::UnexpectedEof,
