@@ -10,9 +10,10 @@
 # Each case runs 3 times, the repetitions interleaved (rep 1 of every client, then rep 2, ...) so that noise
 # from other work on the machine spreads evenly; the table shows the median of each column.
 #
-# Usage: benches/loopback.sh [--quick]
+# Usage: benches/loopback.sh [--quick] [--reps N]
 #   --quick: 500 messages, 5 MiB, 20 x 25, one repetition, no 1 GiB: proves in well under a minute (once
 #            built) that everything still runs; its figures mean little.
+#   --reps N: N repetitions instead of 3 (the table shows the median and the range of the rate column).
 # Needs: cargo, Postfix's smtp-sink/smtp-source (installed by scripts/install-test-servers when missing, root
 # needed), GNU time (/usr/bin/time; installed from Debian when missing, root needed), jq.
 # Every client run is bounded by `timeout`; the sink is stopped and the temp dir removed on exit.
@@ -20,10 +21,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-quick=0
-for a in "$@"; do
+quick=0 reps_arg=
+while [ $# -gt 0 ]; do
+    a=$1
+    shift
     case $a in
     --quick) quick=1 ;;
+    --reps)
+        reps_arg=${1:?--reps needs a number}
+        shift
+        ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -40,6 +47,7 @@ if ((quick)); then
 else
     reps=3 n_small=10000 n_shipped=200 big_mib=50 conns=20 per_conn=500 n_big_session=3
 fi
+[ -n "$reps_arg" ] && reps=$reps_arg
 from=alice@example.org to=bob@example.org
 
 say() { printf 'loopback.sh: %s\n' "$*" >&2; }
@@ -200,7 +208,6 @@ for rep in $(seq "$reps"); do
     measure "c20 smtp-source" "$rep" $((conns * per_conn)) 1024 "${src[@]}" -d -s "$conns" -m $((conns * per_conn)) -l 1024 "$server"
 done
 
-gib_line=
 if ((!quick)); then
     # 4. 1 GiB, once: peak RSS (goal: under 16 MiB).
     rm -f "$tmp/big.eml"
@@ -230,20 +237,21 @@ label() {
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # row CASE: median of each derived figure over the repetitions, tab-separated:
-# messages msgs/s MB/s seconds cpu_s cpu_us_per_msg rss_mib sink_cpu_s
+# messages msgs/s MB/s seconds cpu_s cpu_us_per_msg rss_mib sink_cpu_s, then min and max of msgs/s and MB/s
 row() {
     awk -F'\t' -v c="$1" '$1 == c {
         printf "%s\t%.6f\t%.6f\t%s\t%.2f\t%.3f\t%.3f\t%.3f\n", $3, $3 / $4, $6 / 1e6 / $4, $4, $7 + $8,
             ($7 + $8) * 1e6 / $3, $9 / 1024, $10 }' "$results" >"$tmp/row"
     local out=() k
     for k in 1 2 3 4 5 6 7 8; do out+=("$(cut -f"$k" "$tmp/row" | median)"); done
+    for k in 2 3; do out+=("$(cut -f"$k" "$tmp/row" | sort -g | head -1)" "$(cut -f"$k" "$tmp/row" | sort -g | tail -1)"); done
     (
         IFS=$'\t'
         echo "${out[*]}"
     )
 }
-printf '\n| case | client | messages | msgs/s | MB/s | seconds | client CPU s | CPU µs/msg | peak RSS MiB | sink CPU s | ratio to smtp-send |\n'
-printf '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '\n| case | client | messages | msgs/s | MB/s | range (min–max) | seconds | client CPU s | CPU µs/msg | peak RSS MiB | sink CPU s | ratio to smtp-send |\n'
+printf '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for section in 1k big c20 gib; do
     base=
     case $section in
@@ -254,7 +262,12 @@ for section in 1k big c20 gib; do
     esac
     [ -n "$base" ] && IFS=$'\t' read -r _ bmsgs bmbs _ < <(row "$base")
     while IFS= read -r c; do
-        IFS=$'\t' read -r m mps mbs secs cpu cpum rss sink < <(row "$c")
+        IFS=$'\t' read -r m mps mbs secs cpu cpum rss sink mps0 mps1 mbs0 mbs1 < <(row "$c")
+        if [ "$by" = msgs ]; then
+            range=$(awk -v a="$mps0" -v b="$mps1" 'BEGIN { printf "%.0f–%.0f msgs/s", a, b }')
+        else
+            range=$(awk -v a="$mbs0" -v b="$mbs1" 'BEGIN { printf "%.1f–%.1f MB/s", a, b }')
+        fi
         ratio="—"
         if [ -n "$base" ]; then
             if [ "$by" = msgs ]; then
@@ -263,8 +276,25 @@ for section in 1k big c20 gib; do
                 ratio=$(awk -v a="$mbs" -v b="$bmbs" 'BEGIN { printf "%.2fx", a / b }')
             fi
         fi
-        printf '| %s | %s | %s | %.0f | %.1f | %.3f | %.2f | %.1f | %.1f | %.2f | %s |\n' "$title" "$(label "$c")" \
-            "$m" "$mps" "$mbs" "$secs" "$cpu" "$cpum" "$rss" "$sink" "$ratio"
+        printf '| %s | %s | %s | %.0f | %.1f | %s | %.3f | %.2f | %.1f | %.1f | %.2f | %s |\n' "$title" "$(label "$c")" \
+            "$m" "$mps" "$mbs" "$range" "$secs" "$cpu" "$cpum" "$rss" "$sink" "$ratio"
     done < <(awk -F'\t' -v s="$section" 'index($1, s " ") == 1 && !seen[$1]++ { print $1 }' "$results")
 done
 printf '\nMedian of %s interleaved run(s) per row; ratio: msgs/s (MB/s for the large message, against smtp-send'\''s own\ntiming) over smtp-send'\''s. seconds: the client'\''s connect-to-QUIT time where it reports one, else wall time\n(smtp-source; smtp-send with one message). client CPU: user+sys of the whole process (GNU time); sink CPU: smtp-sink'\''s\nuser+sys over the same run (/proc). MB = 10^6 octets of message (CRLF, unstuffed; smtp-source: its -l payload).\n' "$reps"
+
+# --- the issue's goals ----------------------------------------------------------------------------------------
+goal() { awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" -v unit="$5" 'BEGIN {
+    ok = (op == ">=") ? (v >= t) : (v < t)
+    printf "- %s: %.3g%s (goal %s %s%s): %s\n", what, v, unit, op, t, unit, ok ? "met" : "NOT met" }'; }
+IFS=$'\t' read -r _ send_mps _ _ _ send_cpum _ < <(row "1k smtp-send")
+IFS=$'\t' read -r _ raw_mps _ < <(row "1k raw pipelined")
+IFS=$'\t' read -r _ _ sess_mbs _ < <(row "big smtp-send session")
+IFS=$'\t' read -r _ _ push_mbs _ < <(row "big raw push")
+printf '\nGoals (medians):\n'
+goal "messages/s on one connection, smtp-send / raw pipelined" "$(awk -v a="$send_mps" -v b="$raw_mps" 'BEGIN { print a / b }')" 0.9 ">=" "x"
+goal "client CPU a message, smtp-send --count $n_small" "$send_cpum" 25 "<" " µs"
+goal "${big_mib} MiB MB/s, smtp-send (own timing) / raw push" "$(awk -v a="$sess_mbs" -v b="$push_mbs" 'BEGIN { print a / b }')" 0.95 ">=" "x"
+if ((!quick)); then
+    IFS=$'\t' read -r _ _ _ _ _ _ gib_rss _ < <(row "gib smtp-send")
+    goal "1 GiB message, smtp-send peak RSS" "$gib_rss" 16 "<" " MiB"
+fi
