@@ -87,8 +87,13 @@ lettre_send=$bench_dir/lettre_send raw_send=$bench_dir/raw_send
 tmp=$(mktemp -d /tmp/loopback.XXXXXX)
 sink_pid=
 cleanup() {
-    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+    local rc=$?
+    if [ -n "$sink_pid" ]; then
+        kill "$sink_pid" 2>/dev/null || true
+        wait "$sink_pid" 2>/dev/null || true
+    fi
     rm -rf "$tmp"
+    exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -276,7 +281,12 @@ for section in 1k big c20 gib; do
                 ratio=$(awk -v a="$mbs" -v b="$bmbs" 'BEGIN { printf "%.2fx", a / b }')
             fi
         fi
-        printf '| %s | %s | %s | %.0f | %.1f | %s | %.3f | %.2f | %.1f | %.1f | %.2f | %s |\n' "$title" "$(label "$c")" \
+        if [ "$by" = msgs ]; then
+            mps=$(printf '%.0f' "$mps") cpum=$(printf '%.1f' "$cpum")
+        else
+            mps="—" cpum="—" # a few large messages: the rate and the CPU a message are MB/s and CPU s
+        fi
+        printf '| %s | %s | %s | %s | %.1f | %s | %.3f | %.2f | %s | %.1f | %.2f | %s |\n' "$title" "$(label "$c")" \
             "$m" "$mps" "$mbs" "$range" "$secs" "$cpu" "$cpum" "$rss" "$sink" "$ratio"
     done < <(awk -F'\t' -v s="$section" 'index($1, s " ") == 1 && !seen[$1]++ { print $1 }' "$results")
 done
