@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# Loopback benchmark, "the number users feel": one smtp-sink (PIPELINING) on 127.0.0.1, and in one run
+#   1. 10,000 messages of 1 KiB over one connection: smtp-send --count, Postfix's smtp-source -d, lettre with
+#      TCP_NODELAY, lettre as shipped (200 messages, rate extrapolated), the raw pipelined reference (one round
+#      trip a message) and the raw lock-step variant (two round trips a message, smtp-send's shape);
+#   2. one 50 MiB message: smtp-send, smtp-source, lettre, the raw push (and smtp-send 3 times in one session,
+#      timed by smtp-send itself, since a single message has no timing in its JSON);
+#   3. 20 connections at once: smtp-send --connections 20 --count 500, smtp-source -s 20 -m 10000;
+#   4. (full mode only) one 1 GiB message with smtp-send: its peak RSS.
+# Each case runs 3 times, the repetitions interleaved (rep 1 of every client, then rep 2, ...) so that noise
+# from other work on the machine spreads evenly; the table shows the median of each column.
+#
+# Usage: benches/loopback.sh [--quick] [--reps N]
+#   --quick: 500 messages, 5 MiB, 20 x 25, one repetition, no 1 GiB: proves in well under a minute (once
+#            built) that everything still runs; its figures mean little.
+#   --reps N: N repetitions instead of 3 (the table shows the median and the range of the rate column).
+# Needs: cargo, Postfix's smtp-sink/smtp-source (installed by scripts/install-test-servers when missing, root
+# needed), GNU time (/usr/bin/time; installed from Debian when missing, root needed), jq.
+# Every client run is bounded by `timeout`; the sink is stopped and the temp dir removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+quick=0 reps_arg=
+while [ $# -gt 0 ]; do
+    a=$1
+    shift
+    case $a in
+    --quick) quick=1 ;;
+    --reps)
+        reps_arg=${1:?--reps needs a number}
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "loopback.sh: unknown argument $a" >&2
+        exit 64
+        ;;
+    esac
+done
+
+if ((quick)); then
+    reps=1 n_small=500 n_shipped=20 big_mib=5 conns=20 per_conn=25 n_big_session=2
+else
+    reps=3 n_small=10000 n_shipped=200 big_mib=50 conns=20 per_conn=500 n_big_session=3
+fi
+[ -n "$reps_arg" ] && reps=$reps_arg
+from=alice@example.org to=bob@example.org
+
+say() { printf 'loopback.sh: %s\n' "$*" >&2; }
+
+# --- what it needs ----------------------------------------------------------------------------------------
+if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; then
+    say "smtp-sink/smtp-source missing: running scripts/install-test-servers"
+    bash scripts/install-test-servers
+fi
+sink_bin=$(command -v smtp-sink) source_bin=$(command -v smtp-source)
+if [ ! -x /usr/bin/time ]; then
+    [ "$(id -u)" -eq 0 ] || {
+        say "/usr/bin/time (Debian package 'time') is missing and installing it needs root"
+        exit 1
+    }
+    say "installing GNU time"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+fi
+command -v jq >/dev/null || {
+    say "jq is missing (apt-get install jq)"
+    exit 1
+}
+
+say "building (release): smtp-send, benches/loopback"
+cargo build --release --quiet -p smtp-send
+cargo build --release --quiet --manifest-path benches/loopback/Cargo.toml
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    case $CARGO_TARGET_DIR in /*) t=$CARGO_TARGET_DIR ;; *) t=$root/$CARGO_TARGET_DIR ;; esac
+    smtp_send=$t/release/smtp-send bench_dir=$t/release
+else
+    smtp_send=$root/target/release/smtp-send bench_dir=$root/benches/loopback/target/release
+fi
+lettre_send=$bench_dir/lettre_send raw_send=$bench_dir/raw_send
+
+# --- temp dir, messages, the sink -------------------------------------------------------------------------
+tmp=$(mktemp -d /tmp/loopback.XXXXXX)
+sink_pid=
+cleanup() {
+    local rc=$?
+    if [ -n "$sink_pid" ]; then
+        kill "$sink_pid" 2>/dev/null || true
+        wait "$sink_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# gen_message FILE SIZE: headers, then lines of 76 'x' + CRLF, padded to exactly SIZE octets (CRLF, no dots).
+gen_message() {
+    local file=$1 size=$2 head lines rest
+    head=$(printf 'From: <%s>\r\nTo: <%s>\r\nSubject: loopback bench\r\nMessage-ID: <bench@example.org>\r\n\r\n' "$from" "$to")
+    lines=$(((size - ${#head} - 2) / 78))
+    rest=$((size - ${#head} - lines * 78 - 2))
+    {
+        printf '%s' "$head"
+        { yes "$(printf 'x%.0s' {1..76})"$'\r' || true; } | head -n "$lines"
+        printf '%*s\r\n' "$rest" '' | tr ' ' y
+    } >"$file"
+    [ "$(stat -c %s "$file")" -eq "$size" ] || {
+        say "gen_message: $file is not $size octets"
+        exit 1
+    }
+}
+gen_message "$tmp/1k.eml" 1024
+big=$((big_mib * 1024 * 1024))
+gen_message "$tmp/big.eml" "$big"
+
+port=
+for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 30000))
+    if [ -z "$(ss -Hltn "sport = :$p")" ]; then
+        port=$p
+        break
+    fi
+done
+[ -n "$port" ] || {
+    say "no free port found"
+    exit 1
+}
+server=127.0.0.1:$port
+user_opt=()
+[ "$(id -u)" -eq 0 ] && user_opt=(-u nobody)
+# PIPELINING is on by default; 1024 is the listen backlog.
+"$sink_bin" "${user_opt[@]}" "$server" 1024 >"$tmp/sink.log" 2>&1 &
+sink_pid=$!
+for _ in $(seq 100); do
+    [ -n "$(ss -Hltn "sport = :$port")" ] && break
+    sleep 0.05
+done
+[ -n "$(ss -Hltn "sport = :$port")" ] || {
+    say "smtp-sink did not start:"
+    cat "$tmp/sink.log" >&2
+    exit 1
+}
+clk_tck=$(getconf CLK_TCK)
+# The sink's CPU seconds so far (user + system), from /proc.
+sink_cpu() { awk -v t="$clk_tck" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$sink_pid/stat"; }
+
+# --- one measured run ---------------------------------------------------------------------------------------
+# measure CASE REP EXPECTED_MESSAGES BYTES_PER_MESSAGE COMMAND...
+# Appends to results.tsv: case rep messages seconds wall bytes user sys rss_kib sink_cpu.
+# `seconds` is the client's own connect-to-QUIT time when it reports one (JSON `seconds`), else the wall
+# time of the process (smtp-source; smtp-send with a single message, whose JSON has no timing).
+results=$tmp/results.tsv
+: >"$results"
+measure() {
+    local case=$1 rep=$2 expect=$3 size=$4
+    shift 4
+    local s0 s1 w0 w1 rc=0 user sys rss wall seconds messages bytes
+    s0=$(sink_cpu)
+    w0=$EPOCHREALTIME
+    /usr/bin/time -f '%U %S %M' -o "$tmp/time" timeout 600 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+    w1=$EPOCHREALTIME
+    s1=$(sink_cpu)
+    if [ "$rc" -ne 0 ]; then
+        say "$case (rep $rep) failed with status $rc: $*"
+        cat "$tmp/out" "$tmp/err" >&2
+        exit 1
+    fi
+    read -r user sys rss <"$tmp/time"
+    wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.6f", b - a }')
+    if grep -q '"seconds"' "$tmp/out"; then
+        seconds=$(jq -r .seconds "$tmp/out")
+        messages=$(jq -r .messages "$tmp/out")
+        bytes=$(jq -r .bytes "$tmp/out")
+    else
+        seconds=$wall messages=$expect bytes=$((expect * size))
+    fi
+    if [ "$messages" -ne "$expect" ]; then
+        say "$case (rep $rep): $messages messages sent, $expect expected"
+        exit 1
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$rep" "$messages" "$seconds" "$wall" "$bytes" \
+        "$user" "$sys" "$rss" "$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.3f", b - a }')" >>"$results"
+    say "$(printf '%-28s rep %s: %6s messages in %8.3f s' "$case" "$rep" "$messages" "$seconds")"
+}
+
+send=("$smtp_send" --server "$server" --tls none --from "$from" --to "$to" --json --quiet)
+src=("$source_bin" -f "$from" -t "$to")
+lettre=("$lettre_send" --server "$server" --from "$from" --to "$to")
+raw=("$raw_send" --server "$server" --from "$from" --to "$to")
+
+say "smtp-sink on $server; $reps repetition(s); 1 KiB x $n_small, ${big_mib} MiB, $conns x $per_conn"
+for rep in $(seq "$reps"); do
+    # 1. 1 KiB messages over one connection.
+    measure "1k smtp-send" "$rep" "$n_small" 1024 "${send[@]}" --count "$n_small" "$tmp/1k.eml"
+    measure "1k smtp-source" "$rep" "$n_small" 1024 "${src[@]}" -d -s 1 -m "$n_small" -l 1024 "$server"
+    measure "1k lettre nodelay" "$rep" "$n_small" 1024 "${lettre[@]}" --count "$n_small" --file "$tmp/1k.eml"
+    measure "1k lettre shipped" "$rep" "$n_shipped" 1024 "${lettre[@]}" --no-nodelay --count "$n_shipped" --file "$tmp/1k.eml"
+    measure "1k raw pipelined" "$rep" "$n_small" 1024 "${raw[@]}" --count "$n_small" --file "$tmp/1k.eml"
+    measure "1k raw lockstep" "$rep" "$n_small" 1024 "${raw[@]}" --mode lockstep --count "$n_small" --file "$tmp/1k.eml"
+    # 2. One large message.
+    measure "big smtp-send" "$rep" 1 "$big" "${send[@]}" "$tmp/big.eml"
+    measure "big smtp-send session" "$rep" "$n_big_session" "$big" "${send[@]}" --count "$n_big_session" "$tmp/big.eml"
+    measure "big smtp-source" "$rep" 1 "$big" "${src[@]}" -d -s 1 -m 1 -l "$big" "$server"
+    measure "big lettre nodelay" "$rep" 1 "$big" "${lettre[@]}" --count 1 --file "$tmp/big.eml"
+    measure "big raw push" "$rep" 1 "$big" "${raw[@]}" --count 1 --file "$tmp/big.eml"
+    # 3. Many connections at once.
+    measure "c20 smtp-send" "$rep" $((conns * per_conn)) 1024 "${send[@]}" --connections "$conns" --count "$per_conn" "$tmp/1k.eml"
+    measure "c20 smtp-source" "$rep" $((conns * per_conn)) 1024 "${src[@]}" -d -s "$conns" -m $((conns * per_conn)) -l 1024 "$server"
+done
+
+if ((!quick)); then
+    # 4. 1 GiB, once: peak RSS (goal: under 16 MiB).
+    rm -f "$tmp/big.eml"
+    gen_message "$tmp/gib.eml" $((1024 * 1024 * 1024))
+    measure "gib smtp-send" 1 1 $((1024 * 1024 * 1024)) "${send[@]}" "$tmp/gib.eml"
+    rm -f "$tmp/gib.eml"
+fi
+
+# --- the table ----------------------------------------------------------------------------------------------
+label() {
+    case $1 in
+    "1k smtp-send") echo "smtp-send --count $n_small" ;;
+    "1k smtp-source") echo "smtp-source -d -s 1 -m $n_small -l 1024" ;;
+    "1k lettre nodelay") echo "lettre 0.11, TCP_NODELAY" ;;
+    "1k lettre shipped") echo "lettre 0.11 as shipped ($n_shipped msgs, rate extrapolated)" ;;
+    "1k raw pipelined") echo "raw reference, pipelined (1 RTT/msg)" ;;
+    "1k raw lockstep") echo "raw, lock-step (2 RTT/msg, smtp-send's shape)" ;;
+    "big smtp-send") echo "smtp-send (wall, incl. exec + file scan)" ;;
+    "big smtp-send session") echo "smtp-send --count $n_big_session (own timing, per message)" ;;
+    "big smtp-source") echo "smtp-source -m 1 -l $big" ;;
+    "big lettre nodelay") echo "lettre 0.11, TCP_NODELAY" ;;
+    "big raw push") echo "raw push (pre-stuffed)" ;;
+    "c20 smtp-send") echo "smtp-send --connections $conns --count $per_conn" ;;
+    "c20 smtp-source") echo "smtp-source -d -s $conns -m $((conns * per_conn)) -l 1024" ;;
+    "gib smtp-send") echo "smtp-send, 1 GiB file" ;;
+    esac
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# row CASE: median of each derived figure over the repetitions, tab-separated:
+# messages msgs/s MB/s seconds cpu_s cpu_us_per_msg rss_mib sink_cpu_s, then min and max of msgs/s and MB/s
+row() {
+    awk -F'\t' -v c="$1" '$1 == c {
+        printf "%s\t%.6f\t%.6f\t%s\t%.2f\t%.3f\t%.3f\t%.3f\n", $3, $3 / $4, $6 / 1e6 / $4, $4, $7 + $8,
+            ($7 + $8) * 1e6 / $3, $9 / 1024, $10 }' "$results" >"$tmp/row"
+    local out=() k
+    for k in 1 2 3 4 5 6 7 8; do out+=("$(cut -f"$k" "$tmp/row" | median)"); done
+    for k in 2 3; do out+=("$(cut -f"$k" "$tmp/row" | sort -g | head -1)" "$(cut -f"$k" "$tmp/row" | sort -g | tail -1)"); done
+    (
+        IFS=$'\t'
+        echo "${out[*]}"
+    )
+}
+printf '\n| case | client | messages | msgs/s | MB/s | range (min–max) | seconds | client CPU s | CPU µs/msg | peak RSS MiB | sink CPU s | ratio to smtp-send |\n'
+printf '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+for section in 1k big c20 gib; do
+    base=
+    case $section in
+    1k) title="1 KiB x $n_small, 1 conn" base="1k smtp-send" by=msgs ;;
+    big) title="${big_mib} MiB x 1" base="big smtp-send session" by=mbs ;;
+    c20) title="1 KiB, $conns conns" base="c20 smtp-send" by=msgs ;;
+    gib) title="1 GiB x 1" base= by=mbs ;;
+    esac
+    [ -n "$base" ] && IFS=$'\t' read -r _ bmsgs bmbs _ < <(row "$base")
+    while IFS= read -r c; do
+        IFS=$'\t' read -r m mps mbs secs cpu cpum rss sink mps0 mps1 mbs0 mbs1 < <(row "$c")
+        if [ "$by" = msgs ]; then
+            range=$(awk -v a="$mps0" -v b="$mps1" 'BEGIN { printf "%.0f–%.0f msgs/s", a, b }')
+        else
+            range=$(awk -v a="$mbs0" -v b="$mbs1" 'BEGIN { printf "%.1f–%.1f MB/s", a, b }')
+        fi
+        ratio="—"
+        if [ -n "$base" ]; then
+            if [ "$by" = msgs ]; then
+                ratio=$(awk -v a="$mps" -v b="$bmsgs" 'BEGIN { printf "%.2fx", a / b }')
+            else
+                ratio=$(awk -v a="$mbs" -v b="$bmbs" 'BEGIN { printf "%.2fx", a / b }')
+            fi
+        fi
+        if [ "$by" = msgs ]; then
+            mps=$(printf '%.0f' "$mps") cpum=$(printf '%.1f' "$cpum")
+        else
+            mps="—" cpum="—" # a few large messages: the rate and the CPU a message are MB/s and CPU s
+        fi
+        printf '| %s | %s | %s | %s | %.1f | %s | %.3f | %.2f | %s | %.1f | %.2f | %s |\n' "$title" "$(label "$c")" \
+            "$m" "$mps" "$mbs" "$range" "$secs" "$cpu" "$cpum" "$rss" "$sink" "$ratio"
+    done < <(awk -F'\t' -v s="$section" 'index($1, s " ") == 1 && !seen[$1]++ { print $1 }' "$results")
+done
+printf '\nMedian of %s interleaved run(s) per row; ratio: msgs/s (MB/s for the large message, against smtp-send'\''s own\ntiming) over smtp-send'\''s. seconds: the client'\''s connect-to-QUIT time where it reports one, else wall time\n(smtp-source; smtp-send with one message). client CPU: user+sys of the whole process (GNU time); sink CPU: smtp-sink'\''s\nuser+sys over the same run (/proc). MB = 10^6 octets of message (CRLF, unstuffed; smtp-source: its -l payload).\n' "$reps"
+
+# --- the issue's goals ----------------------------------------------------------------------------------------
+goal() { awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" -v unit="$5" 'BEGIN {
+    ok = (op == ">=") ? (v >= t) : (v < t)
+    printf "- %s: %.3g%s (goal %s %s%s): %s\n", what, v, unit, op, t, unit, ok ? "met" : "NOT met" }'; }
+IFS=$'\t' read -r _ send_mps _ _ _ send_cpum _ < <(row "1k smtp-send")
+IFS=$'\t' read -r _ raw_mps _ < <(row "1k raw pipelined")
+IFS=$'\t' read -r _ _ sess_mbs _ < <(row "big smtp-send session")
+IFS=$'\t' read -r _ _ push_mbs _ < <(row "big raw push")
+printf '\nGoals (medians):\n'
+goal "messages/s on one connection, smtp-send / raw pipelined" "$(awk -v a="$send_mps" -v b="$raw_mps" 'BEGIN { print a / b }')" 0.9 ">=" "x"
+goal "client CPU a message, smtp-send --count $n_small" "$send_cpum" 25 "<" " µs"
+goal "${big_mib} MiB MB/s, smtp-send (own timing) / raw push" "$(awk -v a="$sess_mbs" -v b="$push_mbs" 'BEGIN { print a / b }')" 0.95 ">=" "x"
+if ((!quick)); then
+    IFS=$'\t' read -r _ _ _ _ _ _ gib_rss _ < <(row "gib smtp-send")
+    goal "1 GiB message, smtp-send peak RSS" "$gib_rss" 16 "<" " MiB"
+fi
