@@ -49,6 +49,10 @@ const READ_BUF: usize = 16 * 1024;
 const BODY_BUF: usize = 64 * 1024;
 /// `set_read_timeout` refuses zero: the shortest wait.
 const MIN_WAIT: Duration = Duration::from_millis(1);
+/// The longest single read wait. Deadlines further away are reached in steps of this size, so the socket
+/// timeout keeps one value through a busy session and is not set again before every read (a system call
+/// each time, two a message).
+const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// A blocking byte stream the driver can bound in time: what [`SmtpClient::from_stream`] takes.
 pub trait Socket: Read + Write {
@@ -201,6 +205,8 @@ pub struct SmtpClient<S: Socket = TcpStream> {
     body_buf: Box<[u8]>,
     /// The IO or TLS failure that is ending the session, until the core's `Closed` takes it.
     io_error: Option<Error>,
+    /// The read timeout last set on the socket (`None` until the first read).
+    read_timeout: Option<Option<Duration>>,
     close_reason: Option<Error>,
     span: Span,
 }
@@ -300,6 +306,7 @@ impl<S: Socket> SmtpClient<S> {
             wbuf: Vec::new(),
             body_buf: Box::default(),
             io_error: None,
+            read_timeout: None,
             close_reason: None,
             span,
         };
@@ -360,6 +367,77 @@ impl<S: Socket> SmtpClient<S> {
                     return Ok(report);
                 }
                 // The core reports every message before Closed: not reached while it keeps its promise.
+                Event::Closed { .. } => return Err(self.take_close_reason()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends several messages one after the other, handing each report to `on_report` in order.
+    ///
+    /// With PIPELINING, each next message's MAIL, RCPT and DATA leave in the same write as the previous
+    /// final dot (RFC 2920 §3.1), so a message costs one round trip instead of two; without it, this is
+    /// `send` in a loop. Bodies are streamed, never held whole. A message refused before any of its bytes
+    /// (SIZE, 8BITMIME, LIMITS…) ends the batch: the messages already handed over get their reports, then
+    /// the refusal is returned. Reading a body failing aborts the session ([`Error::Body`]).
+    pub fn send_all<R: Read>(
+        &mut self,
+        messages: impl IntoIterator<Item = (Envelope, R)>,
+        mut on_report: impl FnMut(MessageReport),
+    ) -> Result<(), Error> {
+        let span = self.span.clone();
+        let _session = span.enter();
+        if self.body_buf.is_empty() {
+            self.body_buf = vec![0; BODY_BUF].into_boxed_slice();
+        }
+        let mut messages = messages.into_iter();
+        // The message whose body is being written; the next one starts as soon as this one's body is done.
+        let mut writing: Option<(MessageId, R, Pump)> = None;
+        let mut in_flight = 0usize;
+        let mut refused: Option<Error> = None;
+        loop {
+            if writing.is_none() && refused.is_none() && self.core.is_closed() {
+                // The session ended (its Closed is queued): report that, not a refusal of the next message.
+                self.settle();
+                return Err(self.take_close_reason());
+            }
+            if writing.is_none() && refused.is_none() {
+                if let Some((envelope, body)) = messages.next() {
+                    match self.core.send_message(envelope) {
+                        Ok(id) => {
+                            writing = Some((id, body, Pump::default()));
+                            in_flight += 1;
+                        }
+                        Err(e) => refused = Some(Error::Refused(e)),
+                    }
+                } else if in_flight == 0 {
+                    self.settle();
+                    return Ok(());
+                }
+            }
+            if in_flight == 0 {
+                if let Some(e) = refused {
+                    self.settle();
+                    return Err(e);
+                }
+            }
+            match self.next_event() {
+                Event::BodyRequested { id } | Event::BodyWritable { id }
+                    if writing.as_ref().is_some_and(|w| w.0 == id) =>
+                {
+                    let (id, body, pump) = writing.as_mut().expect("checked above");
+                    self.pump(*id, body, pump)?;
+                    if pump.finished {
+                        writing = None;
+                    }
+                }
+                Event::MessageDone(report) => {
+                    in_flight -= 1;
+                    if writing.as_ref().is_some_and(|w| w.0 == report.id) {
+                        writing = None;
+                    }
+                    on_report(report);
+                }
                 Event::Closed { .. } => return Err(self.take_close_reason()),
                 _ => {}
             }
@@ -516,10 +594,13 @@ impl<S: Socket> SmtpClient<S> {
             self.core.handle_eof(now);
             return;
         };
-        let timeout = deadline.map(|d| (d - now).max(MIN_WAIT));
-        if let Err(e) = sock.set_read_timeout(timeout) {
-            self.fail_io(Error::Io(e));
-            return;
+        let timeout = deadline.map(|d| (d - now).clamp(MIN_WAIT, MAX_WAIT));
+        if self.read_timeout != Some(timeout) {
+            if let Err(e) = sock.set_read_timeout(timeout) {
+                self.fail_io(Error::Io(e));
+                return;
+            }
+            self.read_timeout = Some(timeout);
         }
         let result = loop {
             match self.conn.read(&mut self.rbuf) {
@@ -558,6 +639,8 @@ impl<S: Socket> SmtpClient<S> {
             Ok(stream) => {
                 debug!(version = ?stream.conn.protocol_version(), "TLS established");
                 self.conn = Conn::Tls(Box::new(stream));
+                // The handshake set its own socket timeouts.
+                self.read_timeout = None;
                 if let Err(e) = self.core.tls_established(self.now()) {
                     self.io_error.get_or_insert(Error::Tls(io::Error::other(e)));
                     self.core.abort();

@@ -25,12 +25,45 @@ fn main() -> ExitCode {
     ExitCode::from(run(&cli) as u8)
 }
 
-/// What one connection did.
+/// What one connection did. Counts, not reports: a load run of a million messages keeps one report (the last), not a million.
 #[derive(Default)]
 struct Tally {
-    reports: Vec<MessageReport>,
-    error: Option<(String, String)>,
+    last: Option<MessageReport>,
+    /// Messages with an outcome.
+    messages: usize,
+    /// Outcome Sent.
+    sent: usize,
+    /// Sent to every recipient.
+    complete: usize,
+    /// Delivered to at least one recipient.
+    delivered: usize,
+    unknown: usize,
     bytes: u64,
+    error: Option<(String, String)>,
+}
+
+impl Tally {
+    fn record(&mut self, report: MessageReport, size: u64) {
+        self.messages += 1;
+        if report.outcome == Outcome::Sent {
+            self.sent += 1;
+            self.bytes += size;
+            if report.all_delivered() {
+                self.complete += 1;
+            }
+        }
+        if report
+            .recipients
+            .iter()
+            .any(|x| x.status == RecipientStatus::Delivered)
+        {
+            self.delivered += 1;
+        }
+        if report.outcome == Outcome::Unknown {
+            self.unknown += 1;
+        }
+        self.last = Some(report);
+    }
 }
 
 fn run(cli: &Cli) -> i32 {
@@ -137,46 +170,54 @@ fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -
             return tally;
         }
     };
-    let bar = progress_bar(cli, message.size());
-    for _ in 0..plan.count {
-        let body = match message.open() {
-            Ok(b) => b,
+    let size = message.size();
+    let result = if plan.count == 1 {
+        // One message: with a progress bar when it is large and stderr is a terminal.
+        let bar = progress_bar(cli, size);
+        let result = message
+            .open()
+            .map_err(|e| ("body".to_owned(), e.to_string()))
+            .and_then(|body| {
+                client
+                    .send_with_progress(plan.envelope.clone(), body, |sent, _| {
+                        if let Some(b) = &bar {
+                            b.set_position(sent);
+                        }
+                    })
+                    .map(|report| tally.record(report, size))
+                    .map_err(|e| error_of(&e))
+            });
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        result
+    } else {
+        // Many: each next message's commands ride with the previous final dot (one round trip each).
+        let mut open_error = None;
+        let copies = (0..plan.count).map_while(|_| match message.open() {
+            Ok(body) => Some((plan.envelope.clone(), body)),
             Err(e) => {
-                tally.error = Some(("body".into(), e.to_string()));
-                break;
-            }
-        };
-        let result = client.send_with_progress(plan.envelope.clone(), body, |sent, _| {
-            if let Some(b) = &bar {
-                b.set_position(sent);
+                open_error = Some(("body".to_owned(), e.to_string()));
+                None
             }
         });
-        match result {
-            Ok(report) => {
-                let done = report.outcome != Outcome::Rejected || report_is_session_end(&report);
-                if report.outcome == Outcome::Sent {
-                    tally.bytes += message.size();
-                }
-                tally.reports.push(report);
-                if done && client.close_reason().is_some() {
-                    break;
-                }
-            }
-            Err(e) => {
-                tally.error = Some(error_of(&e));
-                break;
-            }
+        let sent = client
+            .send_all(copies, |report| tally.record(report, size))
+            .map_err(|e| error_of(&e));
+        match open_error {
+            Some(e) => Err(e),
+            None => sent,
         }
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    if tally.error.is_none() {
-        if let Some(e) = client.close_reason() {
-            tally.error = Some(error_of(e));
-        } else if let Err(e) = client.quit() {
-            // The messages already have their outcomes; a failed QUIT changes none of them.
-            tracing::debug!("QUIT failed: {e}");
+    };
+    match result {
+        Err(e) => tally.error = Some(e),
+        Ok(()) => {
+            if let Some(e) = client.close_reason() {
+                tally.error = Some(error_of(e));
+            } else if let Err(e) = client.quit() {
+                // The messages already have their outcomes; a failed QUIT changes none of them.
+                tracing::debug!("QUIT failed: {e}");
+            }
         }
     }
     tally
@@ -216,11 +257,8 @@ fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<T
                     for _ in 0..count {
                         match client.send(envelope.clone(), &bytes[..]).await {
                             Ok(report) => {
-                                if report.outcome == Outcome::Sent {
-                                    tally.bytes += size;
-                                }
                                 let end = report_is_session_end(&report);
-                                tally.reports.push(report);
+                                tally.record(report, size);
                                 if end {
                                     break;
                                 }
@@ -280,29 +318,26 @@ fn session_kind(e: &smtp_proto::Error) -> &'static str {
 
 /// 0 all delivered; 3 any unknown; 1 some delivered; 2 nothing delivered.
 fn exit_status(tallies: &[Tally]) -> i32 {
-    let reports: Vec<&MessageReport> = tallies.iter().flat_map(|t| &t.reports).collect();
-    let failed_connections = tallies
-        .iter()
-        .any(|t| t.error.is_some() && t.reports.is_empty());
-    if reports.iter().any(|r| r.outcome == Outcome::Unknown) {
-        return exit::UNKNOWN;
+    let sum = |f: fn(&Tally) -> usize| tallies.iter().map(f).sum::<usize>();
+    let (messages, complete, delivered) = (
+        sum(|t| t.messages),
+        sum(|t| t.complete),
+        sum(|t| t.delivered),
+    );
+    let failed_connections = tallies.iter().any(|t| t.error.is_some() && t.messages == 0);
+    if sum(|t| t.unknown) > 0 {
+        exit::UNKNOWN
+    } else if delivered == 0 {
+        exit::FAILED
+    } else if failed_connections || complete < messages {
+        exit::PARTIAL
+    } else {
+        exit::SENT
     }
-    let delivered = |r: &&MessageReport| {
-        r.recipients
-            .iter()
-            .any(|x| x.status == RecipientStatus::Delivered)
-    };
-    if reports.is_empty() || !reports.iter().any(delivered) {
-        return exit::FAILED;
-    }
-    if failed_connections
-        || !reports
-            .iter()
-            .all(|r| r.outcome == Outcome::Sent && r.all_delivered())
-    {
-        return exit::PARTIAL;
-    }
-    exit::SENT
+}
+
+fn last_report(tallies: &[Tally]) -> Option<&MessageReport> {
+    tallies.iter().rev().find_map(|t| t.last.as_ref())
 }
 
 fn reply_json(r: Option<&Reply>) -> Value {
@@ -334,7 +369,7 @@ fn status_name(status: i32) -> &'static str {
 }
 
 fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
-    let last = tallies.iter().flat_map(|t| &t.reports).last();
+    let last = last_report(tallies);
     let error = tallies.iter().find_map(|t| t.error.as_ref());
     let failure = last
         .and_then(|r| r.failure.as_ref())
@@ -363,15 +398,7 @@ fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
         },
     });
     if let Some(seconds) = seconds {
-        let messages: usize = tallies
-            .iter()
-            .map(|t| {
-                t.reports
-                    .iter()
-                    .filter(|r| r.outcome == Outcome::Sent)
-                    .count()
-            })
-            .sum();
+        let messages: usize = tallies.iter().map(|t| t.sent).sum();
         let bytes: u64 = tallies.iter().map(|t| t.bytes).sum();
         v["messages"] = json!(messages);
         v["seconds"] = json!(seconds);
@@ -389,16 +416,8 @@ fn human_report(tallies: &[Tally], seconds: Option<f64>) {
         }
     }
     if let Some(seconds) = seconds {
-        let sent: usize = tallies
-            .iter()
-            .map(|t| {
-                t.reports
-                    .iter()
-                    .filter(|r| r.outcome == Outcome::Sent)
-                    .count()
-            })
-            .sum();
-        let total: usize = tallies.iter().map(|t| t.reports.len()).sum();
+        let sent: usize = tallies.iter().map(|t| t.sent).sum();
+        let total: usize = tallies.iter().map(|t| t.messages).sum();
         let bytes: u64 = tallies.iter().map(|t| t.bytes).sum();
         println!(
             "{sent} of {total} messages sent in {seconds:.3} s: {:.0} messages/s, {:.2} MB/s",
@@ -407,7 +426,7 @@ fn human_report(tallies: &[Tally], seconds: Option<f64>) {
         );
         return;
     }
-    let Some(r) = tallies.iter().flat_map(|t| &t.reports).last() else {
+    let Some(r) = last_report(tallies) else {
         return;
     };
     let outcome = match r.outcome {

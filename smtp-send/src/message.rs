@@ -11,12 +11,16 @@ use smtp_proto::command::BodyType;
 /// How much of the message is searched for the header block (the `From:` line).
 const HEADER_LIMIT: usize = 256 * 1024;
 
+/// Messages up to this size are held in memory once instead of being read again for every copy.
+const IN_MEMORY_LIMIT: usize = 4 * 1024 * 1024;
+
 /// Where the message's bytes come from.
 #[derive(Debug)]
 enum Source {
-    /// A file, streamed again for each copy sent: never read whole into memory.
+    /// A file larger than `IN_MEMORY_LIMIT`, streamed again for each copy sent: never read whole into
+    /// memory.
     File(PathBuf),
-    /// Standard input, read once into memory (it cannot be read twice).
+    /// Standard input (it cannot be read twice) or a small file, read once into memory.
     Memory(Vec<u8>),
 }
 
@@ -52,7 +56,10 @@ impl Message {
                 let mut file =
                     BufReader::with_capacity(64 * 1024, File::open(p).map_err(unreadable)?);
                 let mut scan = BodyScan::new();
-                let mut head = Vec::new();
+                // Kept whole while small, so that `--count` does not reopen and reread the file per copy;
+                // a larger message is streamed from the file each time, never held in memory.
+                let small = std::fs::metadata(p).is_ok_and(|m| m.len() <= IN_MEMORY_LIMIT as u64);
+                let mut kept = Vec::new();
                 let mut buf = vec![0; 64 * 1024];
                 loop {
                     let n = file.read(&mut buf).map_err(unreadable)?;
@@ -60,15 +67,17 @@ impl Message {
                         break;
                     }
                     scan.update(&buf[..n]);
-                    if head.len() < HEADER_LIMIT {
-                        head.extend_from_slice(&buf[..n.min(HEADER_LIMIT - head.len())]);
+                    if small || kept.len() < HEADER_LIMIT {
+                        kept.extend_from_slice(&buf[..n]);
                     }
                 }
-                Ok(Message {
-                    from: from_header(&head),
-                    source: Source::File(p.to_owned()),
-                    scan,
-                })
+                let from = from_header(&kept[..kept.len().min(HEADER_LIMIT)]);
+                let source = if small && scan.len() <= IN_MEMORY_LIMIT as u64 {
+                    Source::Memory(kept)
+                } else {
+                    Source::File(p.to_owned())
+                };
+                Ok(Message { from, source, scan })
             }
         }
     }
