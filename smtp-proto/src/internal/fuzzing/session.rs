@@ -50,6 +50,9 @@ struct MiniServer {
     pending: VecDeque<&'static [u8]>,
     caps: &'static [u8],
     refusals: u64,
+    /// The first line read as a command that is no command the client may send (body bytes outside DATA,
+    /// say). Only meaningful while the server and the client agree, i.e. when no garbage was injected.
+    stray: Option<Vec<u8>>,
 }
 
 impl MiniServer {
@@ -107,7 +110,12 @@ impl MiniServer {
                     self.reply(b"250 ok\r\n", b"552 too big\r\n");
                 }
                 b"QUIT" => self.reply(b"221 bye\r\n", b"221 bye\r\n"),
-                _ => self.reply(b"235 ok\r\n", b"501 what\r\n"),
+                _ => {
+                    if self.stray.is_none() {
+                        self.stray = Some(line.to_vec());
+                    }
+                    self.reply(b"235 ok\r\n", b"501 what\r\n");
+                }
             }
         }
     }
@@ -265,6 +273,8 @@ fn run(data: &[u8]) -> Vec<Outcome> {
         after_close: Vec::new(),
         bound,
     };
+    // Whether the fuzzer injected replies of its own: the mini server may then disagree with the client.
+    let mut garbage = false;
     w.server.pending.push_back(b"220 mx ESMTP\r\n");
     w.drain();
     while !input.is_empty() {
@@ -285,10 +295,12 @@ fn run(data: &[u8]) -> Vec<Outcome> {
                 }
             }
             5 => {
+                garbage = true;
                 let odd = ODD[usize::from(input.byte()) % ODD.len()];
                 w.client.handle_input(w.now, odd);
             }
             6 => {
+                garbage = true;
                 let raw = input.bytes();
                 w.client.handle_input(w.now, raw);
             }
@@ -333,6 +345,16 @@ fn run(data: &[u8]) -> Vec<Outcome> {
         "written after Closed: {:?}",
         String::from_utf8_lossy(&w.after_close)
     );
+    // With a cooperative server, every line outside DATA and BDAT is a command the client may send: no body
+    // octet before the 354 (or outside a BDAT chunk), no stray line. (The cooperative server never sends a
+    // 334, so no AUTH response lines either.)
+    if !garbage {
+        assert!(
+            w.server.stray.is_none(),
+            "not a command: {:?}",
+            w.server.stray.as_deref().map(String::from_utf8_lossy)
+        );
+    }
     // Bodies hold no "LAST" and DATA bodies are stuffed: these count ends of data (and lone dots).
     let ends = w.wire.windows(5).filter(|x| *x == b"\r\n.\r\n").count()
         + w.wire.windows(6).filter(|x| *x == b"LAST\r\n").count();
