@@ -8,6 +8,10 @@
 //!   them through the bodies, and checks that the committed corpus holds each one, unchanged, as
 //!   `fuzz/corpus/<target>/seed-<name>`. With `SMTP_FUZZ_WRITE_CORPUS=1`, both tests first (re)write the
 //!   seed files (stale `seed-*` files of removed seeds must be deleted by hand).
+//! - `transcript_seeds_name_tests` covers the `session` seeds translated from the transcript tests
+//!   (`seed-transcript-<test>[-<n>]`, see `tests/common/mod.rs`): each names a test of `transcripts.rs` or
+//!   `timeouts.rs` (no orphans of renamed or removed tests). That each `check` of those tests has its file,
+//!   unchanged, is checked by the harness itself, so neither check depends on which test runs first.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
@@ -112,6 +116,44 @@ fn seeds() {
             "{} is missing or stale (written: {written}): run \
              `SMTP_FUZZ_WRITE_CORPUS=1 cargo test -p smtp-proto --test fuzz_corpus`",
             path.display()
+        );
+    }
+}
+
+/// The transcript seeds are written by the transcript harness (`tests/common/mod.rs`), which also fails when
+/// one of them is missing or stale; here, the other direction: every one belongs to an existing test.
+#[test]
+fn transcript_seeds_name_tests() {
+    let sources = [include_str!("transcripts.rs"), include_str!("timeouts.rs")];
+    let mut names: Vec<String> = std::fs::read_dir(corpus_dir().join("session"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("seed-transcript-"))
+        .collect();
+    names.sort();
+    assert!(
+        !names.is_empty(),
+        "no transcript seeds: run \
+         `SMTP_FUZZ_WRITE_CORPUS=1 cargo test -p smtp-proto --test transcripts --test timeouts`"
+    );
+    for name in &names {
+        let test = &name["seed-transcript-".len()..];
+        let (test, n) = match test.rsplit_once('-') {
+            Some((test, n)) => (test, n.parse::<usize>().expect("a check number")),
+            None => (test, 1),
+        };
+        assert!(
+            sources.iter().any(|s| s.contains(&format!("fn {test}()"))),
+            "{name}: no test {test} in transcripts.rs or timeouts.rs; delete this stale seed"
+        );
+        let previous = match n {
+            1 => continue,
+            2 => format!("seed-transcript-{test}"),
+            n => format!("seed-transcript-{test}-{}", n - 1),
+        };
+        assert!(
+            names.contains(&previous),
+            "{name} without {previous}: a stale seed; delete it"
         );
     }
 }

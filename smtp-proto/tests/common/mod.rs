@@ -5,11 +5,24 @@
 //! whose body the harness writes as soon as the client asks for it. [`check`] runs a script once with the
 //! server bytes whole, then split at every byte boundary, byte by byte and in pseudo-random chunks, and
 //! requires identical events every time.
+//!
+//! Every script is also a `session` fuzz input: [`session_input`] translates it (server bytes, sends, time,
+//! EOF, TLS, quit) and [`check`] runs the translation through `smtp_proto::internal::fuzzing::session`, then
+//! checks that the committed corpus holds it as `fuzz/corpus/session/seed-transcript-<test>[-<n>]` (the
+//! `n`th `check` of a test). With `SMTP_FUZZ_WRITE_CORPUS=1` it (re)writes that file instead:
+//! `SMTP_FUZZ_WRITE_CORPUS=1 cargo test -p smtp-proto --test transcripts --test timeouts`.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use smtp_proto::{Client, ClientConfig, Envelope, Error, Event, MessageId, MessageReport};
+use smtp_proto::internal::fuzzing::{self, push_bytes, session_seed};
+use smtp_proto::{
+    Client, ClientConfig, Envelope, Error, Event, MessageId, MessageReport, Protocol, TlsMode,
+};
 
 /// One step of a transcript.
 #[derive(Clone, Debug)]
@@ -294,7 +307,129 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
             "events differ with split {split:?}"
         );
     }
+    fuzz_seed(config, script);
     whole
+}
+
+/// The `session` fuzz input that replays `script` (layout: `smtp_proto::internal::fuzzing::session`).
+///
+/// The configuration maps onto the config byte as far as its bits go (pipelining, chunking, TLS mode, LMTP,
+/// credentials present, transcript; the body buffer capped at 64); timeouts, mechanisms, plaintext AUTH and
+/// DSN policy keep the fuzz body's defaults. The fuzz server's capability set is 2 (a one-line EHLO reply,
+/// never used: the script's own server bytes carry the real EHLO reply), with no refusals. Steps:
+/// - `S` → raw server bytes (opcode 6), in pieces of at most 255 bytes;
+/// - `Send` → a send (opcode 7) to as many recipients as the fuzz body allows (1 to 3; it names them
+///   `r<i>@x.test`), the body (at most 255 bytes) mapped onto the fuzz body alphabet `.`, `a`, CR, LF;
+/// - `Advance` → time (opcode 10) in whole seconds: each step brings the fuzz clock to the script's total
+///   elapsed time rounded down, so sub-second steps add up (each step saturates at `u16::MAX`);
+/// - `Eof`, `TlsUp` → opcode 11 with its EOF or TLS choice; `Quit` → opcode 9;
+/// - `C`, `Nothing`, `SendFails` → nothing (the fuzz body's own sends use valid envelopes).
+pub fn session_input(config: &ClientConfig, script: &[Step]) -> Vec<u8> {
+    let mut bits = u8::from(config.pipelining) | u8::from(config.chunking) << 1;
+    bits |= match config.tls {
+        TlsMode::None => 0,
+        TlsMode::Opportunistic => 1,
+        TlsMode::Required => 2,
+        TlsMode::Implicit => 3,
+    } << 2;
+    bits |= u8::from(config.protocol == Protocol::Lmtp) << 4;
+    bits |= u8::from(config.credentials.is_some()) << 5;
+    bits |= u8::from(config.transcript) << 6;
+    // The fuzz body's buffer is 1 + (byte % 64).
+    let buffer = u8::try_from(config.body_buffer.clamp(1, 64) - 1).expect("at most 63");
+    let mut actions = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    for step in script {
+        match step {
+            Step::S(bytes) => {
+                for piece in bytes.chunks(255) {
+                    actions.push(6);
+                    push_bytes(&mut actions, piece);
+                }
+            }
+            Step::Send { env, body, .. } => {
+                let rcpts = env.recipients().len().clamp(1, 3) - 1;
+                actions.extend([7, u8::try_from(rcpts).expect("at most 2")]);
+                // Onto `b".a\r\n"[byte % 4]`: dot, CR and LF are kept, every other byte becomes `a`.
+                let mapped: Vec<u8> = body
+                    .iter()
+                    .take(255)
+                    .map(|b| match b {
+                        b'.' => 0,
+                        b'\r' => 2,
+                        b'\n' => 3,
+                        _ => 1,
+                    })
+                    .collect();
+                push_bytes(&mut actions, &mapped);
+            }
+            Step::Advance(d) => {
+                let before = elapsed.as_secs();
+                elapsed += *d;
+                let secs = u16::try_from(elapsed.as_secs() - before).unwrap_or(u16::MAX);
+                actions.push(10);
+                actions.extend(secs.to_le_bytes());
+            }
+            Step::Eof => actions.extend([11, 1]),
+            Step::TlsUp => actions.extend([11, 2]),
+            Step::Quit => actions.push(9),
+            Step::C(_) | Step::Nothing | Step::SendFails { .. } => {}
+        }
+    }
+    session_seed(bits, buffer, 2, None, &actions)
+}
+
+/// `seed-transcript-<test>` for the first `check` of the current test, `…-2`, `…-3` for the next ones.
+fn seed_name() -> String {
+    static CHECKS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+    let test: String = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut checks = CHECKS.lock().unwrap_or_else(PoisonError::into_inner);
+    let n = checks.entry(test.clone()).or_insert(0);
+    *n += 1;
+    match *n {
+        1 => format!("seed-transcript-{test}"),
+        n => format!("seed-transcript-{test}-{n}"),
+    }
+}
+
+fn seed_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus/session")
+        .join(name)
+}
+
+/// Runs the script's translation through the `session` fuzz body, then checks (or, with
+/// `SMTP_FUZZ_WRITE_CORPUS=1`, writes) its committed seed.
+fn fuzz_seed(config: &ClientConfig, script: &[Step]) {
+    let name = seed_name();
+    let input = session_input(config, script);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| fuzzing::session(&input))) {
+        eprintln!("the session fuzz body panicked on {name}: {input:?}");
+        resume_unwind(panic);
+    }
+    let path = seed_path(&name);
+    if std::env::var_os("SMTP_FUZZ_WRITE_CORPUS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &input).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    } else {
+        let stored = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            stored == input,
+            "{} is missing or stale: run \
+             `SMTP_FUZZ_WRITE_CORPUS=1 cargo test -p smtp-proto --test transcripts --test timeouts`",
+            path.display()
+        );
+    }
 }
 
 /// The events to compare across splits. One difference is legitimate: when injected bytes arrive in the
