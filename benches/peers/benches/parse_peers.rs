@@ -1,5 +1,5 @@
-//! Reply parsing, ours against Stalwart's `smtp-proto` `ResponseReceiver`, on the same inputs in the same
-//! process: a greeting, a 20-line EHLO reply, a 50-line 5xx.
+//! Reply parsing, ours against Stalwart's `smtp-proto` `ResponseReceiver` and lettre's `Response::from_str`,
+//! on the same inputs in the same process: a greeting, a 20-line EHLO reply, a 50-line 5xx.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ours::reply::{ReplyConfig, ReplyParser};
@@ -16,6 +16,10 @@ fn parse(c: &mut Criterion) {
                 let (n, reply) = parser.push(black_box(input)).unwrap();
                 black_box((n, reply.unwrap()))
             })
+        });
+        let text = String::from_utf8(input.clone()).unwrap();
+        g.bench_with_input(BenchmarkId::new("lettre", name), &text, |b, text| {
+            b.iter(|| black_box(black_box(text).parse::<lettre::transport::smtp::response::Response>().unwrap()))
         });
         g.bench_with_input(BenchmarkId::new("stalwart", name), &input, |b, input| {
             b.iter(|| {
