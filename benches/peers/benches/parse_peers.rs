@@ -8,7 +8,11 @@ use std::hint::black_box;
 
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("reply_parse_peers");
-    for (name, input) in [("greeting", GREETING.to_vec()), ("ehlo_20_lines", ehlo20()), ("5xx_50_lines", long_5xx())] {
+    for (name, input) in [
+        ("greeting", GREETING.to_vec()),
+        ("ehlo_20_lines", ehlo20()),
+        ("5xx_50_lines", long_5xx()),
+    ] {
         g.throughput(Throughput::Bytes(input.len() as u64));
         let mut parser = ReplyParser::new(ReplyConfig::default());
         g.bench_with_input(BenchmarkId::new("ours", name), &input, |b, input| {
@@ -19,7 +23,13 @@ fn parse(c: &mut Criterion) {
         });
         let text = String::from_utf8(input.clone()).unwrap();
         g.bench_with_input(BenchmarkId::new("lettre", name), &text, |b, text| {
-            b.iter(|| black_box(black_box(text).parse::<lettre::transport::smtp::response::Response>().unwrap()))
+            b.iter(|| {
+                black_box(
+                    black_box(text)
+                        .parse::<lettre::transport::smtp::response::Response>()
+                        .unwrap(),
+                )
+            })
         });
         g.bench_with_input(BenchmarkId::new("stalwart", name), &input, |b, input| {
             b.iter(|| {
