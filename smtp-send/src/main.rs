@@ -229,8 +229,10 @@ fn report_is_session_end(report: &MessageReport) -> bool {
 
 /// `plan.connections` connections at once, `plan.count` messages each, with the smol driver.
 fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<Tally> {
-    let bytes = match message.bytes() {
-        Ok(b) => b.into_owned(),
+    // One copy shared by every connection. (A message larger than smtp-send keeps in memory is read whole
+    // here: concurrent sends do not stream from the file.)
+    let bytes: std::sync::Arc<[u8]> = match message.bytes() {
+        Ok(b) => b.into(),
         Err(e) => {
             return vec![Tally {
                 error: Some(("body".into(), e.to_string())),
@@ -242,8 +244,11 @@ fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<T
     smol::block_on(async {
         let tasks: Vec<_> = (0..plan.connections)
             .map(|_| {
-                let (options, envelope, bytes) =
-                    (options.clone(), plan.envelope.clone(), bytes.clone());
+                let (options, envelope, bytes) = (
+                    options.clone(),
+                    plan.envelope.clone(),
+                    std::sync::Arc::clone(&bytes),
+                );
                 let count = plan.count;
                 smol::spawn(async move {
                     let mut tally = Tally::default();
