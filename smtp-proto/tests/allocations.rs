@@ -1,6 +1,6 @@
 //! Allocation budget of a whole pipelined message in steady state, counted by a global allocator (counts are
-//! deterministic; speed is left to the benchmarks). Budget: one per server reply (4 here: MAIL, RCPT, 354,
-//! the final reply), plus the per-recipient vector and the report's recipient list.
+//! deterministic; speed is left to the benchmarks). Short replies (all 4 here: MAIL, RCPT, 354, the final
+//! reply) are kept inside the `Reply`, so what remains is the per-recipient vector and the report's list.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

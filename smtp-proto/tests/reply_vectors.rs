@@ -690,7 +690,7 @@ mod alloc_count {
 }
 
 #[test]
-fn one_allocation_per_reply_in_steady_state() {
+fn at_most_one_allocation_per_reply_in_steady_state() {
     let stream = b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n\
                    250 2.1.0 ok\r\n550-5.1.1 no\r\n550 5.1.1 such user\r\n354 go\r\n";
     let mut p = ReplyParser::new(strict());
@@ -714,7 +714,11 @@ fn one_allocation_per_reply_in_steady_state() {
         feed(&mut p, &mut replies, chunk);
         let allocs = alloc_count::count() - before;
         assert_eq!(replies.len(), 4);
-        assert_eq!(allocs, 4, "chunks of {chunk}: one allocation per reply");
+        // Only the EHLO reply (43 octets of text plus 3 line offsets) is too long to be kept inline.
+        assert_eq!(
+            allocs, 1,
+            "chunks of {chunk}: at most one allocation per reply, none for short ones"
+        );
         replies.clear();
     }
 }

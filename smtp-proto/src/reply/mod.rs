@@ -129,8 +129,58 @@ pub struct Reply {
     text_len: usize,
     /// The lines' text joined with `\n`, then the end offset (native-endian `usize`) of every line but the
     /// last. Offsets are needed because, without `allow_bare_lf`, a bare LF is part of a line's text.
-    data: Box<[u8]>,
+    data: Storage,
 }
+
+/// Replies this short (text and line offsets together) are kept inside the `Reply`: the usual
+/// `250 2.1.5 Ok`, `354 go ahead` or `250 2.0.0 Ok: queued as …` cost no allocation at all.
+const INLINE: usize = 46;
+
+/// Where a reply's bytes live: inline when short, else in one allocation.
+#[derive(Clone)]
+enum Storage {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Storage {
+    fn new(text: &[u8], ends: &[usize]) -> Storage {
+        let len = text.len() + ends.len() * OFF;
+        if len <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..text.len()].copy_from_slice(text);
+            for (i, end) in ends.iter().enumerate() {
+                let at = text.len() + i * OFF;
+                buf[at..at + OFF].copy_from_slice(&end.to_ne_bytes());
+            }
+            return Storage::Inline {
+                len: len as u8,
+                buf,
+            };
+        }
+        let mut data = Vec::with_capacity(len);
+        data.extend_from_slice(text);
+        for end in ends {
+            data.extend_from_slice(&end.to_ne_bytes());
+        }
+        Storage::Heap(data.into_boxed_slice())
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Storage::Inline { len, buf } => &buf[..usize::from(*len)],
+            Storage::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Storage {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Storage {}
 
 impl Reply {
     /// Builds a reply, e.g. for tests or for a reply the client synthesizes.
@@ -170,18 +220,14 @@ impl Reply {
         Reply::build(code, enhanced, &joined, &ends)
     }
 
-    /// Assembles the single allocation: `text` (lines joined with `\n`) then the line-end offsets.
+    /// Assembles the reply's bytes (at most one allocation): `text` (lines joined with `\n`) then the
+    /// line-end offsets.
     fn build(code: u16, enhanced: Option<EnhancedCode>, text: &[u8], ends: &[usize]) -> Reply {
-        let mut data = Vec::with_capacity(text.len() + ends.len() * OFF);
-        data.extend_from_slice(text);
-        for end in ends {
-            data.extend_from_slice(&end.to_ne_bytes());
-        }
         Reply {
             code,
             enhanced,
             text_len: text.len(),
-            data: data.into_boxed_slice(),
+            data: Storage::new(text, ends),
         }
     }
 
@@ -228,7 +274,7 @@ impl Reply {
 
     /// Number of lines, at least 1.
     pub fn line_count(&self) -> usize {
-        (self.data.len() - self.text_len) / OFF + 1
+        (self.data.as_slice().len() - self.text_len) / OFF + 1
     }
 
     fn line_end(&self, i: usize) -> usize {
@@ -237,13 +283,13 @@ impl Reply {
         }
         let at = self.text_len + i * OFF;
         let mut raw = [0u8; OFF];
-        raw.copy_from_slice(&self.data[at..at + OFF]);
+        raw.copy_from_slice(&self.data.as_slice()[at..at + OFF]);
         usize::from_ne_bytes(raw)
     }
 
     fn line(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.line_end(i - 1) + 1 };
-        &self.data[start..self.line_end(i)]
+        &self.data.as_slice()[start..self.line_end(i)]
     }
 
     /// The text of each line, with the code, the separator and any enhanced status code stripped. A line
@@ -254,7 +300,7 @@ impl Reply {
 
     /// All lines' text joined with `b'\n'`.
     pub fn text(&self) -> &[u8] {
-        &self.data[..self.text_len]
+        &self.data.as_slice()[..self.text_len]
     }
 
     /// [`Reply::text`] decoded as UTF-8, invalid sequences replaced by U+FFFD.
