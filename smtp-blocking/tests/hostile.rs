@@ -518,11 +518,10 @@ fn exhaust(script: Script, check: impl FnOnce(&Error)) -> Recording {
         after as f64 / MIB as f64,
         rec.flooded
     );
-    assert!(
-        after - before < 32 * MIB,
-        "peak RSS grew by {} bytes",
-        after - before
-    );
+    // Saturating: the kernel's RSS counters are per-CPU and synced lazily, so VmHWM may read a few KiB
+    // lower on the second read.
+    let growth = after.saturating_sub(before);
+    assert!(growth < 32 * MIB, "peak RSS grew by {growth} bytes");
     rec
 }
 
