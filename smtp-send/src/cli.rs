@@ -192,9 +192,7 @@ impl Cli {
         let options = match (&self.server, &self.url) {
             (None, None) => None,
             (Some(server), None) => {
-                let (host, port) = split_server(server)
-                    .ok_or_else(|| usage(format!("invalid --server {server:?}")))?;
-                Some(Options::new(host, port))
+                Some(Options::from_server(server).map_err(|e| usage(format!("--server: {e}")))?)
             }
             (None, Some(url)) => Some(Options::from_url(url).map_err(|e| usage(e.to_string()))?),
             (Some(_), Some(_)) => return Err(usage("--server and --url are exclusive")),
@@ -308,27 +306,6 @@ impl Cli {
             env = env.envid(EnvId::new(id).map_err(|e| data(format!("--dsn-envid: {e}")))?);
         }
         Ok(env.body_type(message.body_type()).size(message.size()))
-    }
-}
-
-/// `HOST[:PORT]`, `[IPv6]:PORT`; port 25 by default.
-fn split_server(s: &str) -> Option<(String, u16)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 25,
-            None => return None,
-        };
-        return Some((host.to_owned(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => {
-            Some((h.to_owned(), p.parse().ok().filter(|p| *p != 0)?))
-        }
-        Some(_) => None,
-        None if !s.is_empty() => Some((s.to_owned(), 25)),
-        None => None,
     }
 }
 
@@ -477,11 +454,12 @@ mod tests {
 
     #[test]
     fn server_forms() {
-        assert_eq!(split_server("mx"), Some(("mx".into(), 25)));
-        assert_eq!(split_server("mx:2525"), Some(("mx".into(), 2525)));
-        assert_eq!(split_server("[::1]:2525"), Some(("::1".into(), 2525)));
-        assert_eq!(split_server("::1"), None);
-        assert_eq!(split_server("mx:0"), None);
-        assert_eq!(split_server(""), None);
+        let port = |s: &str| Options::from_server(s).map(|o| (o.host, o.port)).ok();
+        assert_eq!(port("mx"), Some(("mx".into(), 25)));
+        assert_eq!(port("mx:2525"), Some(("mx".into(), 2525)));
+        assert_eq!(port("[::1]:2525"), Some(("::1".into(), 2525)));
+        assert_eq!(port("::1"), None);
+        assert_eq!(port("mx:0"), None);
+        assert_eq!(port(""), None);
     }
 }

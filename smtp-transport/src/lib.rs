@@ -103,6 +103,27 @@ impl Options {
         }
     }
 
+    /// Options for a server given as `HOST[:PORT]` or `[IPv6][:PORT]` (port 25 by default), as
+    /// [`Options::new`] sets them.
+    ///
+    /// ```
+    /// use smtp_transport::Options;
+    /// assert_eq!(Options::from_server("[::1]:2525").unwrap().port, 2525);
+    /// assert!(Options::from_server("::1").is_err()); // IPv6 needs brackets
+    /// ```
+    pub fn from_server(server: &str) -> Result<Options, UrlError> {
+        let bad = |what| UrlError {
+            url: server.to_owned(),
+            what,
+        };
+        let (host, port) =
+            split_host_port(server).ok_or(bad("expected HOST[:PORT] or [IPv6][:PORT]"))?;
+        if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(bad("invalid host"));
+        }
+        Ok(Options::new(host, port.unwrap_or(SMTP_PORT)))
+    }
+
     /// Sets credentials; STARTTLS becomes required unless TLS is implicit (RFC 8314 §5.2).
     pub fn with_credentials(mut self, credentials: Credentials) -> Options {
         self.credentials = Some(credentials);
@@ -362,7 +383,8 @@ impl From<Error> for io::Error {
     }
 }
 
-/// A URL that [`Options::from_url`] cannot use. The password never appears in it.
+/// A URL or `HOST[:PORT]` that [`Options::from_url`] or [`Options::from_server`] cannot use. The password
+/// never appears in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UrlError {
     url: String,
@@ -371,7 +393,11 @@ pub struct UrlError {
 
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid SMTP URL {:?}: {}", self.url, self.what)
+        write!(
+            f,
+            "invalid SMTP server address {:?}: {}",
+            self.url, self.what
+        )
     }
 }
 
@@ -401,20 +427,24 @@ impl fmt::Display for TlsSetupError {
 
 impl std::error::Error for TlsSetupError {}
 
+/// Splits `HOST[:PORT]` or `[IPv6][:PORT]`. `None` for an empty host, a bare IPv6 address (it needs
+/// brackets), an invalid bracketed address, or a port that is not 1..=65535.
 fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         host.parse::<std::net::Ipv6Addr>().ok()?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':')?.parse().ok()?),
-        };
-        return Some((host.to_owned(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_owned(), Some(p.parse().ok().filter(|p| *p != 0)?))),
-        None => Some((s.to_owned(), None)),
-    }
+        match after {
+            "" => (host, None),
+            p => (host, Some(port(p.strip_prefix(':')?)?)),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(port(p)?)),
+            None => (s, None),
+        }
+    };
+    (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -499,6 +529,8 @@ mod tests {
             "smtp://user@mx",
             "smtp://u:p%zz@mx",
             "smtp://[nothex]:25",
+            "smtp://::1",
+            "smtp://[::1]:0",
             "smtp://m x",
             "smtp://mx?ehlo=a%0d%0aRSET",
         ] {
