@@ -99,6 +99,25 @@ impl Kind {
         }
     }
 
+    /// The command a reply of this kind answers, for error messages.
+    fn command(self, protocol: Protocol) -> &'static str {
+        match self {
+            Kind::Greeting => "the greeting",
+            Kind::Hello if protocol == Protocol::Lmtp => "LHLO",
+            Kind::Hello => "EHLO",
+            Kind::Helo => "HELO",
+            Kind::StartTls => "STARTTLS",
+            Kind::Auth => "AUTH",
+            Kind::Mail(_) => "MAIL",
+            Kind::Rcpt(..) => "RCPT",
+            Kind::Data(_) => "DATA",
+            Kind::DataEnd(_) | Kind::LmtpRcpt(..) => "the end of data",
+            Kind::Bdat { .. } => "BDAT",
+            Kind::Rset => "RSET",
+            Kind::Quit => "QUIT",
+        }
+    }
+
     /// Commands after which a new transaction may be pipelined (RFC 2920 §3.1, checklist TV-24).
     fn allows_pipelined_mail(self) -> bool {
         matches!(self, Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Rset)
@@ -202,6 +221,8 @@ pub struct Client {
     mail_count: u64,
     /// The latest time the caller gave us: arms the data-block timer when the body is requested.
     now: Duration,
+    /// Replies matched to a command so far (for the fuzz invariants).
+    answered: u64,
 }
 
 impl Client {
@@ -236,6 +257,7 @@ impl Client {
             block_deadline: None,
             mail_count: 0,
             now,
+            answered: 0,
         }
     }
 
@@ -271,6 +293,14 @@ impl Client {
     /// The configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// How many server replies were taken as answers to the client's commands (the greeting included). For
+    /// the fuzz invariants: never more than the commands handed out by `poll_transmit` when the replies
+    /// arrived.
+    #[doc(hidden)]
+    pub fn replies_answered(&self) -> u64 {
+        self.answered
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -340,12 +370,9 @@ impl Client {
     /// so the server sees exactly one end of data, at the end.
     pub fn write_body(&mut self, id: MessageId, chunk: &[u8]) -> Result<usize, ApiMisuse> {
         let limit = self.config.body_buffer;
-        let pending = self.tx.len();
-        let txn = self
-            .txns
-            .iter_mut()
-            .find(|t| t.id == id)
-            .ok_or(ApiMisuse::UnknownMessage)?;
+        let idx = self.txn_index(id).ok_or(ApiMisuse::UnknownMessage)?;
+        let room = self.body_room(&self.txns[idx]);
+        let txn = &mut self.txns[idx];
         match txn.phase {
             Phase::Final => return Err(ApiMisuse::BodyFinished),
             Phase::Queued | Phase::Envelope => return Ok(0),
@@ -354,14 +381,7 @@ impl Client {
         if txn.env.declared_body() == BodyType::SevenBit && !chunk.is_ascii() {
             return Err(ApiMisuse::UndeclaredEightBit);
         }
-        let room = limit.saturating_sub(pending);
-        // In lock-step mode, a BDAT chunk waits for the previous chunk's reply (RFC 3030 §2).
-        let bdat_waiting = txn.use_bdat && !txn.pipelined && txn.outstanding > 0;
-        let n = if bdat_waiting {
-            0
-        } else {
-            chunk.len().min(room)
-        };
+        let n = chunk.len().min(room);
         if n < chunk.len() {
             txn.blocked = true;
         }
@@ -606,20 +626,18 @@ impl Client {
                 if let Kind::DataEnd(id) | Kind::LmtpRcpt(id, _) | Kind::Bdat { id, last: true } =
                     e.kind
                 {
+                    // Only an end of data that may deliver counts: not the lone dot that closes a DATA
+                    // no recipient can use.
                     if let Some(t) = self.txns.iter_mut().find(|t| t.id == id) {
-                        t.terminator_out = true;
+                        t.terminator_out |= t.failure.is_none();
                     }
                 }
             }
         }
-        for t in self.txns.iter_mut() {
-            if t.phase == Phase::Body {
-                self.block_deadline = Some(now + timeouts.data_block);
-                if mem::take(&mut t.blocked) {
-                    self.events.push_back(Event::BodyWritable { id: t.id });
-                }
-            }
+        if self.txns.iter().any(|t| t.phase == Phase::Body) {
+            self.block_deadline = Some(now + timeouts.data_block);
         }
+        self.wake_body();
         n
     }
 
@@ -656,10 +674,16 @@ impl Client {
             };
             self.log_text(true, line);
         }
-        let Some(expect) = self.expects.pop_front() else {
+        // A reply answers the oldest command already handed out by `poll_transmit`. One that arrives
+        // before its command left (say in the greeting's packet, before EHLO) answers nothing.
+        if self.expects.front().is_none_or(|e| e.deadline.is_none()) {
             self.unsolicited(reply);
             return;
+        }
+        let Some(expect) = self.expects.pop_front() else {
+            return;
         };
+        self.answered += 1;
         // The next command's wait starts no earlier than now: its reply could not come before this one.
         let timeouts = self.config.timeouts;
         if let Some(next) = self.expects.front_mut() {
@@ -723,9 +747,14 @@ impl Client {
         if reply.code() == 421 {
             self.fail(Error::ServiceUnavailable(reply));
         } else {
-            self.fail_with_quit(Error::Protocol(ProtocolViolation::UnsolicitedReply(
-                reply.code(),
-            )));
+            let before = self
+                .expects
+                .front()
+                .map(|e| e.kind.command(self.config.protocol));
+            self.fail_with_quit(Error::Protocol(ProtocolViolation::UnsolicitedReply {
+                reply,
+                before,
+            }));
         }
     }
 
@@ -1161,14 +1190,13 @@ impl Client {
         let Some(idx) = self.txn_index(id) else {
             return;
         };
-        let t = &mut self.txns[idx];
-        let positive = reply.is_positive();
-        let code = reply.code();
-        t.mail_reply = Some(reply);
-        if code / 100 == 3 {
-            self.protocol_error("MAIL", code);
+        if reply.is_intermediate() {
+            self.protocol_error("MAIL", reply);
             return;
         }
+        let t = &mut self.txns[idx];
+        let positive = reply.is_positive();
+        t.mail_reply = Some(reply);
         if positive {
             t.mail_ok = true;
             if !t.pipelined {
@@ -1211,7 +1239,7 @@ impl Client {
             return;
         };
         if reply.is_intermediate() {
-            self.protocol_error("RCPT", reply.code());
+            self.protocol_error("RCPT", reply);
             return;
         }
         let t = &mut self.txns[idx];
@@ -1263,10 +1291,15 @@ impl Client {
         let t = &mut self.txns[idx];
         let code = reply.code();
         let usable = t.failure.is_none() && t.mail_ok && t.accepted > 0;
+        if !matches!(code, 354 | 400..=599) {
+            // 250 to DATA (TV-28) or any other 2yz/3yz: no body, the session is unreliable.
+            self.protocol_error("DATA", reply);
+            return;
+        }
         t.data_reply = Some(reply);
         match code / 100 {
-            3 if code == 354 && usable => self.start_body(idx),
-            3 if code == 354 => {
+            3 if usable => self.start_body(idx),
+            3 => {
                 // Nobody to deliver to, yet the server waits for data: end it with a lone dot, no body
                 // (checklist PIPE-06/08, TV-21). The reply to that dot is only recorded.
                 t.outstanding += 1;
@@ -1275,7 +1308,7 @@ impl Client {
                 self.log_tx(start, false);
                 self.push_expect(Kind::DataEnd(id));
             }
-            4 | 5 => {
+            _ => {
                 t.failure.get_or_insert(if t.accepted == 0 {
                     Failure::NoRecipientAccepted
                 } else {
@@ -1285,8 +1318,39 @@ impl Client {
                 t.rset_after = true;
                 self.maybe_conclude(idx);
             }
-            // 250 to DATA (TV-28) or any other 2xx/3xx: no body, the session is unreliable.
-            _ => self.protocol_error("DATA", code),
+        }
+    }
+
+    /// How many body octets `write_body` may take now for `t`: none while as many BDAT chunks as the window
+    /// allows await their replies (one at a time without PIPELINING, RFC 3030 §2), else what is left of the
+    /// buffer.
+    fn body_room(&self, t: &Txn) -> usize {
+        if t.use_bdat {
+            let window = if t.pipelined {
+                self.config.bdat_window.max(1)
+            } else {
+                1
+            };
+            if t.outstanding >= window {
+                return 0;
+            }
+        }
+        self.config.body_buffer.saturating_sub(self.tx.len())
+    }
+
+    /// Announces `BodyWritable` for a body that was pushed back, once there is room for it again.
+    fn wake_body(&mut self) {
+        let Some(idx) = self
+            .txns
+            .iter()
+            .position(|t| t.phase == Phase::Body && t.blocked)
+        else {
+            return;
+        };
+        if self.body_room(&self.txns[idx]) > 0 {
+            let t = &mut self.txns[idx];
+            t.blocked = false;
+            self.events.push_back(Event::BodyWritable { id: t.id });
         }
     }
 
@@ -1303,6 +1367,11 @@ impl Client {
         let Some(idx) = self.txn_index(id) else {
             return;
         };
+        if reply.is_intermediate() {
+            // Not an end-of-data reply (RFC 5321 §4.3.2): the message may or may not have been taken.
+            self.protocol_error("the end of data", reply);
+            return;
+        }
         let t = &mut self.txns[idx];
         if t.failure.is_none() && !reply.is_positive() {
             t.failure = Some(Failure::Rejected);
@@ -1319,6 +1388,11 @@ impl Client {
         let Some(idx) = self.txn_index(id) else {
             return;
         };
+        if reply.is_intermediate() {
+            // This recipient (and any still unanswered) is left unknown.
+            self.protocol_error("the end of data", reply);
+            return;
+        }
         let t = &mut self.txns[idx];
         t.lmtp_replies[i] = Some(reply);
         if t.outstanding == 0 {
@@ -1335,6 +1409,10 @@ impl Client {
         let Some(idx) = self.txn_index(id) else {
             return;
         };
+        if reply.is_intermediate() {
+            self.protocol_error("BDAT", reply);
+            return;
+        }
         let t = &mut self.txns[idx];
         if reply.is_positive() {
             if last {
@@ -1342,14 +1420,24 @@ impl Client {
                 t.decided = true;
                 t.terminator_out = false;
                 self.maybe_conclude(idx);
-            } else if t.blocked && !t.pipelined {
-                t.blocked = false;
-                self.events.push_back(Event::BodyWritable { id });
+            } else {
+                self.wake_body();
             }
             return;
         }
-        // Any refused chunk fails the transaction: no more chunks, read the replies of those in flight,
-        // then RSET (RFC 3030 §2, TV-38).
+        // Any refused chunk fails the transaction: no further chunk (those not yet handed out are dropped),
+        // read the replies of those in flight, then RSET (RFC 3030 §2, TV-38).
+        let before = self.expects.len();
+        self.expects.retain(|e| {
+            e.deadline.is_some() || !matches!(e.kind, Kind::Bdat { id: x, .. } if x == id)
+        });
+        let dropped = before - self.expects.len();
+        if dropped > 0 || t.phase == Phase::Body {
+            // Since the last transmit only this body was written: nothing else is in `tx`.
+            debug_assert!(self.expects.iter().all(|e| e.deadline.is_some()));
+            self.tx.clear();
+        }
+        t.outstanding -= dropped;
         if t.failure.is_none() {
             t.failure = Some(Failure::Rejected);
             t.final_reply = Some(reply);
@@ -1385,10 +1473,10 @@ impl Client {
     // ----------------------------------------------------------------------------------------------
     // Ending
 
-    fn protocol_error(&mut self, command: &'static str, code: u16) {
+    fn protocol_error(&mut self, command: &'static str, reply: Reply) {
         self.quit_with(Error::Protocol(ProtocolViolation::UnexpectedReply {
             command,
-            code,
+            reply,
         }));
     }
 
@@ -1605,6 +1693,8 @@ fn conclude(t: Txn, session: Option<&Error>) -> MessageReport {
         (Some(_), _) => class_status(t.final_reply.as_ref()),
     };
     let lmtp = !t.lmtp_replies.is_empty();
+    // After a refused MAIL the RCPT replies only echo it (503 "need MAIL"): the MAIL reply decides.
+    let mail_refused = failure == Some(Failure::MailRejected);
     let mut lmtp_replies = t.lmtp_replies.into_iter();
     let recipients = t
         .env
@@ -1618,6 +1708,7 @@ fn conclude(t: Txn, session: Option<&Error>) -> MessageReport {
                 None
             };
             let status = match &rcpt_reply {
+                _ if mail_refused => whole,
                 Some(rr) if !rr.is_positive() => class_status(Some(rr)),
                 Some(_) if lmtp => match &lmtp_reply {
                     Some(lr) if lr.is_positive() => RecipientStatus::Delivered,

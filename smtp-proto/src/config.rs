@@ -142,6 +142,10 @@ pub struct ClientConfig {
     pub transcript: bool,
     /// How many body bytes the client buffers before `write_body` pushes back (and the size of a BDAT chunk).
     pub body_buffer: usize,
+    /// With PIPELINING, how many BDAT chunks may await their reply at once (at least 1; without PIPELINING
+    /// always 1). After a refused chunk no further chunk is sent (RFC 3030 §2), so this also bounds what a
+    /// refused message still puts on the wire: `bdat_window` chunks of `body_buffer` octets, plus the last.
+    pub bdat_window: usize,
 }
 
 impl ClientConfig {
@@ -161,6 +165,7 @@ impl ClientConfig {
             timeouts: Timeouts::RFC5321,
             reply: ReplyConfig::default(),
             body_buffer: 64 * 1024,
+            bdat_window: 2,
             transcript: false,
         }
     }

@@ -677,18 +677,20 @@ mod tests {
     }
 
     #[test]
-    fn bare_lf_inside_a_strict_line_is_not_a_new_keyword() {
-        use crate::reply::{ReplyConfig, ReplyParser};
-        let (_, r) = ReplyParser::new(ReplyConfig::default())
-            .push(b"250-mx\r\n250 X-A\nSTARTTLS\r\n")
-            .unwrap();
-        let c = Capabilities::from_ehlo(&r.unwrap());
-        assert!(!c.starttls());
-        assert_eq!(c.extension("X-A"), None);
-        assert_eq!(
-            c.keywords().collect::<Vec<_>>(),
-            vec![&b"X-A\nSTARTTLS"[..]]
-        );
+    fn bare_lf_inside_an_ehlo_line_never_makes_a_keyword() {
+        use crate::reply::{ParseError, ReplyConfig, ReplyParser};
+        let input = b"250-mx\r\n250 X-A\nSTARTTLS\r\n";
+        let strict = ReplyParser::new(ReplyConfig::default()).push(input);
+        assert_eq!(strict, Err(ParseError::BareLf));
+        // Lenient: the LF ends the line, and "STARTTLS" after it is no reply line.
+        let lenient = ReplyConfig {
+            allow_bare_lf: true,
+            ..ReplyConfig::default()
+        };
+        let mut p = ReplyParser::new(lenient);
+        let (n, r) = p.push(input).unwrap();
+        assert!(!Capabilities::from_ehlo(&r.unwrap()).starttls());
+        assert_eq!(p.push(&input[n..]), Err(ParseError::Malformed));
     }
 
     #[test]

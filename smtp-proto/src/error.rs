@@ -53,7 +53,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Parse(e) => write!(f, "malformed reply from the server: {e}"),
-            Error::Protocol(v) => write!(f, "protocol violation by the server: {v}"),
+            Error::Protocol(v) => write!(f, "protocol violation: {v}"),
             Error::ServiceUnavailable(r) => write!(f, "service unavailable: {r}"),
             Error::HelloRejected(r) => write!(f, "EHLO/HELO rejected: {r}"),
             Error::StartTlsInjection => {
@@ -73,6 +73,30 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The server's reply that ended the session, when one did (a 421, a refused EHLO or AUTH, a reply out of
+    /// place…).
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Error::ServiceUnavailable(r)
+            | Error::HelloRejected(r)
+            | Error::ResetFailed(r)
+            | Error::TlsUnavailable(Some(r))
+            | Error::AuthFailed { reply: Some(r), .. } => Some(r),
+            Error::Protocol(v) => Some(v.reply()),
+            Error::Parse(_)
+            | Error::StartTlsInjection
+            | Error::TlsUnavailable(None)
+            | Error::AuthRequiresTls
+            | Error::NoAuthMechanism
+            | Error::AuthFailed { reply: None, .. }
+            | Error::Timeout(_)
+            | Error::UnexpectedEof
+            | Error::Aborted => None,
+        }
+    }
+}
+
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
@@ -80,25 +104,54 @@ impl std::error::Error for Error {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolViolation {
-    /// A reply arrived with no command outstanding (other than 421), or more replies than commands.
-    UnsolicitedReply(u16),
-    /// A reply whose class makes no sense for the command (e.g. 250 to DATA, 354 to MAIL).
+    /// A reply arrived that answers no command the client had sent: with nothing outstanding (421
+    /// excepted), or before the command it would answer had been handed out by
+    /// [`Client::poll_transmit`](crate::Client::poll_transmit) (e.g. a reply in the greeting's packet).
+    UnsolicitedReply {
+        /// The reply.
+        reply: Reply,
+        /// The command still waiting to be sent, which the reply must not be taken to answer.
+        before: Option<&'static str>,
+    },
+    /// A reply whose class makes no sense for the command (e.g. 250 to DATA, 354 to MAIL or to the end of
+    /// data).
     UnexpectedReply {
         /// The command it answered.
         command: &'static str,
-        /// The reply's code.
-        code: u16,
+        /// The reply.
+        reply: Reply,
     },
+}
+
+impl ProtocolViolation {
+    /// The offending reply.
+    pub fn reply(&self) -> &Reply {
+        match self {
+            ProtocolViolation::UnsolicitedReply { reply, .. }
+            | ProtocolViolation::UnexpectedReply { reply, .. } => reply,
+        }
+    }
 }
 
 impl fmt::Display for ProtocolViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProtocolViolation::UnsolicitedReply(code) => {
-                write!(f, "reply {code} with no command outstanding")
-            }
-            ProtocolViolation::UnexpectedReply { command, code } => {
-                write!(f, "reply {code} makes no sense for {command}")
+            ProtocolViolation::UnsolicitedReply {
+                reply,
+                before: Some(command),
+            } => write!(
+                f,
+                "the server sent \"{reply}\" before the client had sent {command}"
+            ),
+            ProtocolViolation::UnsolicitedReply {
+                reply,
+                before: None,
+            } => write!(f, "the server sent \"{reply}\" when no reply was due"),
+            ProtocolViolation::UnexpectedReply { command, reply } => {
+                write!(
+                    f,
+                    "the server answered {command} with \"{reply}\", which makes no sense there"
+                )
             }
         }
     }

@@ -175,6 +175,56 @@ pub struct MessageReport {
 }
 
 impl MessageReport {
+    /// The reply that decided the message, as the server wrote it: the reply to the end of data (or, in
+    /// LMTP, the first recipient's), the refusal of MAIL or DATA, the first recipient's refusal when none was
+    /// accepted, or the reply that ended the session. `None` when no reply decided it (refused before any
+    /// byte, the connection lost, a timeout).
+    pub fn reply(&self) -> Option<&Reply> {
+        let lmtp = |positive: bool| {
+            self.recipients
+                .iter()
+                .filter_map(|r| r.lmtp_reply.as_ref())
+                .find(|r| r.is_positive() == positive)
+        };
+        match &self.failure {
+            None => self.final_reply.as_ref().or_else(|| lmtp(true)),
+            Some(Failure::Refused(_)) => None,
+            Some(Failure::MailRejected) => self.mail_reply.as_ref(),
+            Some(Failure::NoRecipientAccepted) => self
+                .recipients
+                .iter()
+                .filter_map(|r| r.rcpt_reply.as_ref())
+                .find(|r| !r.is_positive())
+                .or(self.data_reply.as_ref()),
+            Some(Failure::DataRejected) => self.data_reply.as_ref(),
+            Some(Failure::Rejected | Failure::Interrupted) => {
+                self.final_reply.as_ref().or_else(|| lmtp(false))
+            }
+            Some(Failure::Session(e)) => e.reply(),
+        }
+    }
+
+    /// The reply that decided one recipient's [`status`](RecipientResult::status) (`r` is one of
+    /// [`MessageReport::recipients`]): its own LMTP reply or RCPT refusal, the refusal of MAIL (which the
+    /// RCPT replies after it only echo), or, for a recipient the server accepted, the message's
+    /// [`reply`](MessageReport::reply). `None` when no reply decided it.
+    pub fn recipient_reply<'a>(&'a self, r: &'a RecipientResult) -> Option<&'a Reply> {
+        if let Some(reply) = &r.lmtp_reply {
+            return Some(reply);
+        }
+        if self.failure == Some(Failure::MailRejected) {
+            return self.mail_reply.as_ref();
+        }
+        match (&r.rcpt_reply, r.status) {
+            (Some(reply), _) if !reply.is_positive() => Some(reply),
+            (Some(_), RecipientStatus::Unknown) | (None, _) => match &self.failure {
+                Some(Failure::Session(e)) => e.reply(),
+                _ => None,
+            },
+            (Some(_), _) => self.reply(),
+        }
+    }
+
     /// True when every recipient was delivered.
     pub fn all_delivered(&self) -> bool {
         self.recipients

@@ -312,9 +312,10 @@ fn tv08_malformed_and_out_of_range_codes() {
 }
 
 #[test]
-fn tv09_bare_lf_is_not_a_terminator() {
-    let out = run_all_splits(strict(), b"250 ok\n");
-    assert!(out.replies.is_empty() && out.partial && out.error.is_none());
+fn tv09_bare_lf_fails_at_once_in_strict_mode() {
+    // RFC 5321 §2.3.8: CR and LF only as CRLF. Strict mode refuses a bare LF as soon as it arrives, without
+    // waiting for a CRLF that would make the next reply part of this one.
+    assert_eq!(err(strict(), b"250 ok\n"), ParseError::BareLf);
     let bare = ReplyConfig {
         allow_bare_lf: true,
         ..strict()
@@ -326,21 +327,27 @@ fn tv09_bare_lf_is_not_a_terminator() {
 }
 
 #[test]
-fn dos4_lf_inside_a_line_is_text_not_a_second_reply() {
-    // Strict: ONE reply with ONE line whose text holds the bare LF.
-    let r = one(strict(), b"250 ok\n250 second\r\n");
-    assert_eq!(lines(&r), v(&[b"ok\n250 second"]));
-    assert_eq!(r.line_count(), 1);
+fn dos4_lf_inside_a_line_never_merges_two_replies() {
+    // Strict: an error at the LF, before the second reply is looked at.
+    assert_eq!(
+        err(strict(), b"250 ok\n354 go ahead\r\n"),
+        ParseError::BareLf
+    );
     // Bare-LF mode: two complete replies.
     let bare = ReplyConfig {
         allow_bare_lf: true,
         ..strict()
     };
-    let out = run_all_splits(bare, b"250 ok\n250 second\r\n");
-    let got: Vec<(usize, Vec<Vec<u8>>)> = out.replies.iter().map(|(n, r)| (*n, lines(r))).collect();
-    assert_eq!(got, [(7, v(&[b"ok"])), (19, v(&[b"second"]))]);
-    // A bare CR is text too.
-    assert_eq!(lines(&one(strict(), b"250 a\rb\r\n")), v(&[b"a\rb"]));
+    let out = run_all_splits(bare, b"250 ok\n354 go ahead\r\n");
+    let got: Vec<(usize, u16, Vec<Vec<u8>>)> = out
+        .replies
+        .iter()
+        .map(|(n, r)| (*n, r.code(), lines(r)))
+        .collect();
+    assert_eq!(got, [(7, 250, v(&[b"ok"])), (21, 354, v(&[b"go ahead"]))]);
+    // A bare CR is no line end and no text, in either mode.
+    assert_eq!(err(strict(), b"250 a\rb\r\n"), ParseError::BareCr);
+    assert_eq!(err(bare, b"250 a\rb\n"), ParseError::BareCr);
 }
 
 #[test]
@@ -691,7 +698,8 @@ mod alloc_count {
 
 #[test]
 fn at_most_one_allocation_per_reply_in_steady_state() {
-    let stream = b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n\
+    let stream = b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n\
+                   250 ENHANCEDSTATUSCODES\r\n\
                    250 2.1.0 ok\r\n550-5.1.1 no\r\n550 5.1.1 such user\r\n354 go\r\n";
     let mut p = ReplyParser::new(strict());
     let mut replies = Vec::with_capacity(64);
@@ -714,7 +722,7 @@ fn at_most_one_allocation_per_reply_in_steady_state() {
         feed(&mut p, &mut replies, chunk);
         let allocs = alloc_count::count() - before;
         assert_eq!(replies.len(), 4);
-        // Only the EHLO reply (43 octets of text plus 3 line offsets) is too long to be kept inline.
+        // Only the EHLO reply (64 octets of text) is too long to be kept inline.
         assert_eq!(
             allocs, 1,
             "chunks of {chunk}: at most one allocation per reply, none for short ones"

@@ -152,9 +152,12 @@ fn data_block_timer_while_body_is_pending() {
     let mut c = Client::new(config(), Duration::ZERO);
     let now = Duration::ZERO;
     let mut out = Vec::new();
-    c.handle_input(now, b"220 mx\r\n");
-    c.handle_input(now, PIPE);
+    for packet in [&b"220 mx\r\n"[..], PIPE] {
+        c.handle_input(now, packet);
+        while c.poll_transmit(now, &mut out) > 0 {}
+    }
     let id = c.send_message(env("a@x.test", &["b@x.test"])).unwrap();
+    while c.poll_transmit(now, &mut out) > 0 {}
     c.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     c.write_body(id, b"part").unwrap();
     let _ = c.poll_transmit(now, &mut out);
@@ -171,9 +174,13 @@ fn data_block_timer_while_body_is_pending() {
 fn data_block_timer_armed_when_body_is_requested() {
     // An application that never writes the body cannot hang the session.
     let mut c = Client::new(config(), Duration::ZERO);
-    c.handle_input(Duration::ZERO, b"220 mx\r\n");
-    c.handle_input(Duration::ZERO, PIPE);
+    let mut out = Vec::new();
+    for packet in [&b"220 mx\r\n"[..], PIPE] {
+        c.handle_input(Duration::ZERO, packet);
+        while c.poll_transmit(Duration::ZERO, &mut out) > 0 {}
+    }
     c.send_message(env("a@x.test", &["b@x.test"])).unwrap();
+    while c.poll_transmit(Duration::ZERO, &mut out) > 0 {}
     c.handle_input(MIN, b"250 ok\r\n250 ok\r\n354 go\r\n");
     assert_eq!(c.poll_timeout(), Some(4 * MIN));
 }

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Step::*, check, config, ehlo, env};
-use smtp_proto::{Error, Event, Failure, Outcome, RecipientStatus};
+use smtp_proto::reply::{ParseError, Reply};
+use smtp_proto::{Error, Event, Failure, Outcome, ProtocolViolation, RecipientStatus};
 
 const PIPE_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
 const PLAIN_CAPS: &[u8] = b"250-mx.example.com\r\n250 8BITMIME\r\n";
@@ -86,6 +87,16 @@ fn tv19_pipelined_happy_path() {
     assert_eq!(r.outcome, Outcome::Sent);
     assert!(r.all_delivered());
     assert_eq!(run.closed(), Some(None));
+}
+
+/// Feeds one packet to a client driven by hand, then writes out (and drops) what it has to send, as a driver
+/// does before it reads again.
+fn packet(client: &mut smtp_proto::Client, now: std::time::Duration, bytes: &[u8]) {
+    client.handle_input(now, bytes);
+    let mut out = Vec::new();
+    while client.poll_transmit(now, &mut out) > 0 {
+        out.clear();
+    }
 }
 
 fn closed_with(run: &common::Run) -> Error {
@@ -482,7 +493,10 @@ fn tv27_unsolicited_replies() {
     let run = check(&config(), &script);
     assert_eq!(
         closed_with(&run),
-        Error::Protocol(smtp_proto::ProtocolViolation::UnsolicitedReply(250))
+        Error::Protocol(smtp_proto::ProtocolViolation::UnsolicitedReply {
+            reply: Reply::new(250, "surprise"),
+            before: None
+        })
     );
 
     let mut script = ehlo(PIPE_CAPS).to_vec();
@@ -525,8 +539,8 @@ fn tv28_data_answered_250() {
         closed_with(&run),
         Error::Protocol(smtp_proto::ProtocolViolation::UnexpectedReply {
             command: "DATA",
-            code: 250
-        })
+            reply
+        }) if reply.code() == 250
     ));
 }
 
@@ -606,20 +620,21 @@ fn tv31_server_speaks_during_body() {
     let mut client = smtp_proto::Client::new(config(), std::time::Duration::ZERO);
     let now = std::time::Duration::from_secs(1);
     let mut out = Vec::new();
-    client.handle_input(now, b"220 mx\r\n");
-    let _ = client.poll_transmit(now, &mut out);
-    client.handle_input(now, PIPE_CAPS);
+    packet(&mut client, now, b"220 mx\r\n");
+    packet(&mut client, now, PIPE_CAPS);
     let id = client
         .send_message(env("a@example.org", &["b@x.test"]))
         .unwrap();
+    let _ = client.poll_transmit(now, &mut out);
+    assert_eq!(
+        out,
+        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"
+    );
     client.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     client.write_body(id, b"first part\r\n").unwrap();
     out.clear();
     let _ = client.poll_transmit(now, &mut out);
-    assert_eq!(
-        out,
-        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nfirst part\r\n"
-    );
+    assert_eq!(out, b"first part\r\n");
     client.handle_input(now, b"421 4.4.2 timeout\r\n");
     assert_eq!(
         client.write_body(id, b"more"),
@@ -1400,10 +1415,11 @@ fn eight_bit_body() {
 
     let mut client = smtp_proto::Client::new(config(), std::time::Duration::ZERO);
     let now = std::time::Duration::ZERO;
-    client.handle_input(now, b"220 mx\r\n");
-    client.handle_input(now, UTF8_CAPS);
+    packet(&mut client, now, b"220 mx\r\n");
+    packet(&mut client, now, UTF8_CAPS);
     let id = client.send_message(env("a@x.test", &["b@x.test"])).unwrap();
-    client.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
+    packet(&mut client, now, b"");
+    packet(&mut client, now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     assert_eq!(
         client.write_body(id, "é".as_bytes()),
         Err(smtp_proto::ApiMisuse::UndeclaredEightBit)
@@ -1416,13 +1432,18 @@ fn eight_bit_body() {
 fn tv50_limits_reset_after_tls() {
     let mut client = smtp_proto::Client::new(tls_required(), std::time::Duration::ZERO);
     let now = std::time::Duration::ZERO;
-    client.handle_input(now, b"220 mx\r\n");
-    client.handle_input(now, b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n");
+    packet(&mut client, now, b"220 mx\r\n");
+    packet(
+        &mut client,
+        now,
+        b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n",
+    );
     assert_eq!(client.capabilities().unwrap().rcpt_max(), Some(2));
-    client.handle_input(now, b"220 go\r\n");
+    packet(&mut client, now, b"220 go\r\n");
     client.tls_established(now).unwrap();
     assert!(client.capabilities().is_none());
-    client.handle_input(now, b"250 mx\r\n");
+    packet(&mut client, now, b"");
+    packet(&mut client, now, b"250 mx\r\n");
     assert_eq!(client.capabilities().unwrap().rcpt_max(), None);
     assert!(client.is_tls());
 }
@@ -1509,15 +1530,11 @@ fn tv08_reply_codes() {
 /// TV-09/TV-10 at session level: a bare LF never ends a reply, and an endless line is cut at the cap.
 #[test]
 fn tv09_tv10_session_limits() {
-    let script = [
-        S(b"220 mx\n"),
-        Nothing,
-        Advance(std::time::Duration::from_secs(300)),
-    ];
-    let run = check(&config(), &script);
+    // A bare LF is refused at once (RFC 5321 §2.3.8): no waiting for a CRLF that never comes.
+    let run = check(&config(), &[S(b"220 mx\n"), C(b"QUIT\r\n")]);
     assert_eq!(
         closed_with(&run),
-        Error::Timeout(smtp_proto::Timer::Greeting)
+        Error::Parse(smtp_proto::reply::ParseError::BareLf)
     );
 
     let mut lenient = config();
@@ -1809,4 +1826,300 @@ fn no_start_tls_event_after_injection() {
     let run = check(&tls_required(), &script);
     assert!(!run.has(|e| *e == Event::StartTls));
     assert_eq!(closed_with(&run), Error::StartTlsInjection);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The outcome contract against broken and hostile servers (issue 10).
+
+fn unsolicited(reply: Reply, before: Option<&'static str>) -> Error {
+    Error::Protocol(ProtocolViolation::UnsolicitedReply { reply, before })
+}
+
+/// A reply can only answer a command already handed out: one that comes in the greeting's packet, before
+/// EHLO left, answers nothing and ends the session, naming it. (Had it come in a later packet, after
+/// EHLO, it would be EHLO's reply.)
+#[test]
+fn reply_in_the_greetings_packet_answers_nothing() {
+    let run = check(&config(), &[S(b"220 hi\r\n250 extra\r\n"), C(b"QUIT\r\n")]);
+    assert_eq!(
+        closed_with(&run),
+        unsolicited(Reply::new(250, "extra"), Some("EHLO"))
+    );
+    assert!(!run.has(|e| *e == Event::Ready));
+    // The same for LHLO.
+    let run = check(&lmtp(), &[S(b"220 hi\r\n250 extra\r\n"), C(b"QUIT\r\n")]);
+    assert_eq!(
+        closed_with(&run),
+        unsolicited(Reply::new(250, "extra"), Some("LHLO"))
+    );
+    // With a message waiting: no MAIL ever goes out, and the message is not sent.
+    let run = check(
+        &config(),
+        &[
+            Send {
+                env: env("a@example.org", &["b@x.test"]),
+                body: b"x\r\n".to_vec(),
+                chunk: 8,
+            },
+            S(b"220 hi\r\n250-extra\r\n250 PIPELINING\r\n250 2.1.0 ok\r\n"),
+            C(b"QUIT\r\n"),
+        ],
+    );
+    assert_eq!(run.report().outcome, Outcome::Rejected);
+}
+
+/// The same after STARTTLS (the reply lands before the EHLO inside TLS left) and during AUTH (a 235 in the
+/// packet of the 334, before the client's response left).
+#[test]
+fn reply_before_its_command_left_after_starttls_and_auth() {
+    let run = check(
+        &tls_required(),
+        &[
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(b"250-mx\r\n250 STARTTLS\r\n"),
+            C(b"STARTTLS\r\n"),
+            S(b"220 go\r\n"),
+            Nothing,
+            TlsUpWith(b"250 early\r\n"),
+            C(b"QUIT\r\n"),
+        ],
+    );
+    assert_eq!(
+        closed_with(&run),
+        unsolicited(Reply::new(250, "early"), Some("EHLO"))
+    );
+
+    let mut config = implicit(with_password(config(), "tim", "secret"));
+    config.auth_mechanisms = vec![smtp_proto::sasl::Mechanism::Login];
+    let run = check(
+        &config,
+        &[
+            S(b"220 mx\r\n"),
+            C(b"EHLO client.example.org\r\n"),
+            S(b"250-mx\r\n250 AUTH LOGIN\r\n"),
+            C(b"AUTH LOGIN\r\n"),
+            S(b"334 VXNlcm5hbWU6\r\n235 2.7.0 too early\r\n"),
+            C(b"QUIT\r\n"),
+        ],
+    );
+    assert_eq!(
+        closed_with(&run),
+        unsolicited(Reply::new(235, "2.7.0 too early"), Some("AUTH"))
+    );
+    assert!(!run.has(|e| matches!(e, Event::Authenticated(_))));
+}
+
+/// A bare LF never merges two replies: strict mode fails at once (no 2-minute wait for a DATA reply that
+/// was swallowed), the lenient mode reads two lines.
+#[test]
+fn bare_lf_in_a_reply_never_swallows_the_next() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 2.1.0 ok\r\n250 ok\n354 go ahead\r\n"),
+        C(b"QUIT\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(closed_with(&run), Error::Parse(ParseError::BareLf));
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.is_temporary());
+
+    let mut lenient = config();
+    lenient.reply.allow_bare_lf = true;
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 2.1.0 ok\r\n250 ok\n354 go ahead\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 queued\n"),
+        Nothing,
+    ]);
+    let run = check(&lenient, &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Sent);
+    assert_eq!(r.recipients[0].rcpt_reply, Some(Reply::new(250, "ok")));
+}
+
+/// A 3yz reply to the final dot, to `BDAT … LAST` or to an LMTP recipient is no end-of-data reply (RFC 5321
+/// §4.3.2): the outcome is unknown, never rejected.
+#[test]
+fn intermediate_reply_to_the_end_of_data_is_unknown() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"354 again?\r\n"),
+        C(b"QUIT\r\n"),
+        S(b"221 bye\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Unknown);
+    assert_eq!(r.recipients[0].status, RecipientStatus::Unknown);
+    assert!(matches!(
+        closed_with(&run),
+        Error::Protocol(ProtocolViolation::UnexpectedReply { command: "the end of data", reply })
+            if reply.code() == 354
+    ));
+
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"x\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n250 ok\r\n"),
+        C(b"BDAT 3 LAST\r\nx\r\n"),
+        S(b"334 what\r\n"),
+        C(b"QUIT\r\n"),
+    ]);
+    assert_eq!(check(&config(), &script).report().outcome, Outcome::Unknown);
+
+    let script = [
+        S(b"220 foo.edu LMTP\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
+        Send { env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
+        S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
+        C(b"Hi\r\n.\r\n"),
+        S(b"250 OK\r\n354 more?\r\n"),
+        C(b"QUIT\r\n"),
+    ];
+    let r = check(&lmtp(), &script).report().clone();
+    assert_eq!(r.outcome, Outcome::Sent);
+    assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
+    assert_eq!(r.recipients[1].status, RecipientStatus::Unknown);
+}
+
+/// After a refused BDAT chunk no further chunk of the message goes out (RFC 3030 §2): what was in flight is
+/// bounded by the window (2 chunks by default), then RSET.
+#[test]
+fn no_bdat_chunk_after_a_refused_one() {
+    let mut c = config();
+    c.body_buffer = 4;
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"abcdefghijklmnopqrstuvwxyz".to_vec(),
+            chunk: 100,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n250 ok\r\n"),
+        // Two chunks in flight, then the window is full: the client waits for a reply.
+        C(b"BDAT 4\r\nabcdBDAT 4\r\nefgh"),
+        S(b"552 5.3.4 message too big\r\n"),
+        Nothing,
+        S(b"554 5.5.0 discarded\r\n"),
+        C(b"RSET\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&c, &script);
+    let r = run.report();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.reply().map(Reply::code), Some(552));
+
+    // A window of one chunk: the 552 to the first chunk stops the body at once.
+    c.bdat_window = 1;
+    let mut script = ehlo(CHUNK_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test"]),
+            body: b"abcdefghijklmnopqrstuvwxyz".to_vec(),
+            chunk: 100,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
+        S(b"250 ok\r\n250 ok\r\n"),
+        C(b"BDAT 4\r\nabcd"),
+        S(b"250 ok\r\n"),
+        C(b"BDAT 4\r\nefgh"),
+        S(b"552 5.3.4 message too big\r\n"),
+        C(b"RSET\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    assert_eq!(check(&c, &script).report().outcome, Outcome::Rejected);
+}
+
+/// LMTP: a connection lost after some recipients' replies leaves the others unknown (RFC 2033 §4.2): a
+/// retry could deliver to them twice.
+#[test]
+fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
+    let script = [
+        S(b"220 foo.edu LMTP\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
+        Send { env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu", "jo@foo.edu"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nRCPT TO:<jo@foo.edu>\r\nDATA\r\n"),
+        S(b"250 OK\r\n250 OK\r\n550 5.1.1 no\r\n250 OK\r\n354 go\r\n"),
+        C(b"Hi\r\n.\r\n"),
+        S(b"452 4.2.2 full\r\n"),
+        Eof,
+    ];
+    let run = check(&lmtp(), &script);
+    let r = run.report();
+    let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    // green was refused at RCPT; the replies after the dot are pat's (452), then jo's (never came).
+    assert_eq!(
+        statuses,
+        [
+            RecipientStatus::TemporaryFailure,
+            RecipientStatus::PermanentFailure,
+            RecipientStatus::Unknown
+        ]
+    );
+    assert_eq!(
+        r.recipient_reply(&r.recipients[0]).map(Reply::code),
+        Some(452)
+    );
+    assert_eq!(
+        r.recipient_reply(&r.recipients[1]).map(Reply::code),
+        Some(550)
+    );
+    assert_eq!(r.recipient_reply(&r.recipients[2]), None);
+}
+
+/// A pipelined MAIL refusal decides the message and every recipient: the 503s after it only echo it.
+#[test]
+fn pipelined_mail_refusal_is_the_messages_reply() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send {
+            env: env("a@example.org", &["b@x.test", "c@x.test"]),
+            body: b"x".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
+        S(b"451 4.3.0 try later\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need RCPT\r\n"),
+        C(b"RSET\r\n"),
+        S(b"250 ok\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.reply().map(Reply::code), Some(451));
+    for x in &r.recipients {
+        assert_eq!(x.status, RecipientStatus::TemporaryFailure);
+        assert_eq!(r.recipient_reply(x).map(Reply::code), Some(451));
+    }
+    assert!(r.is_temporary());
 }

@@ -3,6 +3,11 @@
 //! Bytes of a line that is still incomplete are copied into one reused buffer; every byte in that buffer has
 //! already been scanned, so a later call only looks at the buffer's last byte (a pending CR) and at the new
 //! data. Complete lines that lie wholly inside the caller's data are handed out in place, without a copy.
+//!
+//! CR and LF only ever appear together, as the line's end (RFC 5321 §2.3.8): a line handed out holds
+//! neither. A CR followed by anything but LF is [`ParseError::BareCr`]; a bare LF is
+//! [`ParseError::BareLf`], or, in the lenient mode, the line's end. Either error is raised as soon as the
+//! offending octet arrives, so a reply can never swallow the next one.
 
 use alloc::vec::Vec;
 
@@ -12,7 +17,7 @@ use super::ParseError;
 #[derive(Debug)]
 pub(crate) struct Framer {
     /// The partial line carried over from earlier calls (never holds a terminator, except transiently while a
-    /// line completed in it is handed out: see `taken`).
+    /// line completed in it is handed out: see `taken`). Only its last octet may be a CR.
     buf: Vec<u8>,
     /// `buf` holds a line that was handed out by the previous call: clear it before going on.
     taken: bool,
@@ -54,40 +59,49 @@ impl Framer {
             return Ok((0, None));
         }
         let pending_cr = self.buf.last() == Some(&b'\r');
-        let mut from = 0;
-        while let Some(rel) = memchr::memchr(b'\n', &data[from..]) {
-            let pos = from + rel;
-            let crlf = if pos == 0 {
-                pending_cr
+        if pending_cr && data[0] != b'\n' {
+            return Err(ParseError::BareCr);
+        }
+        // An error at `data[pos]`, unless the line was already certain to pass the cap before that octet
+        // (as it would have been found had the data come in smaller pieces).
+        let fail = |pos: usize, e: ParseError| {
+            if self.buf.len() + pos + 2 > self.max_line_len {
+                Err(ParseError::LineTooLong)
             } else {
-                data[pos - 1] == b'\r'
-            };
-            if crlf || self.allow_bare_lf {
-                let full_len = self.buf.len() + pos + 1;
-                if full_len > self.max_line_len {
-                    return Err(ParseError::LineTooLong);
-                }
-                let term = if crlf { 2 } else { 1 };
-                let consumed = pos + 1;
-                if self.buf.is_empty() {
-                    return Ok((consumed, Some(&data[..consumed - term])));
-                }
-                // The line started in an earlier call: finish it in the buffer (bounded by the check above).
-                self.buf.extend_from_slice(&data[..consumed]);
-                self.taken = true;
-                let end = self.buf.len() - term;
-                return Ok((consumed, Some(&self.buf[..end])));
+                Err(e)
             }
-            // A bare LF is text (REPLY-07): keep scanning after it.
-            from = pos + 1;
+        };
+        // The line's end: the index of its LF in `data`, and the terminator's length.
+        let end = match memchr::memchr2(b'\r', b'\n', data) {
+            None => None,
+            Some(0) if pending_cr => Some((0, 2)),
+            Some(pos) if data[pos] == b'\r' => match data.get(pos + 1) {
+                Some(b'\n') => Some((pos + 1, 2)),
+                Some(_) => return fail(pos, ParseError::BareCr),
+                // A CR ends the data: its LF may come with the next call.
+                None => None,
+            },
+            Some(lf) if self.allow_bare_lf => Some((lf, 1)),
+            Some(lf) => return fail(lf, ParseError::BareLf),
+        };
+        if let Some((lf, term)) = end {
+            let consumed = lf + 1;
+            if self.buf.len() + consumed > self.max_line_len {
+                return Err(ParseError::LineTooLong);
+            }
+            if self.buf.is_empty() {
+                return Ok((consumed, Some(&data[..consumed - term])));
+            }
+            // The line started in an earlier call: finish it in the buffer (bounded by the check above).
+            self.buf.extend_from_slice(&data[..consumed]);
+            self.taken = true;
+            let end = self.buf.len() - term;
+            return Ok((consumed, Some(&self.buf[..end])));
         }
         // No terminator: the whole of data joins the partial line. Refuse it as soon as the line's final
         // length (at least one more octet after a CR, two otherwise) is certain to pass the cap.
         let partial = self.buf.len() + data.len();
-        let ends_cr = match data.last() {
-            Some(&b) => b == b'\r',
-            None => pending_cr,
-        };
+        let ends_cr = data.last() == Some(&b'\r');
         let min_rest = if ends_cr || self.allow_bare_lf { 1 } else { 2 };
         if partial.saturating_add(min_rest) > self.max_line_len {
             return Err(ParseError::LineTooLong);
@@ -133,12 +147,16 @@ mod tests {
             (&[b"a\r\nb\r\n"], Ok(&[b"a", b"b"]), false),
             (&[b"a\r", b"\nb\r\n"], Ok(&[b"a", b"b"]), false),
             (&[b"a", b"\r", b"\n"], Ok(&[b"a"]), false),
-            (&[b"a\nb\r\n"], Ok(&[b"a\nb"]), false),
-            (&[b"a\rb\r\n"], Ok(&[b"a\rb"]), false),
-            (&[b"\n\r\n"], Ok(&[b"\n"]), false),
-            (&[b"a\r", b"x\r\n"], Ok(&[b"a\rx"]), false),
-            (&[b"a\n"], Ok(&[]), true),
             (&[b"\r\n"], Ok(&[b""]), false),
+            (&[b"a\r"], Ok(&[]), true),
+            // CR and LF only as a pair: anything else fails at once, never joining two lines.
+            (&[b"a\nb\r\n"], Err(ParseError::BareLf), false),
+            (&[b"a\n"], Err(ParseError::BareLf), false),
+            (&[b"\n\r\n"], Err(ParseError::BareLf), false),
+            (&[b"a\rb\r\n"], Err(ParseError::BareCr), false),
+            (&[b"a\r", b"x\r\n"], Err(ParseError::BareCr), true),
+            (&[b"a\r\r\n"], Err(ParseError::BareCr), false),
+            (&[b"a\r\n", b"b\n"], Err(ParseError::BareLf), false),
         ];
         for (pieces, want, partial) in cases {
             let mut f = Framer::new(64, false);
@@ -152,17 +170,23 @@ mod tests {
 
     #[test]
     fn bare_lf_table() {
-        type Case = (&'static [&'static [u8]], &'static [&'static [u8]]);
+        type Case = (
+            &'static [&'static [u8]],
+            Result<&'static [&'static [u8]], ParseError>,
+        );
         let cases: &[Case] = &[
-            (&[b"a\nb\r\n"], &[b"a", b"b"]),
-            (&[b"a\r", b"\n"], &[b"a"]),
-            (&[b"a\rb\n"], &[b"a\rb"]),
-            (&[b"\n"], &[b""]),
+            (&[b"a\nb\r\n"], Ok(&[b"a", b"b"])),
+            (&[b"a\r", b"\n"], Ok(&[b"a"])),
+            (&[b"\n"], Ok(&[b""])),
+            (&[b"a\n\nb\n"], Ok(&[b"a", b"", b"b"])),
+            // A bare CR is never a line end, in either mode.
+            (&[b"a\rb\n"], Err(ParseError::BareCr)),
         ];
         for (pieces, want) in cases {
             let mut f = Framer::new(64, true);
-            let want: Vec<Vec<u8>> = want.iter().map(|l| l.to_vec()).collect();
-            assert_eq!(lines(&mut f, pieces), Ok(want), "{pieces:?}");
+            let want: Result<Vec<Vec<u8>>, _> =
+                want.map(|w| w.iter().map(|l| l.to_vec()).collect());
+            assert_eq!(lines(&mut f, pieces), want, "{pieces:?}");
         }
     }
 
@@ -190,6 +214,8 @@ mod tests {
         assert_eq!(f.next_line(b"abcde"), Err(ParseError::LineTooLong));
         let mut f = Framer::new(6, false);
         assert_eq!(f.next_line(b"abcd\r"), Ok((5, None)));
-        assert_eq!(f.next_line(b"x"), Err(ParseError::LineTooLong));
+        assert_eq!(f.next_line(b"\n"), Ok((1, Some(&b"abcd"[..]))));
+        let mut f = Framer::new(5, false);
+        assert_eq!(f.next_line(b"abcd\r"), Err(ParseError::LineTooLong));
     }
 }

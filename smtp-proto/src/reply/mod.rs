@@ -4,7 +4,7 @@
 //!
 //! Parsing server bytes happens in two steps:
 //!
-//! 1. **A line framer** finds the end of each line (CRLF; a bare CR or LF is text, RFC 5321 §2.3.8). It
+//! 1. **A line framer** finds the end of each line (CRLF only: a bare CR or LF is an error, RFC 5321 §2.3.8). It
 //!    remembers what it has already scanned, so every input byte is looked at once, and it enforces
 //!    [`ReplyConfig::max_line_len`] while the line is still incomplete: a line with no end never makes the
 //!    buffer grow past the cap. Lines that arrive whole inside the caller's slice are parsed in place; only an
@@ -101,13 +101,11 @@ impl ReplyClass {
     }
 }
 
-/// Width of one stored line-end offset.
-const OFF: usize = core::mem::size_of::<usize>();
-
 /// One complete server reply: a code, an optional enhanced status code, and one or more lines of text.
 ///
-/// The text is kept as bytes (it may hold 8-bit data); [`Reply::text_lossy`] and `Display` decode it lossily.
-/// A reply costs one heap allocation, holding its text and where its lines end.
+/// The text is kept as bytes (it may hold 8-bit data, never CR or LF); [`Reply::text_lossy`] and `Display`
+/// decode it lossily. A reply of up to 46 octets of text is kept inside the value; a longer one costs one
+/// heap allocation.
 ///
 /// ```
 /// use smtp_proto::reply::{Reply, ReplyClass};
@@ -125,15 +123,12 @@ const OFF: usize = core::mem::size_of::<usize>();
 pub struct Reply {
     code: u16,
     enhanced: Option<EnhancedCode>,
-    /// Length of the text part of `data`.
-    text_len: usize,
-    /// The lines' text joined with `\n`, then the end offset (native-endian `usize`) of every line but the
-    /// last. Offsets are needed because, without `allow_bare_lf`, a bare LF is part of a line's text.
+    /// The lines' text joined with `\n`: unambiguous, since no line holds CR or LF.
     data: Storage,
 }
 
-/// Replies this short (text and line offsets together) are kept inside the `Reply`: the usual
-/// `250 2.1.5 Ok`, `354 go ahead` or `250 2.0.0 Ok: queued as …` cost no allocation at all.
+/// Replies this short are kept inside the `Reply`: the usual `250 2.1.5 Ok`, `354 go ahead` or
+/// `250 2.0.0 Ok: queued as …` cost no allocation at all.
 const INLINE: usize = 46;
 
 /// Where a reply's bytes live: inline when short, else in one allocation.
@@ -144,26 +139,16 @@ enum Storage {
 }
 
 impl Storage {
-    fn new(text: &[u8], ends: &[usize]) -> Storage {
-        let len = text.len() + ends.len() * OFF;
-        if len <= INLINE {
+    fn new(text: &[u8]) -> Storage {
+        if text.len() <= INLINE {
             let mut buf = [0u8; INLINE];
             buf[..text.len()].copy_from_slice(text);
-            for (i, end) in ends.iter().enumerate() {
-                let at = text.len() + i * OFF;
-                buf[at..at + OFF].copy_from_slice(&end.to_ne_bytes());
-            }
             return Storage::Inline {
-                len: len as u8,
+                len: text.len() as u8,
                 buf,
             };
         }
-        let mut data = Vec::with_capacity(len);
-        data.extend_from_slice(text);
-        for end in ends {
-            data.extend_from_slice(&end.to_ne_bytes());
-        }
-        Storage::Heap(data.into_boxed_slice())
+        Storage::Heap(text.into())
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -191,7 +176,7 @@ impl Reply {
     ///
     /// # Panics
     ///
-    /// When `code` is outside `200..=599` (the parser never produces such a reply).
+    /// When `code` is outside `200..=599` or `text` holds a CR (the parser never produces such a reply).
     ///
     /// ```
     /// use smtp_proto::reply::Reply;
@@ -204,30 +189,27 @@ impl Reply {
             ReplyClass::from_code(code).is_some(),
             "reply code {code} outside 200..=599"
         );
+        assert!(!text.contains('\r'), "a reply's text holds no CR");
         let class = (code / 100) as u8;
         let mut enhanced = None;
         let mut joined = Vec::with_capacity(text.len());
-        let mut ends = Vec::new();
         for (i, line) in text.split('\n').enumerate() {
             if i > 0 {
-                ends.push(joined.len());
                 joined.push(b'\n');
             }
             let (esc, rest) = split_enhanced(class, line.as_bytes());
             enhanced = enhanced.or(esc);
             joined.extend_from_slice(rest);
         }
-        Reply::build(code, enhanced, &joined, &ends)
+        Reply::build(code, enhanced, &joined)
     }
 
-    /// Assembles the reply's bytes (at most one allocation): `text` (lines joined with `\n`) then the
-    /// line-end offsets.
-    fn build(code: u16, enhanced: Option<EnhancedCode>, text: &[u8], ends: &[usize]) -> Reply {
+    /// Assembles the reply from its lines' text joined with `\n` (at most one allocation).
+    fn build(code: u16, enhanced: Option<EnhancedCode>, text: &[u8]) -> Reply {
         Reply {
             code,
             enhanced,
-            text_len: text.len(),
-            data: Storage::new(text, ends),
+            data: Storage::new(text),
         }
     }
 
@@ -274,33 +256,21 @@ impl Reply {
 
     /// Number of lines, at least 1.
     pub fn line_count(&self) -> usize {
-        (self.data.as_slice().len() - self.text_len) / OFF + 1
-    }
-
-    fn line_end(&self, i: usize) -> usize {
-        if i + 1 == self.line_count() {
-            return self.text_len;
-        }
-        let at = self.text_len + i * OFF;
-        let mut raw = [0u8; OFF];
-        raw.copy_from_slice(&self.data.as_slice()[at..at + OFF]);
-        usize::from_ne_bytes(raw)
-    }
-
-    fn line(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.line_end(i - 1) + 1 };
-        &self.data.as_slice()[start..self.line_end(i)]
+        memchr::memchr_iter(b'\n', self.text()).count() + 1
     }
 
     /// The text of each line, with the code, the separator and any enhanced status code stripped. A line
-    /// with only a code gives `b""`.
-    pub fn lines(&self) -> impl ExactSizeIterator<Item = &[u8]> + DoubleEndedIterator + Clone + '_ {
-        (0..self.line_count()).map(move |i| self.line(i))
+    /// with only a code gives `b""`. No line holds CR or LF.
+    pub fn lines(&self) -> Lines<'_> {
+        Lines {
+            rest: Some(self.text()),
+            left: self.line_count(),
+        }
     }
 
     /// All lines' text joined with `b'\n'`.
     pub fn text(&self) -> &[u8] {
-        &self.data.as_slice()[..self.text_len]
+        self.data.as_slice()
     }
 
     /// [`Reply::text`] decoded as UTF-8, invalid sequences replaced by U+FFFD.
@@ -308,6 +278,56 @@ impl Reply {
         String::from_utf8_lossy(self.text())
     }
 }
+
+/// The lines of a [`Reply`], from [`Reply::lines`].
+#[derive(Clone, Debug)]
+pub struct Lines<'a> {
+    /// What is left, `None` once the last line was taken.
+    rest: Option<&'a [u8]>,
+    left: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        self.left -= 1;
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<'a> DoubleEndedIterator for Lines<'a> {
+    fn next_back(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        self.left -= 1;
+        match memchr::memrchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[..i]);
+                Some(&rest[i + 1..])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
+impl ExactSizeIterator for Lines<'_> {}
 
 /// Writes bytes as lossy UTF-8, with control characters (bare CR/LF included) escaped so that one reply stays
 /// one line of output.
@@ -376,8 +396,9 @@ pub struct ReplyConfig {
     pub max_line_len: usize,
     /// Most lines in one reply. Default 1000.
     pub max_lines: usize,
-    /// COMPAT: accept a bare LF as a line end (a CR before it is stripped). Default false: only CRLF ends a
-    /// line and a bare LF is text (RFC 5321 §2.3.8).
+    /// COMPAT: accept a bare LF as a line end. Default false: only CRLF ends a line and a bare LF is
+    /// [`ParseError::BareLf`] (RFC 5321 §2.3.8). A CR not followed by LF is [`ParseError::BareCr`] in either
+    /// mode: reply text never holds CR or LF.
     pub allow_bare_lf: bool,
     /// COMPAT: accept lines with different codes in one reply; the reply takes the LAST line's code. Default
     /// false: a mismatch is [`ParseError::CodeMismatch`]. In this mode each line's enhanced code is checked
@@ -402,6 +423,10 @@ impl Default for ReplyConfig {
 pub enum ParseError {
     /// A line passed [`ReplyConfig::max_line_len`].
     LineTooLong,
+    /// A LF not preceded by CR (in the default strict mode).
+    BareLf,
+    /// A CR not followed by LF.
+    BareCr,
     /// A reply passed [`ReplyConfig::max_lines`].
     TooManyLines,
     /// A line does not start with three digits followed by `-`, a space or the end of the line.
@@ -421,6 +446,8 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::LineTooLong => f.write_str("reply line too long"),
+            ParseError::BareLf => f.write_str("a line feed without a carriage return in a reply"),
+            ParseError::BareCr => f.write_str("a carriage return without a line feed in a reply"),
             ParseError::TooManyLines => f.write_str("reply has too many lines"),
             ParseError::Malformed => f.write_str("malformed reply line"),
             ParseError::InvalidCode(code) => write!(f, "invalid reply code {code:03}"),
@@ -472,8 +499,8 @@ struct Accumulator {
     enhanced: Option<EnhancedCode>,
     /// Lines so far, joined with `\n`; reused between replies.
     text: Vec<u8>,
-    /// End offset of each line in `text`; reused between replies.
-    ends: Vec<usize>,
+    /// Lines so far.
+    lines: usize,
 }
 
 impl Accumulator {
@@ -485,7 +512,7 @@ impl Accumulator {
         self.first_code = 0;
         self.enhanced = None;
         self.text.clear();
-        self.ends.clear();
+        self.lines = 0;
     }
 
     /// Adds one complete line; returns the reply when the line ends it.
@@ -504,17 +531,17 @@ impl Accumulator {
         if self.is_empty() {
             if line.last {
                 // Fast path: a one-line reply goes straight from the input to its allocation.
-                return Ok(Some(Reply::build(line.code, esc, text, &[])));
+                return Ok(Some(Reply::build(line.code, esc, text)));
             }
             self.first_code = line.code;
         } else {
-            self.ends.push(self.text.len());
             self.text.push(b'\n');
         }
         self.enhanced = self.enhanced.or(esc);
         self.text.extend_from_slice(text);
+        self.lines += 1;
         if !line.last {
-            if self.ends.len() + 1 >= self.max_lines {
+            if self.lines >= self.max_lines {
                 // This line is the last allowed one, yet another must follow.
                 return Err(ParseError::TooManyLines);
             }
@@ -524,7 +551,7 @@ impl Accumulator {
         let enhanced = self
             .enhanced
             .filter(|e| u16::from(e.class) == line.code / 100);
-        let reply = Reply::build(line.code, enhanced, &self.text, &self.ends);
+        let reply = Reply::build(line.code, enhanced, &self.text);
         self.reset();
         Ok(Some(reply))
     }
@@ -541,7 +568,7 @@ impl ReplyParser {
                 first_code: 0,
                 enhanced: None,
                 text: Vec::new(),
-                ends: Vec::new(),
+                lines: 0,
             },
             error: None,
         }
@@ -627,8 +654,6 @@ mod tests {
             (b"451 5.3.0 odd\r\n", 451, None, &[b"5.3.0 odd"]),
             (b"550 5.7.30 REQUIRETLS support required\r\n", 550, Some((5, 7, 30)), &[b"REQUIRETLS support required"]),
             (b"550-banner\r\n550 5.1.1 late\r\n", 550, Some((5, 1, 1)), &[b"banner", b"late"]),
-            (b"250 ok\n250 second\r\n", 250, None, &[b"ok\n250 second"]),
-            (b"250 a\rb\r\n", 250, None, &[b"a\rb"]),
             (b"250 caf\xc3\xa9 \xff\r\n", 250, None, &[b"caf\xc3\xa9 \xff"]),
             (b"299 fine\r\n", 299, None, &[b"fine"]),
             (b"269 odd second digit\r\n", 269, None, &[b"odd second digit"]),
@@ -663,6 +688,9 @@ mod tests {
             (b"\r\n", ParseError::Malformed),
             (b"250-a\r\n\r\n", ParseError::Malformed),
             (b"199 hmm\r\n", ParseError::InvalidCode(199)),
+            (b"250 ok\n250 second\r\n", ParseError::BareLf),
+            (b"250 ok\n", ParseError::BareLf),
+            (b"250 a\rb\r\n", ParseError::BareCr),
             (b"099 x\r\n", ParseError::InvalidCode(99)),
             (b"600 x\r\n", ParseError::InvalidCode(600)),
             (
@@ -703,10 +731,10 @@ mod tests {
             (n, lines_of(&r.unwrap())),
             (13, vec![b"a".to_vec(), b"b".to_vec()])
         );
-        // Strict: bare LF is text, the reply is still incomplete.
+        // Strict: a bare LF fails at once, before the rest of the line arrives.
         assert_eq!(
             parse_one(b"250 ok\n", ReplyConfig::default()),
-            Ok((7, None))
+            Err(ParseError::BareLf)
         );
     }
 
@@ -753,7 +781,7 @@ mod tests {
                 "550 5.1.1 no / really",
             ),
             (Reply::new(250, "a\n\nc"), "250 a /  / c"),
-            (Reply::new(250, "x\ry"), "250 x\\ry"),
+            (Reply::new(250, "x\ty\u{1b}"), "250 x\ty\\u{1b}"),
         ];
         for (reply, want) in cases {
             assert_eq!(reply.to_string(), *want);
@@ -782,7 +810,7 @@ mod tests {
         );
         let r = Reply::new(250, "a\n");
         assert_eq!(r.line_count(), 2);
-        assert_eq!(r.lines().last(), Some(&b""[..]));
+        assert_eq!(r.lines().next_back(), Some(&b""[..]));
         assert!(Reply::new(354, "go").is_intermediate());
         assert!(Reply::new(421, "bye").is_transient());
         assert!(Reply::new(200, "").is_positive());

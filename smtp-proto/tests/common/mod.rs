@@ -2,9 +2,11 @@
 //!
 //! A script is a list of [`Step`]s. `S` feeds server bytes, `C` asserts the exact bytes the client wrote
 //! since the previous `C` (so every byte the client emits is accounted for), `Send` hands over a message
-//! whose body the harness writes as soon as the client asks for it. [`check`] runs a script once with the
-//! server bytes whole, then split at every byte boundary, byte by byte and in pseudo-random chunks, and
-//! requires identical events every time.
+//! whose body the harness writes as soon as the client asks for it (and again after each `BodyWritable`).
+//! [`check`] runs a script once with the server bytes whole, then split at every byte boundary, byte by
+//! byte and in pseudo-random chunks, and requires identical events every time. An `S` step is one packet:
+//! its pieces are all fed before the client's output is taken, so a reply in it can only answer a command
+//! written before the step.
 //!
 //! Every script is also a `session` fuzz input: [`session_input`] translates it (server bytes, sends, time,
 //! EOF, TLS, quit) and [`check`] runs the translation through `smtp_proto::internal::fuzzing::session`, then
@@ -50,6 +52,8 @@ pub enum Step {
     Advance(Duration),
     /// The driver finished the TLS handshake.
     TlsUp,
+    /// The driver finished the TLS handshake and read these bytes before it wrote anything.
+    TlsUpWith(&'static [u8]),
     /// The application asks to quit.
     Quit,
 }
@@ -120,7 +124,8 @@ struct Harness {
     wire: Vec<u8>,
     out: Vec<u8>,
     events: Vec<Event>,
-    bodies: Vec<(MessageId, Vec<u8>, usize)>,
+    /// Bodies not yet finished: the message, the body, the chunk size, and how much was accepted.
+    bodies: Vec<(MessageId, Vec<u8>, usize, usize)>,
 }
 
 impl Harness {
@@ -135,7 +140,7 @@ impl Harness {
             }
             while let Some(event) = self.client.poll_event() {
                 busy = true;
-                if let Event::BodyRequested { id } = event {
+                if let Event::BodyRequested { id } | Event::BodyWritable { id } = event {
                     self.write_body(id);
                 }
                 self.events.push(event);
@@ -146,32 +151,36 @@ impl Harness {
         }
     }
 
+    /// Writes as much of the body as the client takes; finishes it once all is taken. Pushed back with
+    /// nothing left to transmit (BDAT chunks awaiting their replies), it waits for `BodyWritable`.
     fn write_body(&mut self, id: MessageId) {
-        let pos = self
-            .bodies
-            .iter()
-            .position(|(i, ..)| *i == id)
-            .expect("body for the message");
-        let (_, body, chunk) = self.bodies.remove(pos);
-        let mut rest = &body[..];
-        while !rest.is_empty() {
-            let end = chunk.min(rest.len());
-            match self.client.write_body(id, &rest[..end]) {
+        let Some(pos) = self.bodies.iter().position(|(i, ..)| *i == id) else {
+            return;
+        };
+        loop {
+            let (_, body, chunk, done) = &self.bodies[pos];
+            if *done == body.len() {
+                break;
+            }
+            let end = body.len().min(done + chunk);
+            match self.client.write_body(id, &body[*done..end]) {
                 Ok(0) => {
-                    // Buffer full: hand the output to the "socket" and go on.
-                    let n = self.client.poll_transmit(self.now, &mut self.out);
-                    assert!(
-                        n > 0,
-                        "write_body accepted nothing and there is nothing to send"
-                    );
+                    // Buffer full: hand the output to the "socket" and go on, if there is any.
+                    if self.client.poll_transmit(self.now, &mut self.out) == 0 {
+                        return;
+                    }
                     self.wire.extend_from_slice(&self.out);
                     self.out.clear();
                 }
-                Ok(n) => rest = &rest[n..],
+                Ok(n) => self.bodies[pos].3 += n,
                 // The message ended while its body was being written (a refused BDAT chunk).
-                Err(_) => return,
+                Err(_) => {
+                    self.bodies.remove(pos);
+                    return;
+                }
             }
         }
+        self.bodies.remove(pos);
         self.client.finish_body(id).expect("finish_body");
     }
 
@@ -199,8 +208,8 @@ impl Harness {
         }
         for p in pieces {
             self.client.handle_input(self.now, p);
-            self.drain();
         }
+        self.drain();
     }
 }
 
@@ -242,7 +251,7 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
             }
             Step::Send { env, body, chunk } => {
                 let id = h.client.send_message(env.clone()).expect("send_message");
-                h.bodies.push((id, body.clone(), *chunk));
+                h.bodies.push((id, body.clone(), *chunk, 0));
                 h.drain();
             }
             Step::SendFails { env, contains } => {
@@ -270,6 +279,10 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
                 h.client.tls_established(h.now).expect("tls_established");
                 h.drain();
             }
+            Step::TlsUpWith(bytes) => {
+                h.client.tls_established(h.now).expect("tls_established");
+                h.feed(bytes, split, &mut rng);
+            }
             Step::Quit => {
                 h.client.quit();
                 h.drain();
@@ -291,7 +304,7 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
     let longest = script
         .iter()
         .map(|s| match s {
-            Step::S(b) => b.len(),
+            Step::S(b) | Step::TlsUpWith(b) => b.len(),
             _ => 0,
         })
         .max()
@@ -322,7 +335,7 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
 ///   `r<i>@x.test`), the body (at most 255 bytes) mapped onto the fuzz body alphabet `.`, `a`, CR, LF;
 /// - `Advance` → time (opcode 10) in whole seconds: each step brings the fuzz clock to the script's total
 ///   elapsed time rounded down, so sub-second steps add up (each step saturates at `u16::MAX`);
-/// - `Eof`, `TlsUp` → opcode 11 with its EOF or TLS choice; `Quit` → opcode 9;
+/// - `Eof`, `TlsUp` → opcode 11 with its EOF or TLS choice (`TlsUpWith` adds its bytes as `S`); `Quit` → 9;
 /// - `C`, `Nothing`, `SendFails` → nothing (the fuzz body's own sends use valid envelopes).
 pub fn session_input(config: &ClientConfig, script: &[Step]) -> Vec<u8> {
     let mut bits = u8::from(config.pipelining) | u8::from(config.chunking) << 1;
@@ -372,6 +385,13 @@ pub fn session_input(config: &ClientConfig, script: &[Step]) -> Vec<u8> {
             }
             Step::Eof => actions.extend([11, 1]),
             Step::TlsUp => actions.extend([11, 2]),
+            Step::TlsUpWith(bytes) => {
+                actions.extend([11, 2]);
+                for piece in bytes.chunks(255) {
+                    actions.push(6);
+                    push_bytes(&mut actions, piece);
+                }
+            }
             Step::Quit => actions.push(9),
             Step::C(_) | Step::Nothing | Step::SendFails { .. } => {}
         }

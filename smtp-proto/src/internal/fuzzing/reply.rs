@@ -24,6 +24,7 @@ pub fn into_reply_alphabet(data: &[u8]) -> Vec<u8> {
 /// - the same replies, ending at the same stream offsets, and the same error, whatever the chunking;
 /// - `push` consumes at most what it is given, everything when it returns no reply, and errors are sticky;
 /// - [`ReplyParser::has_partial`] is true exactly when bytes follow the last reply;
+/// - no line of a reply holds CR or LF, and in strict mode every line ended with CRLF;
 /// - each reply's raw bytes split into lines of at most `max_line_len` octets (terminator included), at
 ///   most `max_lines` of them, as many as [`Reply::line_count`], every one starting with three digits,
 ///   continuation lines with `-`, the last one without; the codes agree with [`Reply::code`] (the last
@@ -128,30 +129,19 @@ fn feed(config: ReplyConfig, pieces: &[&[u8]]) -> Outcome {
     }
 }
 
-/// Splits a reply's raw bytes into lines the way the framer does: `(content, length with terminator)`.
-fn raw_lines(raw: &[u8], bare_lf: bool) -> Vec<(&[u8], usize)> {
+/// Splits a reply's raw bytes into lines: `(content, length with terminator)`. Every LF ends a line (the
+/// parser refuses a bare one unless `allow_bare_lf`), a CR before it belongs to the terminator.
+fn raw_lines(raw: &[u8]) -> Vec<(&[u8], usize)> {
     let mut out = Vec::new();
     let mut rest = raw;
     while !rest.is_empty() {
-        let mut from = 0;
-        let end = loop {
-            let lf = from
-                + rest[from..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .expect("a reply ends with a line terminator");
-            if bare_lf || (lf > 0 && rest[lf - 1] == b'\r') {
-                break lf;
-            }
-            from = lf + 1;
-        };
-        let content_end = if end > 0 && rest[end - 1] == b'\r' {
-            end - 1
-        } else {
-            end
-        };
-        out.push((&rest[..content_end], end + 1));
-        rest = &rest[end + 1..];
+        let lf = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("a reply ends with a line terminator");
+        let content = rest[..lf].strip_suffix(b"\r").unwrap_or(&rest[..lf]);
+        out.push((content, lf + 1));
+        rest = &rest[lf + 1..];
     }
     out
 }
@@ -159,7 +149,7 @@ fn raw_lines(raw: &[u8], bare_lf: bool) -> Vec<(&[u8], usize)> {
 fn check_reply(config: ReplyConfig, reply: &Reply, raw: &[u8]) {
     let code = reply.code();
     assert!((200..=599).contains(&code), "code {code}");
-    let lines = raw_lines(raw, config.allow_bare_lf);
+    let lines = raw_lines(raw);
     assert!(!lines.is_empty());
     assert!(lines.len() <= config.max_lines, "{} lines", lines.len());
     assert_eq!(lines.len(), reply.line_count());
@@ -167,6 +157,12 @@ fn check_reply(config: ReplyConfig, reply: &Reply, raw: &[u8]) {
     let n = lines.len();
     for (i, ((content, len), text)) in lines.iter().zip(reply.lines()).enumerate() {
         assert!(*len <= config.max_line_len, "line of {len} octets");
+        // Reply text never holds CR or LF: one line can never swallow another (RFC 5321 §2.3.8).
+        assert!(!content.contains(&b'\r'), "line {i} holds a CR");
+        assert!(!text.contains(&b'\r') && !text.contains(&b'\n'), "line {i}");
+        if !config.allow_bare_lf {
+            assert!(*len - content.len() == 2, "line {i} not ended by CRLF");
+        }
         assert!(content.len() >= 3 && content[..3].iter().all(u8::is_ascii_digit));
         let line_code = content[..3]
             .iter()
