@@ -122,6 +122,7 @@ pub struct Envelope {
     body: BodyType,
     size: Option<u64>,
     requiretls: bool,
+    smtputf8: bool,
 }
 
 impl Envelope {
@@ -142,6 +143,7 @@ impl Envelope {
             body: BodyType::SevenBit,
             size: None,
             requiretls: false,
+            smtputf8: false,
         })
     }
 
@@ -186,6 +188,14 @@ impl Envelope {
     /// offers it.
     pub fn requiretls(mut self, on: bool) -> Envelope {
         self.requiretls = on;
+        self
+    }
+
+    /// Asks for SMTPUTF8 (RFC 6531) even when every address is ASCII: for a message whose header fields hold
+    /// UTF-8 (RFC 6532). An address that needs it asks for it by itself. A server without SMTPUTF8 gets the
+    /// message refused before MAIL ([`Refusal::Utf8Unsupported`](crate::Refusal::Utf8Unsupported)).
+    pub fn smtputf8(mut self, on: bool) -> Envelope {
+        self.smtputf8 = on;
         self
     }
 
@@ -240,7 +250,10 @@ impl Envelope {
             || self.recipients.iter().any(Recipient::wants_dsn)
     }
 
-    pub(crate) fn needs_smtputf8(&self) -> bool {
-        self.from.needs_smtputf8() || self.recipients.iter().any(|r| r.path.needs_smtputf8())
+    /// Whether the message needs SMTPUTF8: asked for, or an address that is not ASCII.
+    pub fn needs_smtputf8(&self) -> bool {
+        self.smtputf8
+            || self.from.needs_smtputf8()
+            || self.recipients.iter().any(|r| r.path.needs_smtputf8())
     }
 }

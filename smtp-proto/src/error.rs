@@ -208,7 +208,7 @@ pub enum Refusal {
     EightBitUnsupported,
     /// The body is binary and the server lacks BINARYMIME or CHUNKING (RFC 3030), or chunking is disabled.
     BinaryUnsupported,
-    /// An address needs SMTPUTF8 and the server lacks it (RFC 6531).
+    /// An address (or, as the envelope says, the header) needs SMTPUTF8 and the server lacks it (RFC 6531).
     Utf8Unsupported,
     /// REQUIRETLS was asked for outside TLS, or the server does not offer it (RFC 8689).
     RequireTlsUnavailable,
@@ -244,7 +244,7 @@ impl fmt::Display for Refusal {
                 f.write_str("binary body and the server lacks BINARYMIME/CHUNKING")
             }
             Refusal::Utf8Unsupported => {
-                f.write_str("an address needs SMTPUTF8 and the server lacks it")
+                f.write_str("the message needs SMTPUTF8 (UTF-8 in an address or the header) and the server lacks it")
             }
             Refusal::RequireTlsUnavailable => {
                 f.write_str("REQUIRETLS needs TLS and a server that offers it")

@@ -1321,6 +1321,22 @@ fn tv49_smtputf8() {
         Nothing,
     ]);
     check(&config(), &script);
+    // ASCII addresses, UTF-8 in the header (RFC 6532): asked for by the envelope.
+    let mut script = ehlo(UTF8_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@example.com"]).smtputf8(true), body: "Subject: café\r\n\r\nx\r\n".into(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"),
+    ]);
+    check(&config(), &script);
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        SendFails {
+            env: env("a@example.org", &["b@example.com"]).smtputf8(true),
+            contains: "Utf8Unsupported",
+        },
+        Nothing,
+    ]);
+    check(&config(), &script);
 }
 
 /// Refusals before any byte: 8-bit body without 8BITMIME, binary without BINARYMIME+CHUNKING, REQUIRETLS
