@@ -378,7 +378,11 @@ impl Client {
             Phase::Queued | Phase::Envelope => return Ok(0),
             Phase::Body => {}
         }
-        if txn.env.declared_body() == BodyType::SevenBit && !chunk.is_ascii() {
+        // SMTPUTF8 goes with BODY=8BITMIME (RFC 6531 §3.4): only a plain 7-bit declaration refuses 8-bit octets.
+        if txn.env.declared_body() == BodyType::SevenBit
+            && !chunk.is_ascii()
+            && !txn.env.needs_smtputf8()
+        {
             return Err(ApiMisuse::UndeclaredEightBit);
         }
         let n = chunk.len().min(room);
