@@ -12,10 +12,7 @@ const CHUNK: usize = 64 * 1024;
 fn body(c: &mut Criterion) {
     let mut g = c.benchmark_group("data_encoding");
     g.sample_size(20);
-    for (name, input) in [
-        ("plain_10MiB", plain_body(LEN)),
-        ("dense_10MiB", dense_body(LEN)),
-    ] {
+    for (name, input) in [("plain_10MiB", plain_body(LEN)), ("dense_10MiB", dense_body(LEN))] {
         g.throughput(Throughput::Bytes(input.len() as u64));
         let mut out = Vec::with_capacity(2 * CHUNK + 16);
         g.bench_with_input(BenchmarkId::new("memcpy", name), &input, |b, input| {

@@ -9,11 +9,9 @@ use std::hint::black_box;
 
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("reply_parse");
-    for (name, input) in [
-        ("greeting", GREETING.to_vec()),
-        ("ehlo_20_lines", ehlo20()),
-        ("5xx_50_lines", long_5xx()),
-    ] {
+    for (name, input) in
+        [("greeting", GREETING.to_vec()), ("ehlo_20_lines", ehlo20()), ("5xx_50_lines", long_5xx())]
+    {
         g.throughput(Throughput::Bytes(input.len() as u64));
         let mut parser = ReplyParser::new(ReplyConfig::default());
         g.bench_with_input(BenchmarkId::new("ours", name), &input, |b, input| {

@@ -45,24 +45,15 @@ struct Session {
 
 impl Session {
     fn new() -> Session {
-        let mut client = Client::new(
-            ClientConfig::new("client.example.org".parse().unwrap()),
-            Duration::ZERO,
-        );
+        let mut client =
+            Client::new("client.example.org".parse().unwrap(), ClientConfig::new(), Duration::ZERO);
         let mut out = Vec::with_capacity(64 * 1024);
         client.handle_input(Duration::ZERO, b"220 mx ESMTP\r\n");
         let _ = client.poll_transmit(Duration::ZERO, &mut out);
-        client.handle_input(
-            Duration::ZERO,
-            b"250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
-        );
+        client.handle_input(Duration::ZERO, b"250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
         while client.poll_event().is_some() {}
         let envelope = Envelope::parse("alice@example.org", &["bob@example.org"]).unwrap();
-        Session {
-            client,
-            out,
-            envelope,
-        }
+        Session { client, out, envelope }
     }
 
     /// One message, start to report: MAIL/RCPT/DATA, 354, 1 KiB body, final reply.
@@ -71,8 +62,7 @@ impl Session {
         let id = self.client.send_message(self.envelope.clone()).unwrap();
         self.out.clear();
         let _ = self.client.poll_transmit(now, &mut self.out);
-        self.client
-            .handle_input(now, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n");
+        self.client.handle_input(now, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n");
         while let Some(e) = self.client.poll_event() {
             if let Event::BodyRequested { .. } = e {
                 self.client.write_body(id, BODY).unwrap();
@@ -81,8 +71,7 @@ impl Session {
         }
         self.out.clear();
         let _ = self.client.poll_transmit(now, &mut self.out);
-        self.client
-            .handle_input(now, b"250 2.0.0 Ok: queued as 4XYZ\r\n");
+        self.client.handle_input(now, b"250 2.0.0 Ok: queued as 4XYZ\r\n");
         let mut outcome = Outcome::Rejected;
         while let Some(e) = self.client.poll_event() {
             if let Event::MessageDone(r) = e {

@@ -54,12 +54,7 @@ pub fn plain_body(len: usize) -> Vec<u8> {
 
 /// An adversarial body of `len` octets: short lines starting with dots, bare LFs and bare CRs.
 pub fn dense_body(len: usize) -> Vec<u8> {
-    b".a\n..\r\n.\rx.\n"
-        .iter()
-        .copied()
-        .cycle()
-        .take(len)
-        .collect()
+    b".a\n..\r\n.\rx.\n".iter().copied().cycle().take(len).collect()
 }
 
 #[cfg(test)]
@@ -68,11 +63,9 @@ mod tests {
 
     #[test]
     fn inputs_are_single_valid_replies() {
-        for (input, lines) in [
-            (super::GREETING.to_vec(), 1),
-            (super::ehlo20(), 20),
-            (super::long_5xx(), 50),
-        ] {
+        for (input, lines) in
+            [(super::GREETING.to_vec(), 1), (super::ehlo20(), 20), (super::long_5xx(), 50)]
+        {
             let mut p = ReplyParser::new(ReplyConfig::default());
             let (n, reply) = p.push(&input).unwrap();
             assert_eq!(n, input.len());

@@ -133,7 +133,7 @@ struct TlsSetup {
 
 impl TlsSetup {
     fn new(options: &Options) -> Result<Option<TlsSetup>, Error> {
-        if options.tls == TlsMode::None {
+        if options.session.tls == TlsMode::None {
             return Ok(None);
         }
         Ok(Some(TlsSetup {
@@ -164,8 +164,7 @@ impl TlsSetup {
             sock.set_write_timeout(Some(left)).map_err(Error::Tls)?;
             conn.complete_io(&mut sock).map_err(Error::Tls)?;
         }
-        sock.set_write_timeout(Some(write_timeout.max(MIN_WAIT)))
-            .map_err(Error::Tls)?;
+        sock.set_write_timeout(Some(write_timeout.max(MIN_WAIT))).map_err(Error::Tls)?;
         Ok(StreamOwned::new(conn, sock))
     }
 }
@@ -236,9 +235,8 @@ impl SmtpClient<TcpStream> {
         options.validate()?;
         let tls = TlsSetup::new(options)?;
         let deadline = Instant::now() + options.connect_timeout;
-        let addrs = (options.host.as_str(), options.port)
-            .to_socket_addrs()
-            .map_err(Error::Connect)?;
+        let addrs =
+            (options.host.as_str(), options.port).to_socket_addrs().map_err(Error::Connect)?;
         let mut last = None;
         for addr in addrs {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -284,21 +282,21 @@ impl<S: Socket> SmtpClient<S> {
         deadline: Instant,
         span: Span,
     ) -> Result<Self, Error> {
-        let write_timeout = options.timeouts.data_block.max(MIN_WAIT);
-        let mut config = options.client_config(sock.local_ip());
+        let write_timeout = options.session.timeouts.data_block.max(MIN_WAIT);
+        let helo = options.helo_name_for(sock.local_ip());
+        let mut config = options.session.clone();
         config.transcript |= tracing::enabled!(Level::DEBUG);
-        let conn = match (&tls, options.tls) {
+        let conn = match (&tls, options.session.tls) {
             (Some(tls), TlsMode::Implicit) => {
                 Conn::Tls(Box::new(tls.handshake(sock, deadline, write_timeout)?))
             }
             _ => {
-                sock.set_write_timeout(Some(write_timeout))
-                    .map_err(Error::Io)?;
+                sock.set_write_timeout(Some(write_timeout)).map_err(Error::Io)?;
                 Conn::Plain(sock)
             }
         };
         let mut client = SmtpClient {
-            core: Client::new(config, Duration::ZERO),
+            core: Client::new(helo, config, Duration::ZERO),
             conn,
             tls,
             origin: Instant::now(),
@@ -485,9 +483,7 @@ impl<S: Socket> SmtpClient<S> {
     }
 
     fn take_close_reason(&mut self) -> Error {
-        self.close_reason
-            .take()
-            .unwrap_or(Error::Session(smtp_proto::Error::UnexpectedEof))
+        self.close_reason.take().unwrap_or(Error::Session(smtp_proto::Error::UnexpectedEof))
     }
 
     /// Writes everything the core has to send; returns true if there was anything.
@@ -558,9 +554,8 @@ impl<S: Socket> SmtpClient<S> {
             Event::StartTls => None,
             Event::Closed { reason } => {
                 let io = self.io_error.take();
-                self.close_reason = reason
-                    .as_ref()
-                    .map(|r| io.unwrap_or_else(|| Error::Session(r.clone())));
+                self.close_reason =
+                    reason.as_ref().map(|r| io.unwrap_or_else(|| Error::Session(r.clone())));
                 debug!(reason = ?self.close_reason, "session closed");
                 self.close_conn();
                 Some(Event::Closed { reason })
@@ -687,10 +682,7 @@ impl<S: Socket> SmtpClient<S> {
                 }
                 (pump.start, pump.end) = (0, n);
             }
-            match self
-                .core
-                .write_body(id, &self.body_buf[pump.start..pump.end])
-            {
+            match self.core.write_body(id, &self.body_buf[pump.start..pump.end]) {
                 Ok(n) => pump.start += n,
                 Err(e @ ApiMisuse::UndeclaredEightBit) => {
                     return Err(self.abort_body(io::Error::new(ErrorKind::InvalidData, e)));

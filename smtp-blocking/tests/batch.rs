@@ -10,9 +10,9 @@ use smtp_transport::Options;
 
 fn options(server: &ScriptedServer) -> Options {
     let mut o = Options::new("127.0.0.1", server.port());
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.test".parse().unwrap());
-    o.timeouts = Timeouts::uniform(Duration::from_secs(10));
+    o.session.timeouts = Timeouts::uniform(Duration::from_secs(10));
     o
 }
 
@@ -49,15 +49,11 @@ fn next_transaction_rides_with_the_final_dot() {
     let bodies = ["one\r\n", "two\r\n", "three\r\n"];
     let mut reports = Vec::new();
     client
-        .send_all(bodies.iter().map(|b| (envelope(), b.as_bytes())), |r| {
-            reports.push(r)
-        })
+        .send_all(bodies.iter().map(|b| (envelope(), b.as_bytes())), |r| reports.push(r))
         .unwrap();
     client.quit().unwrap();
-    let texts: Vec<String> = reports
-        .iter()
-        .map(|r| r.final_reply.as_ref().unwrap().text_lossy().into_owned())
-        .collect();
+    let texts: Vec<String> =
+        reports.iter().map(|r| r.final_reply.as_ref().unwrap().text_lossy().into_owned()).collect();
     assert_eq!(texts, ["queued 1", "queued 2", "queued 3"]);
     assert!(reports.iter().all(|r| r.outcome == Outcome::Sent));
     let rec = server.finish();
@@ -78,19 +74,10 @@ fn a_refusal_ends_the_batch_after_the_reports_in_flight() {
             .on("QUIT", "221 bye\r\n"),
     );
     let mut client = SmtpClient::connect(&options(&server)).unwrap();
-    let messages = [
-        (envelope().size(10), &b"small\r\n"[..]),
-        (envelope().size(1000), &b"big"[..]),
-    ];
+    let messages = [(envelope().size(10), &b"small\r\n"[..]), (envelope().size(1000), &b"big"[..])];
     let mut reports = Vec::new();
     let err = client.send_all(messages, |r| reports.push(r)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Refused(SendError::Refused(Refusal::TooBig { .. }))
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Refused(SendError::Refused(Refusal::TooBig { .. }))), "{err:?}");
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].outcome, Outcome::Sent);
     client.quit().unwrap();

@@ -46,9 +46,9 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 
 fn options(server: &ScriptedServer) -> Options {
     let mut o = Options::new("127.0.0.1", server.port());
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.test".parse().expect("valid EHLO name"));
-    o.timeouts = Timeouts::uniform(PATIENCE);
+    o.session.timeouts = Timeouts::uniform(PATIENCE);
     o.connect_timeout = PATIENCE;
     o
 }
@@ -56,7 +56,7 @@ fn options(server: &ScriptedServer) -> Options {
 /// STARTTLS required (credentials set), trusting the scripted server's test CA.
 fn tls_options(server: &ScriptedServer) -> Options {
     let mut o = options(server).with_credentials(Credentials::password("alice", "s3cret"));
-    assert_eq!(o.tls, TlsMode::Required);
+    assert_eq!(o.session.tls, TlsMode::Required);
     o.ca_file = Some(server.ca_pem_path().to_owned());
     o
 }
@@ -115,17 +115,11 @@ fn starttls_response_injection_aborts_before_tls_and_auth() {
                 .send_then_starttls(format!("220 2.0.0 go ahead\r\n{injected}")),
         );
         let err = SmtpClient::connect(&tls_options(&server)).expect_err("injection accepted");
-        assert!(
-            matches!(err, Error::Session(Core::StartTlsInjection)),
-            "{injected:?}: {err:?}"
-        );
+        assert!(matches!(err, Error::Session(Core::StartTlsInjection)), "{injected:?}: {err:?}");
         let rec = server.join();
         assert!(!rec.tls_established, "{injected:?}: handshake done");
         assert!(rec.client_closed, "{injected:?}");
-        assert_eq!(
-            rec.plaintext, b"EHLO client.test\r\nSTARTTLS\r\n",
-            "{injected:?}: {rec}"
-        );
+        assert_eq!(rec.plaintext, b"EHLO client.test\r\nSTARTTLS\r\n", "{injected:?}: {rec}");
         assert!(rec.tls.is_empty());
         assert!(!rec.sent_command("AUTH") && !rec.sent_command("MAIL"));
     }
@@ -146,16 +140,10 @@ fn starttls_stray_bytes_after_the_220_break_the_handshake() {
             .send_then_starttls("250 injected\r\n"),
     );
     let err = SmtpClient::connect(&tls_options(&server)).expect_err("accepted");
-    assert!(
-        matches!(err, Error::Tls(_) | Error::Session(Core::StartTlsInjection)),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Tls(_) | Error::Session(Core::StartTlsInjection)), "{err:?}");
     let rec = server.join();
     assert!(!rec.tls_established);
-    assert!(
-        !rec.sent_command("AUTH") && !rec.sent_command("MAIL"),
-        "{rec}"
-    );
+    assert!(!rec.sent_command("AUTH") && !rec.sent_command("MAIL"), "{rec}");
 }
 
 /// STARTTLS stripped from the EHLO reply while TLS is required (STLS-1): QUIT, no AUTH although AUTH is
@@ -166,18 +154,12 @@ fn starttls_stripping_ends_the_session_without_auth() {
     let server = ScriptedServer::start(
         Script::new()
             .send(GREETING)
-            .on(
-                "EHLO",
-                "250-mx.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
-            )
+            .on("EHLO", "250-mx.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n")
             .on("QUIT", "221 bye\r\n")
             .read_to_eof(),
     );
     let err = SmtpClient::connect(&tls_options(&server)).expect_err("stripped session accepted");
-    assert!(
-        matches!(err, Error::Session(Core::TlsUnavailable(None))),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Session(Core::TlsUnavailable(None))), "{err:?}");
     let rec = server.finish();
     assert_eq!(rec.plaintext, b"EHLO client.test\r\nQUIT\r\n");
     assert!(!rec.tls_established);
@@ -308,10 +290,7 @@ fn smuggling_session(trickle: bool) {
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     for body in SMUGGLING_BODIES {
         let report = if trickle {
-            let reader = Trickle {
-                data: body,
-                calls: 0,
-            };
+            let reader = Trickle { data: body, calls: 0 };
             client.send(envelope(&["bob@example.org"]), reader)
         } else {
             client.send(envelope(&["bob@example.org"]), *body)
@@ -326,11 +305,7 @@ fn smuggling_session(trickle: bool) {
         assert_one_end_of_data(wire, body);
     }
     // Nothing outside DATA but our own commands: every MAIL line is ours.
-    let mails = rec
-        .commands
-        .iter()
-        .filter(|c| c.starts_with("MAIL"))
-        .count();
+    let mails = rec.commands.iter().filter(|c| c.starts_with("MAIL")).count();
     assert_eq!(mails, SMUGGLING_BODIES.len());
 }
 
@@ -371,22 +346,15 @@ fn injection_in_any_field_is_refused_before_connecting() {
     for bad in HOSTILE_ADDRESSES {
         assert!(ReversePath::parse(bad).is_err(), "reverse-path {bad:?}");
         assert!(ForwardPath::parse(bad).is_err(), "forward-path {bad:?}");
-        assert!(
-            Envelope::parse(bad, &["bob@example.org"]).is_err(),
-            "{bad:?}"
-        );
+        assert!(Envelope::parse(bad, &["bob@example.org"]).is_err(), "{bad:?}");
         assert!(
             Envelope::parse("alice@example.org", &["bob@example.org", bad]).is_err(),
             "{bad:?}"
         );
     }
-    for bad in [
-        "client.test\r\nMAIL FROM:<x@y.z>",
-        "client\r",
-        "client\n",
-        "client\0",
-        "[127.0.0.1]\r\n",
-    ] {
+    for bad in
+        ["client.test\r\nMAIL FROM:<x@y.z>", "client\r", "client\n", "client\0", "[127.0.0.1]\r\n"]
+    {
         assert!(HeloName::parse(bad).is_err(), "EHLO name {bad:?}");
     }
     for bad in ["a\r\nRSET", "a\rb", "a\nb", "a\0b"] {
@@ -394,9 +362,7 @@ fn injection_in_any_field_is_refused_before_connecting() {
         assert!(OrigRecipient::rfc822(bad).is_err(), "ORCPT {bad:?}");
         assert!(OrigRecipient::new("rfc822\r\n", "a@b.c").is_err());
         assert!(
-            Credentials::password(bad.replace(['\r', '\n'], "\0"), "pw")
-                .validate()
-                .is_err(),
+            Credentials::password(bad.replace(['\r', '\n'], "\0"), "pw").validate().is_err(),
             "AUTH user {bad:?}"
         );
     }
@@ -424,15 +390,12 @@ fn nul_in_auth_user_name_never_reaches_the_wire() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let mut o = smtp_blocking::Options::new("127.0.0.1", listener.local_addr().unwrap().port());
-    o.tls = smtp_blocking::smtp_proto::TlsMode::None;
-    o.credentials = Some(Credentials::password("alice\0admin", "s3cret"));
-    o.allow_plaintext_auth = true;
+    o.session.tls = smtp_blocking::smtp_proto::TlsMode::None;
+    o.session.credentials = Some(Credentials::password("alice\0admin", "s3cret"));
+    o.session.allow_plaintext_auth = true;
     let err = SmtpClient::connect(&o).expect_err("NUL user name accepted");
     assert!(matches!(err, Error::Credentials(_)), "{err:?}");
-    assert_eq!(
-        listener.accept().map(|_| ()).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock
-    );
+    assert_eq!(listener.accept().map(|_| ()).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
 }
 
 /// CR and LF are legal in a SASL user name (RFC 4616) and harmless: AUTH payloads are base64.
@@ -449,20 +412,14 @@ fn crlf_in_auth_user_name_stays_inside_base64() {
     );
     let mut o = options(&server);
     let user = "alice\r\nMAIL FROM:<evil@example.org>";
-    o.credentials = Some(Credentials::password(user, "s3cret"));
-    o.allow_plaintext_auth = true;
-    o.auth_mechanisms = vec![Mechanism::Plain];
-    SmtpClient::connect(&o)
-        .expect("connect")
-        .quit()
-        .expect("quit");
+    o.session.credentials = Some(Credentials::password(user, "s3cret"));
+    o.session.allow_plaintext_auth = true;
+    o.session.auth_mechanisms = vec![Mechanism::Plain];
+    SmtpClient::connect(&o).expect("connect").quit().expect("quit");
     let rec = server.finish();
     assert_eq!(rec.commands.len(), 3, "{:?}", rec.commands);
     let payload = rec.commands[1].strip_prefix("AUTH PLAIN ").expect("AUTH");
-    assert_eq!(
-        base64_decode(payload),
-        format!("\0{user}\0s3cret").into_bytes()
-    );
+    assert_eq!(base64_decode(payload), format!("\0{user}\0s3cret").into_bytes());
     assert!(!rec.sent_command("MAIL"));
 }
 
@@ -490,15 +447,9 @@ const MIB: u64 = 1024 * 1024;
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM value");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    let kib: u64 =
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
     kib * 1024
 }
 
@@ -528,33 +479,18 @@ fn exhaust(script: Script, check: impl FnOnce(&Error)) -> Recording {
 /// A reply line that never ends (100 MiB offered, streamed, never allocated): `LineTooLong` after the cap.
 #[test]
 fn endless_reply_line_fails_with_bounded_memory() {
-    let rec = exhaust(
-        Script::new()
-            .send("220 ")
-            .flood("x", 100 * MIB)
-            .read_to_eof(),
-        |err| {
-            assert!(
-                matches!(err, Error::Session(Core::Parse(ParseError::LineTooLong))),
-                "{err:?}"
-            )
-        },
-    );
+    let rec = exhaust(Script::new().send("220 ").flood("x", 100 * MIB).read_to_eof(), |err| {
+        assert!(matches!(err, Error::Session(Core::Parse(ParseError::LineTooLong))), "{err:?}")
+    });
     assert!(rec.client_closed && rec.flooded < 100 * MIB);
 }
 
 /// An endless multi-line reply (`220-x` forever): `TooManyLines` after the cap.
 #[test]
 fn endless_multiline_reply_fails_with_bounded_memory() {
-    let rec = exhaust(
-        Script::new().flood("220-x\r\n", 100 * MIB).read_to_eof(),
-        |err| {
-            assert!(
-                matches!(err, Error::Session(Core::Parse(ParseError::TooManyLines))),
-                "{err:?}"
-            )
-        },
-    );
+    let rec = exhaust(Script::new().flood("220-x\r\n", 100 * MIB).read_to_eof(), |err| {
+        assert!(matches!(err, Error::Session(Core::Parse(ParseError::TooManyLines))), "{err:?}")
+    });
     assert!(rec.client_closed && rec.flooded < 100 * MIB);
 }
 
@@ -574,14 +510,9 @@ fn endless_reply_to_the_final_dot_is_unknown() {
             .flood("y", 100 * MIB),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("report");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("report");
     assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
-    assert_eq!(
-        report.failure,
-        Some(Failure::Session(Core::Parse(ParseError::LineTooLong)))
-    );
+    assert_eq!(report.failure, Some(Failure::Session(Core::Parse(ParseError::LineTooLong))));
     assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]));
     let rec = server.finish();
     assert!(rec.flooded < 100 * MIB);
@@ -594,19 +525,14 @@ fn dripped_greeting_times_out_at_the_greeting_deadline() {
     let _serial = shared();
     let greeting = "220-mx.test ".repeat(40) + "\r\n220 ready\r\n";
     let server = ScriptedServer::start(
-        Script::new()
-            .drip(&greeting, Duration::from_millis(50))
-            .read_to_eof(),
+        Script::new().drip(&greeting, Duration::from_millis(50)).read_to_eof(),
     );
     let mut o = options(&server);
-    o.timeouts = Timeouts::uniform(SHORT);
+    o.session.timeouts = Timeouts::uniform(SHORT);
     let start = Instant::now();
     let err = SmtpClient::connect(&o).expect_err("dripped greeting accepted");
     let took = start.elapsed();
-    assert!(
-        matches!(err, Error::Session(Core::Timeout(Timer::Greeting))),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Session(Core::Timeout(Timer::Greeting))), "{err:?}");
     // The whole greeting takes 25 s to drip; a timer reset by each byte would never fire.
     assert!(took < Duration::from_secs(15), "took {took:?}");
     let rec = server.finish();
@@ -625,23 +551,15 @@ fn dripped_final_reply_times_out_as_unknown() {
             .on("RCPT", "250 ok\r\n")
             .on("DATA", "354 go\r\n")
             .expect_data_end()
-            .drip(
-                "250 2.0.0 queued as 12345 ".repeat(20) + "\r\n",
-                Duration::from_millis(50),
-            )
+            .drip("250 2.0.0 queued as 12345 ".repeat(20) + "\r\n", Duration::from_millis(50))
             .read_to_eof(),
     );
     let mut o = options(&server);
-    o.timeouts = Timeouts::uniform(SHORT);
+    o.session.timeouts = Timeouts::uniform(SHORT);
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("report");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("report");
     assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
-    assert_eq!(
-        report.failure,
-        Some(Failure::Session(Core::Timeout(Timer::DataTermination)))
-    );
+    assert_eq!(report.failure, Some(Failure::Session(Core::Timeout(Timer::DataTermination))));
     assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
     assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]));
     server.finish();
@@ -726,11 +644,7 @@ fn fault_script(at: At, fault: Fault) -> Script {
         (Some(At::StartTls), "STARTTLS", "220 2.0.0 go ahead\r\n"),
         (None, "EHLO client.test", EHLO_AUTH),
         (Some(At::Auth), AUTH_ALICE, "235 2.7.0 ok\r\n"),
-        (
-            Some(At::Mail),
-            "MAIL FROM:<alice@example.org>",
-            "250 ok\r\n",
-        ),
+        (Some(At::Mail), "MAIL FROM:<alice@example.org>", "250 ok\r\n"),
         (Some(At::Rcpt1), "RCPT TO:<bob@example.org>", "250 ok\r\n"),
         (Some(At::Rcpt2), "RCPT TO:<carol@example.org>", "250 ok\r\n"),
     ];
@@ -757,10 +671,7 @@ fn fault_script(at: At, fault: Fault) -> Script {
         return strike(s);
     }
     // A pause, so that the client has taken the 250 and gone idle when the fault comes.
-    strike(
-        s.send("250 2.0.0 queued\r\n")
-            .sleep(Duration::from_millis(200)),
-    )
+    strike(s.send("250 2.0.0 queued\r\n").sleep(Duration::from_millis(200)))
 }
 
 /// What the session promises for each fault, checked on the driver's typed results.
@@ -811,10 +722,7 @@ fn check_fault(at: At, fault: Fault) {
             assert_eq!(report.outcome, Outcome::Unknown, "{ctx}: {report:?}");
             assert_eq!(report.failure, Some(eof), "{ctx}");
             assert!(
-                report
-                    .recipients
-                    .iter()
-                    .all(|r| r.status == RecipientStatus::Unknown),
+                report.recipients.iter().all(|r| r.status == RecipientStatus::Unknown),
                 "{ctx}: {report:?}"
             );
         }
@@ -871,10 +779,7 @@ fn one_transaction(greeting: &str, ehlo: &str, rcpts: &[(&str, &str)], data: boo
         s = s.on(&format!("RCPT TO:<{to}>"), reply);
     }
     if data {
-        s = s
-            .on("DATA", "354 go ahead\r\n")
-            .expect_data_end()
-            .send("250 2.0.0 queued\r\n");
+        s = s.on("DATA", "354 go ahead\r\n").expect_data_end().send("250 2.0.0 queued\r\n");
     }
     s.on("QUIT", "221 bye\r\n").read_to_eof()
 }
@@ -903,11 +808,7 @@ fn some_recipients_refused_451_550_552() {
             RecipientStatus::PermanentFailure,
         ]
     );
-    let codes: Vec<Option<u16>> = report
-        .recipients
-        .iter()
-        .map(|r| code(&r.rcpt_reply))
-        .collect();
+    let codes: Vec<Option<u16>> = report.recipients.iter().map(|r| code(&r.rcpt_reply)).collect();
     assert_eq!(codes, [Some(250), Some(451), Some(550), Some(552)]);
     client.quit().expect("quit");
     let rec = server.finish();
@@ -933,10 +834,7 @@ fn all_recipients_refused_with_data_pipelined() {
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     let report = client
-        .send(
-            envelope(&["bob@example.org", "carol@example.org"]),
-            &b"never sent\r\n"[..],
-        )
+        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"never sent\r\n"[..])
         .expect("report");
     assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
     assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
@@ -964,9 +862,8 @@ fn all_recipients_refused_and_354_gets_an_empty_data() {
             .read_to_eof(),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"never sent\r\n"[..])
-        .expect("report");
+    let report =
+        client.send(envelope(&["bob@example.org"]), &b"never sent\r\n"[..]).expect("report");
     assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
     assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
     client.quit().expect("quit");
@@ -990,9 +887,7 @@ fn code_only_replies() {
             .read_to_eof(),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     server.finish();
@@ -1021,9 +916,9 @@ fn lowercase_and_old_style_ehlo_keywords() {
             .read_to_eof(),
     );
     let mut o = options(&server);
-    o.credentials = Some(Credentials::password("alice", "s3cret"));
-    o.allow_plaintext_auth = true;
-    o.auth_mechanisms = vec![Mechanism::Plain];
+    o.session.credentials = Some(Credentials::password("alice", "s3cret"));
+    o.session.allow_plaintext_auth = true;
+    o.session.auth_mechanisms = vec![Mechanism::Plain];
     let mut client = SmtpClient::connect(&o).expect("connect");
     let caps = client.capabilities().expect("capabilities");
     assert!(caps.pipelining() && caps.eight_bit_mime());
@@ -1036,9 +931,7 @@ fn lowercase_and_old_style_ehlo_keywords() {
         }
         other => panic!("{other:?}"),
     }
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     server.finish();
@@ -1055,9 +948,7 @@ fn greeting_in_several_lines() {
         true,
     ));
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.finish();
@@ -1081,9 +972,7 @@ fn ehlo_refused_falls_back_to_helo() {
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     assert!(!client.capabilities().expect("capabilities").pipelining());
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.finish();
@@ -1110,9 +999,7 @@ fn replies_split_into_single_bytes() {
             .read_to_eof(),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     server.finish();
@@ -1138,17 +1025,11 @@ fn several_replies_in_one_packet() {
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     let report = client
-        .send(
-            envelope(&["bob@example.org", "carol@example.org"]),
-            &b"hi\r\n"[..],
-        )
+        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"hi\r\n"[..])
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
-    assert_eq!(
-        report.recipients[1].status,
-        RecipientStatus::TemporaryFailure
-    );
+    assert_eq!(report.recipients[1].status, RecipientStatus::TemporaryFailure);
     client.quit().expect("quit");
     server.finish();
 }

@@ -49,11 +49,7 @@ fn lf_form(body: &[u8]) -> Vec<u8> {
 
 fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
-    if s.len() > 300 {
-        format!("{}… ({} bytes)", &s[..300], b.len())
-    } else {
-        s.into_owned()
-    }
+    if s.len() > 300 { format!("{}… ({} bytes)", &s[..300], b.len()) } else { s.into_owned() }
 }
 
 fn sink_sends_bodies(opts: SinkOptions) {
@@ -61,9 +57,7 @@ fn sink_sends_bodies(opts: SinkOptions) {
     let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
     let bodies: Vec<Vec<u8>> = vec![
         Vec::new(),
-        (0..1024)
-            .map(|i| b"abcdefghijklmnopqrstuvwxyz\r\n"[i % 28])
-            .collect(),
+        (0..1024).map(|i| b"abcdefghijklmnopqrstuvwxyz\r\n"[i % 28]).collect(),
         tricky_body(64 * 1024),
     ];
     for body in &bodies {
@@ -78,12 +72,7 @@ fn sink_sends_bodies(opts: SinkOptions) {
         assert_eq!(m.from, "alice@example.org");
         assert_eq!(m.recipients, ["bob@example.org"]);
         let want = lf_form(body);
-        assert!(
-            m.body == want,
-            "stored {} want {}",
-            show(&m.body),
-            show(&want)
-        );
+        assert!(m.body == want, "stored {} want {}", show(&m.body), show(&want));
     }
 }
 
@@ -96,29 +85,19 @@ fn sink_pipelined_bodies_of_0_1k_and_dots() {
 #[test]
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_without_pipelining_bodies_of_0_1k_and_dots() {
-    sink_sends_bodies(SinkOptions {
-        no_pipelining: true,
-        ..SinkOptions::default()
-    });
+    sink_sends_bodies(SinkOptions { no_pipelining: true, ..SinkOptions::default() });
 }
 
 #[test]
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_lmtp_two_recipients() {
-    let sink = sink(SinkOptions {
-        lmtp: true,
-        ..SinkOptions::default()
-    });
+    let sink = sink(SinkOptions { lmtp: true, ..SinkOptions::default() });
     let mut o = options(sink.port());
-    o.protocol = smtp_proto::Protocol::Lmtp;
+    o.session.protocol = smtp_proto::Protocol::Lmtp;
     let mut client = SmtpClient::connect(&o).expect("connect");
     let body = b"Subject: lmtp\r\n\r\nhello\r\n.dot\r\n";
-    let report = client
-        .send(
-            envelope(&["bob@example.org", "carol@example.org"]),
-            &body[..],
-        )
-        .expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org", "carol@example.org"]), &body[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     for r in &report.recipients {
         assert_eq!(r.status, RecipientStatus::Delivered);
@@ -142,10 +121,7 @@ fn run_fault(opts: SinkOptions, fault: &Fault) {
     let sink = sink(opts);
     let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
     let report = client
-        .send(
-            envelope(&["bob@example.org"]),
-            &b"Subject: fault\r\n\r\nx\r\n"[..],
-        )
+        .send(envelope(&["bob@example.org"]), &b"Subject: fault\r\n\r\nx\r\n"[..])
         .expect("send");
     assert_eq!(report.outcome, fault.outcome, "{}: {report:?}", fault.cmd);
     assert_eq!(
@@ -170,32 +146,13 @@ fn run_fault(opts: SinkOptions, fault: &Fault) {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_disconnect_without_reply() {
     for fault in [
-        Fault {
-            cmd: "MAIL",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
-        Fault {
-            cmd: "RCPT",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
-        Fault {
-            cmd: "DATA",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
+        Fault { cmd: "MAIL", outcome: Outcome::Rejected, alive: false },
+        Fault { cmd: "RCPT", outcome: Outcome::Rejected, alive: false },
+        Fault { cmd: "DATA", outcome: Outcome::Rejected, alive: false },
         // After the final dot, silence then EOF: it may have been delivered.
-        Fault {
-            cmd: ".",
-            outcome: Outcome::Unknown,
-            alive: false,
-        },
+        Fault { cmd: ".", outcome: Outcome::Unknown, alive: false },
     ] {
-        let opts = SinkOptions {
-            disconnect_after: Some(fault.cmd),
-            ..SinkOptions::default()
-        };
+        let opts = SinkOptions { disconnect_after: Some(fault.cmd), ..SinkOptions::default() };
         run_fault(opts, &fault);
     }
 }
@@ -204,32 +161,13 @@ fn sink_disconnect_without_reply() {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_421_and_disconnect() {
     for fault in [
-        Fault {
-            cmd: "MAIL",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
-        Fault {
-            cmd: "RCPT",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
-        Fault {
-            cmd: "DATA",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
+        Fault { cmd: "MAIL", outcome: Outcome::Rejected, alive: false },
+        Fault { cmd: "RCPT", outcome: Outcome::Rejected, alive: false },
+        Fault { cmd: "DATA", outcome: Outcome::Rejected, alive: false },
         // A 421 is a reply: the end of data was refused.
-        Fault {
-            cmd: ".",
-            outcome: Outcome::Rejected,
-            alive: false,
-        },
+        Fault { cmd: ".", outcome: Outcome::Rejected, alive: false },
     ] {
-        let opts = SinkOptions {
-            close_421_after: Some(fault.cmd),
-            ..SinkOptions::default()
-        };
+        let opts = SinkOptions { close_421_after: Some(fault.cmd), ..SinkOptions::default() };
         run_fault(opts, &fault);
     }
 }
@@ -238,48 +176,18 @@ fn sink_421_and_disconnect() {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_soft_reject() {
     for (fault, failure) in [
+        (Fault { cmd: "MAIL", outcome: Outcome::Rejected, alive: true }, Failure::MailRejected),
         (
-            Fault {
-                cmd: "MAIL",
-                outcome: Outcome::Rejected,
-                alive: true,
-            },
-            Failure::MailRejected,
-        ),
-        (
-            Fault {
-                cmd: "RCPT",
-                outcome: Outcome::Rejected,
-                alive: true,
-            },
+            Fault { cmd: "RCPT", outcome: Outcome::Rejected, alive: true },
             Failure::NoRecipientAccepted,
         ),
-        (
-            Fault {
-                cmd: "DATA",
-                outcome: Outcome::Rejected,
-                alive: true,
-            },
-            Failure::DataRejected,
-        ),
-        (
-            Fault {
-                cmd: ".",
-                outcome: Outcome::Rejected,
-                alive: true,
-            },
-            Failure::Rejected,
-        ),
+        (Fault { cmd: "DATA", outcome: Outcome::Rejected, alive: true }, Failure::DataRejected),
+        (Fault { cmd: ".", outcome: Outcome::Rejected, alive: true }, Failure::Rejected),
     ] {
-        let sink = sink(SinkOptions {
-            soft_reject: Some(fault.cmd),
-            ..SinkOptions::default()
-        });
+        let sink = sink(SinkOptions { soft_reject: Some(fault.cmd), ..SinkOptions::default() });
         let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
         for _ in 0..2 {
-            let report = client
-                .send(envelope(&["bob@example.org"]), &b"x\r\n"[..])
-                .expect("send");
+            let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
             assert_eq!(report.outcome, fault.outcome, "{}", fault.cmd);
             assert_eq!(report.failure.as_ref(), Some(&failure), "{}", fault.cmd);
             assert!(report.is_temporary(), "{}: 450 is temporary", fault.cmd);
@@ -298,7 +206,7 @@ fn aio(opts: AioOptions) -> Aiosmtpd {
 
 fn aio_options(server: &Aiosmtpd, tls: TlsMode) -> Options {
     let mut o = options(server.port());
-    o.tls = tls;
+    o.session.tls = tls;
     o.ca_file = Some(server.ca_pem_path().to_path_buf());
     o
 }
@@ -317,9 +225,7 @@ fn aiosmtpd_starttls_auth_plain_byte_exact_bodies() {
     assert!(client.is_tls());
     let bodies: Vec<Vec<u8>> = vec![
         Vec::new(),
-        (0..1024)
-            .map(|i| b"abcdefghijklmnopqrstuvwxyz\r\n"[i % 28])
-            .collect(),
+        (0..1024).map(|i| b"abcdefghijklmnopqrstuvwxyz\r\n"[i % 28]).collect(),
         tricky_body(64 * 1024),
     ];
     for body in &bodies {
@@ -333,12 +239,7 @@ fn aiosmtpd_starttls_auth_plain_byte_exact_bodies() {
     for (m, body) in got.iter().zip(&bodies) {
         // aiosmtpd keeps the bytes as sent (dots un-stuffed).
         let want = client_form(body);
-        assert!(
-            m.body == want,
-            "stored {} want {}",
-            show(&m.body),
-            show(&want)
-        );
+        assert!(m.body == want, "stored {} want {}", show(&m.body), show(&want));
         let meta = String::from_utf8_lossy(m.raw.split(|&b| b == b'\n').next().unwrap_or_default())
             .into_owned();
         assert!(
@@ -368,14 +269,9 @@ fn login_only_proxy(upstream: u16) -> (u16, std::thread::JoinHandle<Vec<String>>
             let mut reader = BufReader::new(from_server);
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                let is_auth = line
-                    .get(4..9)
-                    .is_some_and(|w| w.eq_ignore_ascii_case("AUTH "));
-                let out = if is_auth {
-                    format!("{}AUTH LOGIN\r\n", &line[..4])
-                } else {
-                    line.clone()
-                };
+                let is_auth = line.get(4..9).is_some_and(|w| w.eq_ignore_ascii_case("AUTH "));
+                let out =
+                    if is_auth { format!("{}AUTH LOGIN\r\n", &line[..4]) } else { line.clone() };
                 if to_client.write_all(out.as_bytes()).is_err() {
                     break;
                 }
@@ -412,19 +308,13 @@ fn aiosmtpd_auth_login() {
     });
     let (port, proxy) = login_only_proxy(server.port());
     let mut o = options(port).with_credentials(Credentials::password("alice", "s3cret"));
-    o.tls = TlsMode::None;
-    o.allow_plaintext_auth = true;
+    o.session.tls = TlsMode::None;
+    o.session.allow_plaintext_auth = true;
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let offered: Vec<_> = client
-        .capabilities()
-        .expect("caps")
-        .auth_mechanisms()
-        .collect();
+    let offered: Vec<_> = client.capabilities().expect("caps").auth_mechanisms().collect();
     assert_eq!(offered, [smtp_proto::sasl::Mechanism::Login]);
     let body = b"Subject: login\r\n\r\nhi\r\n";
-    let report = client
-        .send(envelope(&["bob@example.org"]), &body[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &body[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let got = server.wait_for(1, WAIT);
@@ -465,9 +355,7 @@ fn aiosmtpd_implicit_tls_with_auth() {
     let mut client = SmtpClient::connect(&o).expect("connect");
     assert!(client.is_tls());
     let body = b"Subject: implicit\r\n\r\nover TLS from the first byte\r\n";
-    let report = client
-        .send(envelope(&["bob@example.org"]), &body[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &body[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let got = server.wait_for(1, WAIT);
@@ -481,11 +369,7 @@ fn aiosmtpd_refused_recipient_gives_a_partial_report() {
     let mut client = SmtpClient::connect(&aio_options(&server, TlsMode::None)).expect("connect");
     let report = client
         .send(
-            envelope(&[
-                "reject.me@example.org",
-                "bob@example.org",
-                "tempfail@example.org",
-            ]),
+            envelope(&["reject.me@example.org", "bob@example.org", "tempfail@example.org"]),
             &b"Subject: partial\r\n\r\nhi\r\n"[..],
         )
         .expect("send");
@@ -520,20 +404,12 @@ fn postfix_bdat_delivers_to_the_maildir() {
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().expect("quit");
     });
-    assert!(
-        logs.iter().any(|l| l.contains("C: BDAT")),
-        "no BDAT in {logs:?}"
-    );
+    assert!(logs.iter().any(|l| l.contains("C: BDAT")), "no BDAT in {logs:?}");
     assert!(!logs.iter().any(|l| l == "C: DATA"));
     let got = server.wait_for_mailbox("bob", 1, WAIT);
     assert_eq!(got.len(), 1);
     let want = lf_form(&message);
-    assert!(
-        got[0].body == want,
-        "stored {} want {}",
-        show(&got[0].body),
-        show(&want)
-    );
+    assert!(got[0].body == want, "stored {} want {}", show(&got[0].body), show(&want));
 }
 
 #[test]
@@ -554,9 +430,7 @@ fn postfix_dsn_request_gets_a_success_report() {
     .envid(EnvId::new("blocking-envid-1").expect("envid"));
     let mut client = SmtpClient::connect(&options(server.port())).expect("connect");
     assert!(client.capabilities().expect("caps").dsn());
-    let report = client
-        .send(env, &b"Subject: dsn\r\n\r\nnotify me\r\n"[..])
-        .expect("send");
+    let report = client.send(env, &b"Subject: dsn\r\n\r\nnotify me\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     client.quit().expect("quit");
@@ -566,14 +440,8 @@ fn postfix_dsn_request_gets_a_success_report() {
     let alice = server.wait_for_mailbox("alice", 1, WAIT);
     assert_eq!(alice.len(), 1, "no DSN for alice");
     let dsn = String::from_utf8_lossy(&alice[0].raw);
-    assert!(
-        dsn.contains("Original-Envelope-Id: blocking-envid-1"),
-        "{dsn}"
-    );
-    assert!(
-        dsn.contains("Original-Recipient: rfc822;bob@example.org"),
-        "{dsn}"
-    );
+    assert!(dsn.contains("Original-Envelope-Id: blocking-envid-1"), "{dsn}");
+    assert!(dsn.contains("Original-Recipient: rfc822;bob@example.org"), "{dsn}");
     assert!(dsn.contains("Action: delivered"), "{dsn}");
 }
 

@@ -21,9 +21,9 @@ fn sink(opts: SinkOptions) -> SmtpSink {
 
 fn options(port: u16) -> Options {
     let mut o = Options::new("127.0.0.1", port);
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.test".parse().expect("valid EHLO name"));
-    o.timeouts = Timeouts::uniform(WAIT);
+    o.session.timeouts = Timeouts::uniform(WAIT);
     o
 }
 
@@ -39,13 +39,7 @@ struct Generated {
 
 impl Generated {
     fn new(len: u64) -> Generated {
-        Generated {
-            len,
-            produced: 0,
-            line: 0,
-            pending: Vec::with_capacity(128),
-            at: 0,
-        }
+        Generated { len, produced: 0, line: 0, pending: Vec::with_capacity(128), at: 0 }
     }
 }
 
@@ -64,8 +58,7 @@ impl Read for Generated {
                 let dot = if i % 5 == 0 { "." } else { "" };
                 let end = if i % 7 == 0 { "\n" } else { "\r\n" };
                 let pad = "abcdefghijklmnopqrstuvwxyz0123456789".repeat((i % 4 + 1) as usize);
-                self.pending
-                    .extend_from_slice(format!("{dot}line {i} {pad}{end}").as_bytes());
+                self.pending.extend_from_slice(format!("{dot}line {i} {pad}{end}").as_bytes());
             }
             let k = (buf.len() - n).min(self.pending.len() - self.at);
             buf[n..n + k].copy_from_slice(&self.pending[self.at..self.at + k]);
@@ -91,18 +84,13 @@ fn sink_50_mib_streamed_in_constant_memory() {
     const LEN: u64 = 50 << 20;
     let sink = sink(SinkOptions::default());
     let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), Generated::new(LEN))
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), Generated::new(LEN)).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     // Measured before reading the stored copy back (which needs the whole body in memory).
     let peak = peak_rss().expect("VmHWM");
     eprintln!("peak RSS after sending 50 MiB: {} KiB", peak / 1024);
-    assert!(
-        peak < LEN / 2,
-        "peak RSS {peak} bytes: the body was held in memory"
-    );
+    assert!(peak < LEN / 2, "peak RSS {peak} bytes: the body was held in memory");
     let got = sink.wait_for(1, WAIT);
     assert_eq!(got.len(), 1);
     // Compare with a second run of the generator, chunk by chunk.

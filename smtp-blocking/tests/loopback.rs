@@ -47,20 +47,14 @@ fn pipelined_session_sends_mail_rcpt_data_in_one_go() {
     assert!(!client.is_tls());
     assert!(client.capabilities().expect("capabilities").pipelining());
     let body = b"Subject: hi\r\n\r\n.hidden\r\nbye\r\n";
-    let report = client
-        .send(envelope(&["bob@example.org"]), &body[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &body[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert!(report.all_delivered());
     assert_eq!(report.final_reply.expect("final reply").code(), 250);
     client.quit().expect("quit");
     let (wire, received) = server.join().expect("server");
     assert_eq!(unstuff(&wire).expect("well-formed DATA"), body);
-    assert!(
-        text(&received).ends_with("\r\n.\r\nQUIT\r\n"),
-        "{}",
-        text(&received)
-    );
+    assert!(text(&received).ends_with("\r\n.\r\nQUIT\r\n"), "{}", text(&received));
 }
 
 #[test]
@@ -88,10 +82,7 @@ fn lock_step_session_waits_for_each_reply() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     let report = client
-        .send(
-            envelope(&["bob@example.org", "carol@example.org"]),
-            &b"hello\n"[..],
-        )
+        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"hello\n"[..])
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert_eq!(report.recipients.len(), 2);
@@ -120,11 +111,9 @@ fn pipelining_offered_but_disabled_in_options_runs_lock_step() {
         p.send("221 bye\r\n");
     });
     let mut o = options(port);
-    o.pipelining = false;
+    o.session.pipelining = smtp_proto::ExtensionUse::Never;
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"x\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.join().expect("server");
@@ -137,9 +126,8 @@ fn several_messages_on_one_connection() {
         p.auto(EHLO_PIPELINING)
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let bodies: Vec<Vec<u8>> = (0..4)
-        .map(|i| format!("Subject: message {i}\r\n\r\nbody {i}\r\n").into_bytes())
-        .collect();
+    let bodies: Vec<Vec<u8>> =
+        (0..4).map(|i| format!("Subject: message {i}\r\n\r\nbody {i}\r\n").into_bytes()).collect();
     for (i, body) in bodies.iter().enumerate() {
         let to = format!("user{i}@example.org");
         let report = client.send(envelope(&[&to]), &body[..]).expect("send");
@@ -172,19 +160,13 @@ fn refused_recipient_gives_a_partial_report() {
     let statuses: Vec<_> = report.recipients.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
-        [
-            RecipientStatus::Delivered,
-            RecipientStatus::PermanentFailure,
-            RecipientStatus::Delivered
-        ]
+        [RecipientStatus::Delivered, RecipientStatus::PermanentFailure, RecipientStatus::Delivered]
     );
     let refused = report.recipients[1].rcpt_reply.as_ref().expect("the 550");
     assert_eq!(refused.code(), 550);
     assert!(!report.all_delivered());
     // The session goes on.
-    let report = client
-        .send(envelope(&["dave@example.org"]), &b"again\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["dave@example.org"]), &b"again\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, _) = server.join().expect("server");
@@ -206,15 +188,11 @@ fn every_recipient_refused_rejects_the_message_and_keeps_the_session() {
         p.auto(EHLO_PIPELINING)
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client
-        .send(envelope(&["nobody@example.org"]), &b"x\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["nobody@example.org"]), &b"x\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
     assert!(client.close_reason().is_none());
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"y\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"y\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, _) = server.join().expect("server");
@@ -232,9 +210,7 @@ fn service_closing_mid_session_rejects_and_closes() {
         p.wait_close();
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"x\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     assert!(report.is_temporary());
     match client.close_reason() {
@@ -247,9 +223,7 @@ fn service_closing_mid_session_rejects_and_closes() {
         Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected))) => {}
         other => panic!("{other:?}"),
     }
-    client
-        .quit()
-        .expect("quit after the session ended is a no-op");
+    client.quit().expect("quit after the session ended is a no-op");
     server.join().expect("server");
 }
 
@@ -267,16 +241,11 @@ fn eof_after_the_final_dot_is_unknown() {
         // Close without a reply: the message may or may not have been delivered.
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"x\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Unknown);
     assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
     assert!(
-        matches!(
-            client.close_reason(),
-            Some(Error::Session(smtp_proto::Error::UnexpectedEof))
-        ),
+        matches!(client.close_reason(), Some(Error::Session(smtp_proto::Error::UnexpectedEof))),
         "{:?}",
         client.close_reason()
     );
@@ -300,9 +269,7 @@ fn eof_before_the_final_dot_is_rejected() {
         // Close before the 354.
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"x\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     assert!(client.close_reason().is_some());
     server.join().expect("server");
@@ -312,7 +279,7 @@ fn eof_before_the_final_dot_is_rejected() {
 fn silent_server_times_out_at_the_greeting() {
     let (port, server) = serve(|p: &mut Peer| p.wait_close());
     let mut o = options(port);
-    o.timeouts.greeting = Duration::from_millis(200);
+    o.session.timeouts.greeting = Duration::from_millis(200);
     match SmtpClient::connect(&o) {
         Err(Error::Session(smtp_proto::Error::Timeout(Timer::Greeting))) => {}
         other => panic!("{other:?}"),
@@ -334,23 +301,17 @@ fn silence_after_the_final_dot_times_out_as_unknown() {
         p.wait_close();
     });
     let mut o = options(port);
-    o.timeouts.data_termination = Duration::from_millis(200);
+    o.session.timeouts.data_termination = Duration::from_millis(200);
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"x\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Unknown);
     assert_eq!(
         report.failure,
-        Some(Failure::Session(smtp_proto::Error::Timeout(
-            Timer::DataTermination
-        )))
+        Some(Failure::Session(smtp_proto::Error::Timeout(Timer::DataTermination)))
     );
     assert!(matches!(
         client.close_reason(),
-        Some(Error::Session(smtp_proto::Error::Timeout(
-            Timer::DataTermination
-        )))
+        Some(Error::Session(smtp_proto::Error::Timeout(Timer::DataTermination)))
     ));
     server.join().expect("server");
 }
@@ -363,9 +324,8 @@ fn large_tricky_body_streams_and_unstuffs_to_the_original() {
         p.auto(EHLO_PIPELINING)
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let env = envelope(&["bob@example.org"])
-        .body_type(BodyType::EightBitMime)
-        .size(body.len() as u64);
+    let env =
+        envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime).size(body.len() as u64);
     let mut seen = Vec::new();
     let report = client
         .send_with_progress(env, &body[..], |sent, total| seen.push((sent, total)))
@@ -376,17 +336,11 @@ fn large_tricky_body_streams_and_unstuffs_to_the_original() {
     assert_eq!(messages.len(), 1);
     assert!(messages[0].commands[0].contains("BODY=8BITMIME"));
     let got = unstuff(&messages[0].wire).expect("well-formed DATA");
-    assert!(
-        got == normalize_line_endings(&body),
-        "the body changed on the way"
-    );
+    assert!(got == normalize_line_endings(&body), "the body changed on the way");
     // Progress: several steps, increasing, ending at the whole body, with the declared total.
     assert!(seen.len() > 1, "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
-    assert_eq!(
-        seen.last(),
-        Some(&(body.len() as u64, Some(body.len() as u64)))
-    );
+    assert_eq!(seen.last(), Some(&(body.len() as u64, Some(body.len() as u64))));
 }
 
 #[test]
@@ -445,24 +399,15 @@ fn lmtp_reports_each_recipient_after_the_body() {
         p.send("221 bye\r\n");
     });
     let mut o = options(port);
-    o.protocol = Protocol::Lmtp;
+    o.session.protocol = Protocol::Lmtp;
     let mut client = SmtpClient::connect(&o).expect("connect");
     let report = client
-        .send(
-            envelope(&["bob@example.org", "carol@example.org"]),
-            &b"x\r\n"[..],
-        )
+        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"x\r\n"[..])
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
-    assert_eq!(
-        report.recipients[1].status,
-        RecipientStatus::TemporaryFailure
-    );
-    assert_eq!(
-        report.recipients[1].lmtp_reply.as_ref().map(|r| r.code()),
-        Some(452)
-    );
+    assert_eq!(report.recipients[1].status, RecipientStatus::TemporaryFailure);
+    assert_eq!(report.recipients[1].lmtp_reply.as_ref().map(|r| r.code()), Some(452));
     client.quit().expect("quit");
     server.join().expect("server");
 }
@@ -475,16 +420,11 @@ fn too_big_for_the_server_is_refused_before_any_byte() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     match client.send(envelope(&["bob@example.org"]).size(5000), &b"x\r\n"[..]) {
-        Err(Error::Refused(SendError::Refused(Refusal::TooBig {
-            size: 5000,
-            limit: 1000,
-        }))) => {}
+        Err(Error::Refused(SendError::Refused(Refusal::TooBig { size: 5000, limit: 1000 }))) => {}
         other => panic!("{other:?}"),
     }
     // Nothing was written for it; the session is still good.
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"small\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"small\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, received) = server.join().expect("server");
@@ -526,10 +466,7 @@ fn body_read_error_aborts_the_session_without_a_final_dot() {
         Err(Error::Body(e)) => assert_eq!(e.to_string(), "disk on fire"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        client.close_reason(),
-        Some(Error::Session(smtp_proto::Error::Aborted))
-    ));
+    assert!(matches!(client.close_reason(), Some(Error::Session(smtp_proto::Error::Aborted))));
     assert!(matches!(
         client.send(envelope(&["bob@example.org"]), &b"x"[..]),
         Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)))
@@ -594,9 +531,7 @@ fn greeting_554_is_a_session_error() {
 fn from_stream_runs_over_a_unix_socket() {
     use std::os::unix::net::UnixStream;
     let (client_end, server_end) = UnixStream::pair().expect("socket pair");
-    server_end
-        .set_read_timeout(Some(PATIENCE))
-        .expect("timeout");
+    server_end.set_read_timeout(Some(PATIENCE)).expect("timeout");
     let server = std::thread::spawn(move || {
         let mut p = Peer::new(Box::new(server_end));
         p.send("220 local.test\r\n");
@@ -606,9 +541,7 @@ fn from_stream_runs_over_a_unix_socket() {
     let mut o = options(0);
     o.helo_name = None;
     let mut client = SmtpClient::from_stream(client_end, &o).expect("session");
-    let report = client
-        .send(envelope(&["bob@example.org"]), &b"over unix\r\n"[..])
-        .expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), &b"over unix\r\n"[..]).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, received) = server.join().expect("server");
@@ -621,7 +554,7 @@ fn from_stream_runs_over_a_unix_socket() {
 fn errors_convert_for_question_mark_in_io_code() {
     fn io_context(port: u16) -> io::Result<()> {
         let mut o = options(port);
-        o.timeouts.greeting = Duration::from_millis(200);
+        o.session.timeouts.greeting = Duration::from_millis(200);
         SmtpClient::connect(&o)?;
         Ok(())
     }
@@ -665,15 +598,10 @@ fn server_giving_up_mid_body_rejects_the_message() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     // Far more than the socket buffers hold: the end of data can never be handed out.
-    let report = client
-        .send(envelope(&["bob@example.org"]), Lines { left: 64 << 20 })
-        .expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), Lines { left: 64 << 20 }).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     // The driver does not read while it writes the body: the broken write ends the session.
-    assert!(
-        matches!(client.close_reason(), Some(Error::Io(_))),
-        "{:?}",
-        client.close_reason()
-    );
+    assert!(matches!(client.close_reason(), Some(Error::Io(_))), "{:?}", client.close_reason());
     server.join().expect("server");
 }

@@ -70,10 +70,7 @@ fn starttls_then_ehlo_again_then_auth_plain_then_mail() {
         let mut client = SmtpClient::connect(&options).expect("connect");
         assert!(client.is_tls());
         let caps = client.capabilities().expect("capabilities after TLS");
-        assert!(
-            !caps.starttls(),
-            "capabilities are the ones from inside TLS"
-        );
+        assert!(!caps.starttls(), "capabilities are the ones from inside TLS");
         let report = client.send(envelope(), &b"secret\r\n"[..]).expect("send");
         assert_eq!(report.outcome, Outcome::Sent);
         client.quit().expect("quit");
@@ -83,16 +80,10 @@ fn starttls_then_ehlo_again_then_auth_plain_then_mail() {
     assert!(logs.contains("C: STARTTLS"), "{logs}");
     assert!(logs.contains("C: AUTH PLAIN"), "{logs}");
     assert!(logs.contains("S: 235"), "{logs}");
-    assert!(
-        !logs.contains("AHVzZXIAcGFzcw=="),
-        "credentials in the logs: {logs}"
-    );
+    assert!(!logs.contains("AHVzZXIAcGFzcw=="), "credentials in the logs: {logs}");
     assert!(!logs.contains("secret"), "body in the logs: {logs}");
     let ((messages, plaintext_len), received) = server.join().expect("server");
-    assert_eq!(
-        unstuff(&messages[0].wire).expect("well-formed"),
-        b"secret\r\n"
-    );
+    assert_eq!(unstuff(&messages[0].wire).expect("well-formed"), b"secret\r\n");
     let plaintext = text(&received[..plaintext_len]);
     assert_eq!(plaintext, "EHLO client.test\r\nSTARTTLS\r\n");
 }
@@ -293,7 +284,7 @@ fn wrong_password_is_auth_failed_with_the_reply() {
 #[test]
 fn unreadable_ca_file_is_a_setup_error() {
     let mut options = common::options(25);
-    options.tls = TlsMode::Required;
+    options.session.tls = TlsMode::Required;
     options.ca_file = Some("/nonexistent/ca.pem".into());
     assert!(matches!(
         SmtpClient::connect(&options),

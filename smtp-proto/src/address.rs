@@ -119,10 +119,7 @@ impl AddressError {
         while !input.is_char_boundary(end) {
             end -= 1;
         }
-        AddressError {
-            kind,
-            input: String::from(&input[..end]),
-        }
+        AddressError { kind, input: String::from(&input[..end]) }
     }
 
     /// What was wrong.
@@ -138,12 +135,7 @@ impl AddressError {
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid address \"{}\": {}",
-            self.input.escape_debug(),
-            self.kind
-        )
+        write!(f, "invalid address \"{}\": {}", self.input.escape_debug(), self.kind)
     }
 }
 
@@ -168,9 +160,7 @@ fn is_atext(c: char) -> bool {
 
 /// `Dot-string = Atom *("." Atom)`.
 fn is_dot_string(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.')
-            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+    !s.is_empty() && s.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
 }
 
 /// A character of a U-label, checked loosely: a letter or digit, a combining mark, or ZWNJ/ZWJ.
@@ -306,26 +296,16 @@ fn check_address_literal(s: &str) -> Result<(), AddressErrorKind> {
         is_ldh_str(tag)
             && tag.starts_with(|c: char| c.is_ascii_alphabetic())
             && !content.is_empty()
-            && content
-                .bytes()
-                .all(|b| matches!(b, 33..=90 | 94..=126) && b != b'<' && b != b'>')
+            && content.bytes().all(|b| matches!(b, 33..=90 | 94..=126) && b != b'<' && b != b'>')
     } else {
         is_ipv4(inner)
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(AddressErrorKind::AddressLiteral)
-    }
+    if ok { Ok(()) } else { Err(AddressErrorKind::AddressLiteral) }
 }
 
 /// Checks a mailbox domain: a domain name (U-labels allowed) or an address literal.
 fn check_mailbox_domain(d: &str) -> Result<(), AddressErrorKind> {
-    if d.starts_with('[') {
-        check_address_literal(d)
-    } else {
-        check_domain(d, true)
-    }
+    if d.starts_with('[') { check_address_literal(d) } else { check_domain(d, true) }
 }
 
 /// Parses a quoted string at the start of `s` (which begins with `"`); returns the unquoted content and the
@@ -393,9 +373,7 @@ fn parse_mailbox(s: &str) -> Result<(String, usize), AddressErrorKind> {
         }
         domain
     } else {
-        let end = s
-            .find(|c: char| !(is_atext(c) || c == '.'))
-            .unwrap_or(s.len());
+        let end = s.find(|c: char| !(is_atext(c) || c == '.')).unwrap_or(s.len());
         match s[end..].chars().next() {
             Some('@') => {}
             None => return Err(AddressErrorKind::MissingAt),
@@ -695,15 +673,10 @@ impl HeloName {
         if !s.is_ascii() {
             return Err(err(AddressErrorKind::NonAscii));
         }
-        let checked = if s.starts_with('[') {
-            check_address_literal(s)
-        } else {
-            check_domain(s, false)
-        };
+        let checked =
+            if s.starts_with('[') { check_address_literal(s) } else { check_domain(s, false) };
         checked.map_err(err)?;
-        Ok(HeloName {
-            text: String::from(s),
-        })
+        Ok(HeloName { text: String::from(s) })
     }
 
     /// The name as it goes on the wire.
@@ -744,15 +717,7 @@ mod tests {
         for ok in ["1.2.3.4", "0.0.0.0", "255.255.255.255", "001.002.003.004"] {
             assert!(is_ipv4(ok), "{ok}");
         }
-        for bad in [
-            "256.1.1.1",
-            "1.2.3",
-            "1.2.3.4.5",
-            "1..3.4",
-            "1.2.3.0004",
-            "a.b.c.d",
-            "",
-        ] {
+        for bad in ["256.1.1.1", "1.2.3", "1.2.3.4.5", "1..3.4", "1.2.3.0004", "a.b.c.d", ""] {
             assert!(!is_ipv4(bad), "{bad}");
         }
     }
@@ -843,10 +808,7 @@ mod tests {
         assert_eq!(kind("a@b.test "), AddressErrorKind::DomainSyntax);
         assert_eq!(kind("a@ex\u{2603}.test"), AddressErrorKind::DomainSyntax);
         let label = "a".repeat(64);
-        assert_eq!(
-            kind(&format!("a@{label}.test")),
-            AddressErrorKind::LabelTooLong
-        );
+        assert_eq!(kind(&format!("a@{label}.test")), AddressErrorKind::LabelTooLong);
         assert!(Mailbox::parse(&format!("a@{}.test", &label[1..])).is_ok());
     }
 
@@ -865,13 +827,8 @@ mod tests {
 
     #[test]
     fn helo_names() {
-        for ok in [
-            "client.example.org",
-            "localhost",
-            "[192.0.2.1]",
-            "[IPv6:2001:db8::1]",
-            "a-b.c9",
-        ] {
+        for ok in ["client.example.org", "localhost", "[192.0.2.1]", "[IPv6:2001:db8::1]", "a-b.c9"]
+        {
             assert_eq!(HeloName::parse(ok).unwrap().as_str(), ok);
         }
         for (bad, k) in [
@@ -890,10 +847,7 @@ mod tests {
     #[test]
     fn error_display_and_truncation() {
         let e = Mailbox::parse("a@b\r\nc").unwrap_err();
-        assert_eq!(
-            format!("{e}"),
-            "invalid address \"a@b\\r\\nc\": control character"
-        );
+        assert_eq!(format!("{e}"), "invalid address \"a@b\\r\\nc\": control character");
         let long = "é".repeat(400);
         let e = Mailbox::parse(&long).unwrap_err();
         assert!(e.input().len() <= MAX_ERROR_INPUT);

@@ -50,11 +50,7 @@ struct LineState {
 
 impl LineState {
     const fn new() -> Self {
-        LineState {
-            pending_cr: false,
-            at_line_start: true,
-            consumed: 0,
-        }
+        LineState { pending_cr: false, at_line_start: true, consumed: 0 }
     }
 
     /// Normalises (and, with `STUFF`, dot-stuffs) `chunk` into `out`.
@@ -169,9 +165,7 @@ impl DotStuffer {
     /// A stuffer at the start of a body.
     #[must_use]
     pub const fn new() -> Self {
-        DotStuffer {
-            state: LineState::new(),
-        }
+        DotStuffer { state: LineState::new() }
     }
 
     /// Appends the encoded form of `chunk` to `out`.
@@ -209,11 +203,7 @@ impl DotStuffer {
     /// pending CR followed by the chunk `"."` gives `"\r\n.."`. Saturates instead of overflowing.
     #[must_use]
     pub const fn max_encoded_len(len: usize) -> usize {
-        if len == 0 {
-            0
-        } else {
-            len.saturating_mul(2).saturating_add(2)
-        }
+        if len == 0 { 0 } else { len.saturating_mul(2).saturating_add(2) }
     }
 
     /// Input bytes consumed so far (body bytes given to [`encode`](Self::encode), not output bytes).
@@ -255,9 +245,7 @@ impl CrlfNormalizer {
     /// A normaliser at the start of a body.
     #[must_use]
     pub const fn new() -> Self {
-        CrlfNormalizer {
-            state: LineState::new(),
-        }
+        CrlfNormalizer { state: LineState::new() }
     }
 
     /// Appends the normalised form of `chunk` to `out`; a chunk-final CR is held back. Appends at most
@@ -448,11 +436,7 @@ impl BodyScan {
     /// (LIM-03, TV-35); only BDAT with `BODY=BINARYMIME` lifts the limit.
     #[must_use]
     pub const fn longest_line(&self) -> u64 {
-        if self.current > self.longest {
-            self.current
-        } else {
-            self.longest
-        }
+        if self.current > self.longest { self.current } else { self.longest }
     }
 
     /// Input octets scanned.
@@ -476,11 +460,7 @@ impl BodyScan {
     /// [`ends_with_line_end`](Self::ends_with_line_end).
     #[must_use]
     pub const fn crlf_len(&self) -> u64 {
-        if self.pending_cr {
-            self.crlf_len + 2
-        } else {
-            self.crlf_len
-        }
+        if self.pending_cr { self.crlf_len + 2 } else { self.crlf_len }
     }
 
     /// Whether the input is empty or ends in a line end (CRLF, bare CR or bare LF).
@@ -492,9 +472,7 @@ impl BodyScan {
 
 /// Whether any byte has its high bit set; OR-folds blocks so the loop vectorises, stopping at the first hit.
 fn has_high_bit(bytes: &[u8]) -> bool {
-    bytes
-        .chunks(256)
-        .any(|block| block.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0)
+    bytes.chunks(256).any(|block| block.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0)
 }
 
 /// Reverses dot-stuffing, as a strict server would (for tests and fuzzing).

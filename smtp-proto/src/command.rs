@@ -169,8 +169,7 @@ impl std::error::Error for CommandError {
 
 fn valid_mechanism(m: &str) -> bool {
     (1..=20).contains(&m.len())
-        && m.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && m.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Appends `n` in decimal (no allocation).
@@ -264,10 +263,7 @@ impl Command<'_> {
     /// Checks limits that apply to a parameter in the form it is sent (after the line length check, so an
     /// over-long line reports `TooLong` first).
     fn check_sent_forms(&self) -> Result<(), CommandError> {
-        if let Command::Rcpt {
-            params, smtputf8, ..
-        } = self
-        {
+        if let Command::Rcpt { params, smtputf8, .. } = self {
             if let Some(orcpt) = &params.orcpt {
                 if orcpt.encoded_len(*smtputf8) > MAX_ORCPT_LEN {
                     return Err(CommandError::Param(ParamError::new(
@@ -330,11 +326,7 @@ impl Command<'_> {
                     out.extend_from_slice(b" REQUIRETLS");
                 }
             }
-            Command::Rcpt {
-                to,
-                params,
-                smtputf8,
-            } => {
+            Command::Rcpt { to, params, smtputf8 } => {
                 if to.needs_smtputf8() && !smtputf8 {
                     return Err(CommandError::SmtpUtf8Required);
                 }
@@ -362,10 +354,7 @@ impl Command<'_> {
             Command::Noop => out.extend_from_slice(b"NOOP"),
             Command::Quit => out.extend_from_slice(b"QUIT"),
             Command::StartTls => out.extend_from_slice(b"STARTTLS"),
-            Command::Auth {
-                mechanism,
-                initial_response,
-            } => {
+            Command::Auth { mechanism, initial_response } => {
                 if !valid_mechanism(mechanism) {
                     return Err(CommandError::InvalidMechanism);
                 }
@@ -414,54 +403,28 @@ mod tests {
         assert_eq!(enc(Command::AuthCancel).unwrap(), b"*\r\n");
         assert_eq!(enc(Command::AuthResponse(b"")).unwrap(), b"\r\n");
         assert_eq!(enc(Command::AuthResponse(b"\x01")).unwrap(), b"AQ==\r\n");
+        assert_eq!(enc(Command::Bdat { size: 0, last: true }).unwrap(), b"BDAT 0 LAST\r\n");
         assert_eq!(
-            enc(Command::Bdat {
-                size: 0,
-                last: true
-            })
-            .unwrap(),
-            b"BDAT 0 LAST\r\n"
-        );
-        assert_eq!(
-            enc(Command::Bdat {
-                size: u64::MAX,
-                last: false
-            })
-            .unwrap(),
+            enc(Command::Bdat { size: u64::MAX, last: false }).unwrap(),
             b"BDAT 18446744073709551615\r\n"
         );
     }
 
     #[test]
     fn auth_lines() {
-        let c = Command::Auth {
-            mechanism: "CRAM-MD5",
-            initial_response: None,
-        };
+        let c = Command::Auth { mechanism: "CRAM-MD5", initial_response: None };
         assert_eq!(enc(c).unwrap(), b"AUTH CRAM-MD5\r\n");
-        let c = Command::Auth {
-            mechanism: "PLAIN",
-            initial_response: Some(b""),
-        };
+        let c = Command::Auth { mechanism: "PLAIN", initial_response: Some(b"") };
         assert_eq!(enc(c).unwrap(), b"AUTH PLAIN =\r\n");
         for bad in ["", "plain", "PLAIN\r\nRSET", "A B", "ABCDEFGHIJKLMNOPQRSTU"] {
-            let c = Command::Auth {
-                mechanism: bad,
-                initial_response: None,
-            };
+            let c = Command::Auth { mechanism: bad, initial_response: None };
             assert_eq!(enc(c), Err(CommandError::InvalidMechanism), "{bad:?}");
         }
         // RFC 4954 §4: the AUTH command stays within 512 octets; a response line may reach 12 288.
         let ir = [0u8; 375]; // 500 base64 octets: "AUTH PLAIN " + 500 + CRLF = 513
-        let c = Command::Auth {
-            mechanism: "PLAIN",
-            initial_response: Some(&ir),
-        };
+        let c = Command::Auth { mechanism: "PLAIN", initial_response: Some(&ir) };
         assert_eq!(enc(c), Err(CommandError::TooLong { len: 513, max: 512 }));
-        let c = Command::Auth {
-            mechanism: "PLAIN",
-            initial_response: Some(&ir[..372]),
-        };
+        let c = Command::Auth { mechanism: "PLAIN", initial_response: Some(&ir[..372]) };
         assert_eq!(enc(c).unwrap().len(), 11 + 496 + 2);
         let big = [7u8; 9000];
         assert_eq!(enc(Command::AuthResponse(&big)).unwrap().len(), 12_002);
@@ -480,24 +443,13 @@ mod tests {
             requiretls: true,
         };
         assert_eq!(
-            enc(Command::Mail {
-                from: &from,
-                params: &params
-            })
-            .unwrap(),
+            enc(Command::Mail { from: &from, params: &params }).unwrap(),
             b"MAIL FROM:<a@example.org> SIZE=12345 BODY=BINARYMIME SMTPUTF8 RET=FULL \
               ENVID=a+20b+2Bc+3D AUTH=e+3Dmc2@example.com REQUIRETLS\r\n"
         );
-        let params = MailParams {
-            auth: Some(ReversePath::null()),
-            ..MailParams::default()
-        };
+        let params = MailParams { auth: Some(ReversePath::null()), ..MailParams::default() };
         assert_eq!(
-            enc(Command::Mail {
-                from: &ReversePath::null(),
-                params: &params
-            })
-            .unwrap(),
+            enc(Command::Mail { from: &ReversePath::null(), params: &params }).unwrap(),
             b"MAIL FROM:<> AUTH=<>\r\n"
         );
     }
@@ -507,60 +459,23 @@ mod tests {
         let from = ReversePath::null();
         let to = ForwardPath::postmaster();
         let mut p = MailParams::default();
-        assert_eq!(
-            Command::Mail {
-                from: &from,
-                params: &p
-            }
-            .max_len(),
-            512
-        );
+        assert_eq!(Command::Mail { from: &from, params: &p }.max_len(), 512);
         p.size = Some(1);
         p.body = Some(BodyType::EightBitMime);
-        assert_eq!(
-            Command::Mail {
-                from: &from,
-                params: &p
-            }
-            .max_len(),
-            538
-        );
+        assert_eq!(Command::Mail { from: &from, params: &p }.max_len(), 538);
         p.body = Some(BodyType::BinaryMime);
         p.smtputf8 = true;
         p.requiretls = true;
         p.auth = Some(ReversePath::null());
         p.ret = Some(Ret::Hdrs);
         assert_eq!(
-            Command::Mail {
-                from: &from,
-                params: &p
-            }
-            .max_len(),
+            Command::Mail { from: &from, params: &p }.max_len(),
             512 + 26 + 16 + 10 + 11 + 500 + 110
         );
         let r = RcptParams::default();
-        assert_eq!(
-            Command::Rcpt {
-                to: &to,
-                params: &r,
-                smtputf8: false
-            }
-            .max_len(),
-            512
-        );
-        let r = RcptParams {
-            notify: Some(Notify::never()),
-            orcpt: None,
-        };
-        assert_eq!(
-            Command::Rcpt {
-                to: &to,
-                params: &r,
-                smtputf8: false
-            }
-            .max_len(),
-            1042
-        );
+        assert_eq!(Command::Rcpt { to: &to, params: &r, smtputf8: false }.max_len(), 512);
+        let r = RcptParams { notify: Some(Notify::never()), orcpt: None };
+        assert_eq!(Command::Rcpt { to: &to, params: &r, smtputf8: false }.max_len(), 1042);
         assert_eq!(Command::AuthResponse(b"").max_len(), 12_288);
     }
 
@@ -570,10 +485,7 @@ mod tests {
         let from = ReversePath::mailbox(m.clone());
         let p = MailParams::default();
         assert_eq!(
-            enc(Command::Mail {
-                from: &from,
-                params: &p
-            }),
+            enc(Command::Mail { from: &from, params: &p }),
             Err(CommandError::SmtpUtf8Required)
         );
         let p = MailParams {
@@ -582,33 +494,17 @@ mod tests {
             ..MailParams::default()
         };
         assert_eq!(
-            enc(Command::Mail {
-                from: &from,
-                params: &p
-            })
-            .unwrap(),
+            enc(Command::Mail { from: &from, params: &p }).unwrap(),
             "MAIL FROM:<café@example.com> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
         );
         let to = ForwardPath::mailbox(m);
-        let r = RcptParams {
-            notify: None,
-            orcpt: Some(OrigRecipient::from_forward_path(&to)),
-        };
+        let r = RcptParams { notify: None, orcpt: Some(OrigRecipient::from_forward_path(&to)) };
         assert_eq!(
-            enc(Command::Rcpt {
-                to: &to,
-                params: &r,
-                smtputf8: false
-            }),
+            enc(Command::Rcpt { to: &to, params: &r, smtputf8: false }),
             Err(CommandError::SmtpUtf8Required)
         );
         assert_eq!(
-            enc(Command::Rcpt {
-                to: &to,
-                params: &r,
-                smtputf8: true
-            })
-            .unwrap(),
+            enc(Command::Rcpt { to: &to, params: &r, smtputf8: true }).unwrap(),
             "RCPT TO:<café@example.com> ORCPT=utf-8;café@example.com\r\n".as_bytes()
         );
         // An ASCII recipient with a utf-8 ORCPT in a transaction without SMTPUTF8: the 7-bit form.
@@ -618,12 +514,7 @@ mod tests {
             orcpt: Some(OrigRecipient::new("utf-8", "café@example.com").unwrap()),
         };
         assert_eq!(
-            enc(Command::Rcpt {
-                to: &ascii,
-                params: &r,
-                smtputf8: false
-            })
-            .unwrap(),
+            enc(Command::Rcpt { to: &ascii, params: &r, smtputf8: false }).unwrap(),
             b"RCPT TO:<cafe@example.com> ORCPT=utf-8;caf\\x{E9}@example.com\r\n"
         );
     }

@@ -1,12 +1,10 @@
 //! Session configuration: who we are, how we secure the session, and how long we wait.
 
-use core::time::Duration;
-
-use crate::address::HeloName;
-use crate::reply::ReplyConfig;
 use alloc::vec::Vec;
 
+use crate::reply::ReplyConfig;
 use crate::sasl::{Credentials, Mechanism};
+use crate::timer::Timeouts;
 
 /// Which protocol the session speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,80 +43,32 @@ pub enum DsnPolicy {
     Require,
 }
 
-/// Per-command timeouts (RFC 5321 §4.5.3.2). Each bounds the wait for one reply, counted from the moment the
-/// command was handed to the driver: a server that drips bytes cannot stretch it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// The 220 greeting (RFC: 5 minutes).
-    pub greeting: Duration,
-    /// EHLO, HELO, LHLO, STARTTLS, AUTH steps, RSET, NOOP (no RFC value; 5 minutes).
-    pub command: Duration,
-    /// MAIL (RFC: 5 minutes).
-    pub mail: Duration,
-    /// Each RCPT (RFC: 5 minutes).
-    pub rcpt: Duration,
-    /// DATA until 354 (RFC: 2 minutes).
-    pub data_init: Duration,
-    /// Each block of body handed to the driver, and each non-final BDAT reply (RFC: 3 minutes).
-    pub data_block: Duration,
-    /// The reply after the final dot or `BDAT … LAST` (RFC: 10 minutes). A timeout here leaves the
-    /// outcome unknown.
-    pub data_termination: Duration,
-    /// QUIT's 221 (no RFC value; 1 minute: nothing is lost by giving up).
-    pub quit: Duration,
+/// Whether to use a service extension the server offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExtensionUse {
+    /// Use it when the server offers it.
+    #[default]
+    WhenOffered,
+    /// Never use it.
+    Never,
 }
 
-impl Timeouts {
-    /// The RFC 5321 §4.5.3.2 minimums.
-    pub const RFC5321: Timeouts = Timeouts {
-        greeting: Duration::from_secs(300),
-        command: Duration::from_secs(300),
-        mail: Duration::from_secs(300),
-        rcpt: Duration::from_secs(300),
-        data_init: Duration::from_secs(120),
-        data_block: Duration::from_secs(180),
-        data_termination: Duration::from_secs(600),
-        quit: Duration::from_secs(60),
-    };
-
-    /// The same timeout for every reply (what `smtp-send --timeout` sets).
-    pub const fn uniform(each: Duration) -> Timeouts {
-        Timeouts {
-            greeting: each,
-            command: each,
-            mail: each,
-            rcpt: each,
-            data_init: each,
-            data_block: each,
-            data_termination: each,
-            quit: each,
-        }
-    }
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts::RFC5321
-    }
-}
-
-/// Everything a [`Client`](crate::Client) needs to know before the greeting.
+/// How a [`Client`](crate::Client) runs its session: everything it needs to know before the greeting
+/// besides its own name.
 ///
 /// ```
-/// use smtp_proto::{ClientConfig, TlsMode};
-/// let mut config = ClientConfig::new("client.example.org".parse().unwrap());
+/// use smtp_proto::{ClientConfig, ExtensionUse, TlsMode};
+/// let mut config = ClientConfig::new();
 /// config.tls = TlsMode::Required;
-/// assert!(config.pipelining);
+/// assert_eq!(config.pipelining, ExtensionUse::WhenOffered);
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// The EHLO/HELO/LHLO argument.
-    pub helo_name: HeloName,
     /// SMTP or LMTP.
     pub protocol: Protocol,
-    /// How the session is secured. Default: [`TlsMode::Required`] when credentials are set, else
-    /// [`TlsMode::Opportunistic`] (set by [`ClientConfig::new`]; change it after setting credentials).
+    /// How the session is secured. Default: [`TlsMode::Opportunistic`], made [`TlsMode::Required`] by
+    /// [`ClientConfig::with_credentials`].
     pub tls: TlsMode,
     /// Credentials for AUTH. When set, the session fails rather than send mail unauthenticated.
     pub credentials: Option<Credentials>,
@@ -127,10 +77,10 @@ pub struct ClientConfig {
     pub auth_mechanisms: Vec<Mechanism>,
     /// Allow AUTH outside TLS. Off by default (RFC 8314 §5, RFC 4954 §14): only for loopback tests.
     pub allow_plaintext_auth: bool,
-    /// Use PIPELINING (RFC 2920) when the server offers it.
-    pub pipelining: bool,
-    /// Use BDAT (RFC 3030) when the server offers CHUNKING.
-    pub chunking: bool,
+    /// PIPELINING (RFC 2920).
+    pub pipelining: ExtensionUse,
+    /// BDAT (RFC 3030), when the server offers CHUNKING. A body declared binary needs it.
+    pub chunking: ExtensionUse,
     /// What to do when DSN is asked for and not offered.
     pub dsn_policy: DsnPolicy,
     /// Per-command timeouts.
@@ -148,19 +98,24 @@ pub struct ClientConfig {
     pub bdat_window: usize,
 }
 
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig::new()
+    }
+}
+
 impl ClientConfig {
     /// A configuration with the defaults: SMTP, opportunistic STARTTLS, pipelining and chunking when
     /// offered, best-effort DSN, RFC 5321 timeouts, 64 KiB body buffer.
-    pub fn new(helo_name: HeloName) -> ClientConfig {
+    pub fn new() -> ClientConfig {
         ClientConfig {
-            helo_name,
             protocol: Protocol::Smtp,
             tls: TlsMode::Opportunistic,
             credentials: None,
             auth_mechanisms: Mechanism::PREFERENCE.to_vec(),
             allow_plaintext_auth: false,
-            pipelining: true,
-            chunking: true,
+            pipelining: ExtensionUse::WhenOffered,
+            chunking: ExtensionUse::WhenOffered,
             dsn_policy: DsnPolicy::BestEffort,
             timeouts: Timeouts::RFC5321,
             reply: ReplyConfig::default(),

@@ -126,13 +126,7 @@ fn split_token(text: &[u8], span: Span) -> (Span, Span) {
     while rest < end && is_ws(text[rest]) {
         rest += 1;
     }
-    (
-        Span {
-            start,
-            end: tok_end,
-        },
-        Span { start: rest, end },
-    )
+    (Span { start, end: tok_end }, Span { start: rest, end })
 }
 
 /// The tokens of a parameter string, split on runs of SP/HTAB.
@@ -146,9 +140,9 @@ fn parse_size(params: &[u8]) -> Option<u64> {
     if tok.is_empty() || !tok.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = tok.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })?;
+    let n = tok
+        .iter()
+        .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
     (n > 0).then_some(n)
 }
 
@@ -161,11 +155,7 @@ fn parse_limit_value(value: &[u8]) -> Option<u32> {
     {
         return None;
     }
-    Some(
-        value
-            .iter()
-            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')),
-    )
+    Some(value.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')))
 }
 
 /// `LIMITS` parameters (RFC 9422 §3): `(RCPTMAX, MAILMAX)`.
@@ -174,9 +164,7 @@ fn parse_limit_value(value: &[u8]) -> Option<u32> {
 /// names are ignored.
 fn parse_limits(params: &[u8]) -> (Option<u32>, Option<u32>) {
     let valid_name = |n: &[u8]| {
-        !n.is_empty()
-            && n.iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        !n.is_empty() && n.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     let valid_value =
         |v: &[u8]| !v.is_empty() && v.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b';');
@@ -215,17 +203,11 @@ impl Capabilities {
         if !reply.is_positive() {
             return Capabilities::none();
         }
-        let mut caps = Capabilities {
-            text: reply.text().into(),
-            ..Capabilities::default()
-        };
+        let mut caps = Capabilities { text: reply.text().into(), ..Capabilities::default() };
         let text = &*caps.text;
         let mut pos = 0;
         for (i, line) in reply.lines().enumerate() {
-            let span = Span {
-                start: pos,
-                end: pos + line.len(),
-            };
+            let span = Span { start: pos, end: pos + line.len() };
             pos = span.end + 1;
             let (first, rest) = split_token(text, span);
             if i == 0 {
@@ -235,11 +217,7 @@ impl Capabilities {
             if first.start == first.end {
                 continue; // empty or whitespace-only line
             }
-            let mut entry = Entry {
-                keyword: first,
-                params: rest,
-                legacy_auth: false,
-            };
+            let mut entry = Entry { keyword: first, params: rest, legacy_auth: false };
             let kw = &text[first.start..first.end];
             if kw.len() >= 5 && kw[..5].eq_ignore_ascii_case(b"AUTH=") {
                 // Legacy `AUTH=LOGIN PLAIN`: keyword AUTH, parameters from after the `=`.
@@ -271,9 +249,8 @@ impl Capabilities {
         for e in &caps.entries {
             let kw = &text[e.keyword.start..e.keyword.end];
             let params = &text[e.params.start..e.params.end];
-            if let Some(&(_, flag)) = FLAGS
-                .iter()
-                .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(kw))
+            if let Some(&(_, flag)) =
+                FLAGS.iter().find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(kw))
             {
                 caps.flags |= flag;
                 if flag == SIZE {
@@ -390,9 +367,7 @@ impl Capabilities {
 
     /// Every advertised keyword once, spelled as the server sent it, in order of first appearance.
     pub fn keywords(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.entries
-            .iter()
-            .map(|e| &self.text[e.keyword.start..e.keyword.end])
+        self.entries.iter().map(|e| &self.text[e.keyword.start..e.keyword.end])
     }
 }
 
@@ -414,11 +389,7 @@ impl fmt::Debug for Capabilities {
                 if self.1.is_empty() {
                     write!(f, "{kw:?}")
                 } else {
-                    write!(
-                        f,
-                        "{:?}",
-                        alloc::format!("{kw} {}", String::from_utf8_lossy(self.1))
-                    )
+                    write!(f, "{:?}", alloc::format!("{kw} {}", String::from_utf8_lossy(self.1)))
                 }
             }
         }
@@ -472,21 +443,11 @@ mod tests {
         assert_eq!(mechs(&c), vec![Plain, Login, XOAuth2]);
         assert_eq!((c.rcpt_max(), c.mail_max()), (Some(20), Some(5)));
         assert_eq!(c.extension("auth"), Some(&b"PLAIN LOGIN XOAUTH2"[..]));
-        assert_eq!(
-            c.extension("mx.example.com"),
-            None,
-            "the first line is not a keyword"
-        );
+        assert_eq!(c.extension("mx.example.com"), None, "the first line is not a keyword");
         let kws: Vec<&[u8]> = c.keywords().collect();
         assert_eq!(
             kws,
-            vec![
-                &b"pipelining"[..],
-                b"SIZE",
-                b"AUTH",
-                b"LIMITS",
-                b"ENHANCEDSTATUSCODES"
-            ]
+            vec![&b"pipelining"[..], b"SIZE", b"AUTH", b"LIMITS", b"ENHANCEDSTATUSCODES"]
         );
         assert!(!c.starttls() && !c.dsn() && !c.chunking());
     }
@@ -519,10 +480,7 @@ mod tests {
         ];
         for &(kw, check) in cases {
             assert!(check(&caps(&format!("mx\n{kw}"))), "{kw}");
-            assert!(
-                check(&caps(&format!("mx\n\t {kw} \t"))),
-                "{kw} with whitespace"
-            );
+            assert!(check(&caps(&format!("mx\n\t {kw} \t"))), "{kw} with whitespace");
             assert!(!check(&caps("mx\nX-OTHER")), "{kw}");
             assert!(!check(&Capabilities::none()), "{kw}");
         }
@@ -562,11 +520,7 @@ mod tests {
             ("LIMITS RCPTMAX=1000000", None, None),
             ("LIMITS RCPTMAX=abc MAILMAX=3", None, Some(3)),
             ("LIMITS RCPTMAX MAILMAX=3", None, Some(3)),
-            (
-                "LIMITS RCPTDOMAINMAX=4 X_Y-Z=whatever RCPTMAX=7",
-                Some(7),
-                None,
-            ),
+            ("LIMITS RCPTDOMAINMAX=4 X_Y-Z=whatever RCPTMAX=7", Some(7), None),
             ("LIMITS RCPTMAX=7;x MAILMAX=3", None, None),
             ("LIMITS RCPTMAX=7 M@IL=3", None, None),
             ("LIMITS RCPTMAX= MAILMAX=3", None, None),
@@ -578,10 +532,7 @@ mod tests {
             assert_eq!((c.rcpt_max(), c.mail_max()), (rcpt, mail), "{line}");
         }
         // Last instance wins, and an EHLO without LIMITS has none (TV-50): values never leak between replies.
-        assert_eq!(
-            caps("mx\nLIMITS RCPTMAX=2\nLIMITS MAILMAX=3").rcpt_max(),
-            None
-        );
+        assert_eq!(caps("mx\nLIMITS RCPTMAX=2\nLIMITS MAILMAX=3").rcpt_max(), None);
         assert_eq!(caps("mx\nPIPELINING").rcpt_max(), None);
     }
 
@@ -596,11 +547,7 @@ mod tests {
                 &[CramMd5, XOAuth2, OAuthBearer],
                 Some(b"cram-md5 xoauth2 oauthbearer"),
             ),
-            (
-                "AUTH SCRAM-SHA-256 PLAIN",
-                &[Plain],
-                Some(b"SCRAM-SHA-256 PLAIN"),
-            ),
+            ("AUTH SCRAM-SHA-256 PLAIN", &[Plain], Some(b"SCRAM-SHA-256 PLAIN")),
             ("AUTH SCRAM-SHA-256", &[], Some(b"SCRAM-SHA-256")),
             ("AUTH", &[], Some(b"")),
             ("AUTH=LOGIN PLAIN", &[Plain, Login], Some(b"LOGIN PLAIN")),
@@ -653,12 +600,7 @@ mod tests {
         for t in texts {
             let c = caps(t);
             let _ = format!("{c:?}");
-            let _ = (
-                c.keywords().count(),
-                c.domain(),
-                c.max_size(),
-                c.extension(""),
-            );
+            let _ = (c.keywords().count(), c.domain(), c.max_size(), c.extension(""));
         }
         // The whitespace-only line lettre panicked on: skipped.
         let c = caps("mx\n \nPIPELINING");
@@ -683,10 +625,7 @@ mod tests {
         let strict = ReplyParser::new(ReplyConfig::default()).push(input);
         assert_eq!(strict, Err(ParseError::BareLf));
         // Lenient: the LF ends the line, and "STARTTLS" after it is no reply line.
-        let lenient = ReplyConfig {
-            allow_bare_lf: true,
-            ..ReplyConfig::default()
-        };
+        let lenient = ReplyConfig { allow_bare_lf: true, ..ReplyConfig::default() };
         let mut p = ReplyParser::new(lenient);
         let (n, r) = p.push(input).unwrap();
         assert!(!Capabilities::from_ehlo(&r.unwrap()).starttls());
@@ -697,10 +636,7 @@ mod tests {
     fn auth_mechanism_names_round_trip() {
         for m in ALL_MECHANISMS {
             assert_eq!(Mechanism::from_name(m.name().as_bytes()), Some(m));
-            assert_eq!(
-                Mechanism::from_name(m.name().to_ascii_lowercase().as_bytes()),
-                Some(m)
-            );
+            assert_eq!(Mechanism::from_name(m.name().to_ascii_lowercase().as_bytes()), Some(m));
             assert_eq!(format!("{m}"), m.name());
         }
         assert_eq!(Mechanism::from_name(b""), None);

@@ -23,11 +23,7 @@ pub struct Recipient {
 impl Recipient {
     /// A recipient with no DSN request.
     pub fn new(path: ForwardPath) -> Recipient {
-        Recipient {
-            path,
-            notify: None,
-            orcpt: None,
-        }
+        Recipient { path, notify: None, orcpt: None }
     }
 
     /// Asks for NOTIFY (sent only when the server offers DSN).

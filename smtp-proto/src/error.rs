@@ -1,4 +1,4 @@
-//! Errors, sorted by blame: [`Error`] ends the session (the server, the network or time is at fault),
+//! Errors, sorted by blame: [`Error`] ends the session ([`Error::blame`] says whose fault it was),
 //! [`ApiMisuse`] is a caller bug, [`Refusal`] is a message refused before any of its bytes was written.
 
 use core::fmt;
@@ -39,7 +39,7 @@ pub enum Error {
         /// Details from the SASL exchange (an undecodable challenge, an OAuth error document).
         sasl: Option<SaslFailure>,
     },
-    /// RSET or NOOP was refused: the session is no longer reliable.
+    /// RSET was refused: the session is no longer reliable.
     ResetFailed(Reply),
     /// A reply did not come within its deadline.
     Timeout(Timer),
@@ -65,7 +65,7 @@ impl fmt::Display for Error {
             Error::NoAuthMechanism => f.write_str("the server offers no usable authentication mechanism"),
             Error::AuthFailed { reply: Some(r), .. } => write!(f, "authentication failed: {r}"),
             Error::AuthFailed { reply: None, .. } => f.write_str("authentication failed"),
-            Error::ResetFailed(r) => write!(f, "RSET/NOOP refused: {r}"),
+            Error::ResetFailed(r) => write!(f, "RSET refused: {r}"),
             Error::Timeout(t) => write!(f, "timed out waiting for {t}"),
             Error::UnexpectedEof => f.write_str("the server closed the connection unexpectedly"),
             Error::Aborted => f.write_str("the session was aborted"),
@@ -73,7 +73,50 @@ impl fmt::Display for Error {
     }
 }
 
+/// Whose fault an error is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Blame {
+    /// The server broke the protocol or refused the session (a malformed or misplaced reply, a 421, a refused
+    /// EHLO, AUTH or RSET, bytes injected before TLS).
+    Remote,
+    /// The client's own configuration or policy: TLS or an AUTH mechanism it requires is not available.
+    Local,
+    /// The caller: an abort, or a call the API does not allow.
+    Misuse,
+    /// The connection or the clock: it closed, or a reply did not come in time.
+    Transport,
+}
+
+impl fmt::Display for Blame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Blame::Remote => "the server",
+            Blame::Local => "the configuration",
+            Blame::Misuse => "the caller",
+            Blame::Transport => "the connection",
+        })
+    }
+}
+
 impl Error {
+    /// Whose fault the end of the session was.
+    pub fn blame(&self) -> Blame {
+        match self {
+            Error::Parse(_)
+            | Error::Protocol(_)
+            | Error::ServiceUnavailable(_)
+            | Error::HelloRejected(_)
+            | Error::StartTlsInjection
+            | Error::AuthFailed { .. }
+            | Error::ResetFailed(_) => Blame::Remote,
+            Error::TlsUnavailable(_) | Error::AuthRequiresTls | Error::NoAuthMechanism => {
+                Blame::Local
+            }
+            Error::Aborted => Blame::Misuse,
+            Error::Timeout(_) | Error::UnexpectedEof => Blame::Transport,
+        }
+    }
+
     /// The server's reply that ended the session, when one did (a 421, a refused EHLO or AUTH, a reply out of
     /// place…).
     pub fn reply(&self) -> Option<&Reply> {
@@ -136,17 +179,12 @@ impl ProtocolViolation {
 impl fmt::Display for ProtocolViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProtocolViolation::UnsolicitedReply {
-                reply,
-                before: Some(command),
-            } => write!(
-                f,
-                "the server sent \"{reply}\" before the client had sent {command}"
-            ),
-            ProtocolViolation::UnsolicitedReply {
-                reply,
-                before: None,
-            } => write!(f, "the server sent \"{reply}\" when no reply was due"),
+            ProtocolViolation::UnsolicitedReply { reply, before: Some(command) } => {
+                write!(f, "the server sent \"{reply}\" before the client had sent {command}")
+            }
+            ProtocolViolation::UnsolicitedReply { reply, before: None } => {
+                write!(f, "the server sent \"{reply}\" when no reply was due")
+            }
             ProtocolViolation::UnexpectedReply { command, reply } => {
                 write!(
                     f,
@@ -165,8 +203,11 @@ pub enum ApiMisuse {
     NotConnected,
     /// Another message's body is still being written: `IXP_E_BUSY`. Finish it first.
     Busy,
-    /// No such message, or it is already finished.
+    /// No message with this id takes a body: it never existed, or it already has its outcome (a refused BDAT
+    /// chunk, a reply during the body), whose `MessageDone` follows or came.
     UnknownMessage,
+    /// `finish_body` before [`Event::BodyRequested`](crate::Event::BodyRequested).
+    BodyNotRequested,
     /// The message's body was already finished.
     BodyFinished,
     /// `tls_established` was called while no TLS upgrade was asked for.
@@ -180,7 +221,8 @@ impl fmt::Display for ApiMisuse {
         f.write_str(match self {
             ApiMisuse::NotConnected => "the session is closed",
             ApiMisuse::Busy => "another message's body is still being written",
-            ApiMisuse::UnknownMessage => "no such message in progress",
+            ApiMisuse::UnknownMessage => "no message with this id takes a body",
+            ApiMisuse::BodyNotRequested => "the body was not requested yet",
             ApiMisuse::BodyFinished => "the message body is already finished",
             ApiMisuse::NoTlsUpgradePending => "no TLS upgrade was requested",
             ApiMisuse::UndeclaredEightBit => {
@@ -276,6 +318,17 @@ pub enum SendError {
     Misuse(ApiMisuse),
     /// The message cannot go to this server.
     Refused(Refusal),
+}
+
+impl SendError {
+    /// Whose fault the refusal is: the caller's, or the configuration's (the message asks for what this
+    /// server cannot do).
+    pub fn blame(&self) -> Blame {
+        match self {
+            SendError::Misuse(_) => Blame::Misuse,
+            SendError::Refused(_) => Blame::Local,
+        }
+    }
 }
 
 impl From<ApiMisuse> for SendError {

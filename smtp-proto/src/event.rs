@@ -227,9 +227,7 @@ impl MessageReport {
 
     /// True when every recipient was delivered.
     pub fn all_delivered(&self) -> bool {
-        self.recipients
-            .iter()
-            .all(|r| r.status == RecipientStatus::Delivered)
+        self.recipients.iter().all(|r| r.status == RecipientStatus::Delivered)
     }
 
     /// The recipients the server turned away for being too many in one transaction (452, or 552 with
@@ -246,16 +244,11 @@ impl MessageReport {
     /// may succeed and cannot duplicate it.
     pub fn is_temporary(&self) -> bool {
         self.outcome == Outcome::Rejected
-            && self
-                .recipients
-                .iter()
-                .all(|r| r.status == RecipientStatus::TemporaryFailure)
+            && self.recipients.iter().all(|r| r.status == RecipientStatus::TemporaryFailure)
     }
 }
 
 fn too_many(reply: &Reply) -> bool {
-    let x53 = reply
-        .enhanced()
-        .is_some_and(|e| e.subject == 5 && e.detail == 3);
+    let x53 = reply.enhanced().is_some_and(|e| e.subject == 5 && e.detail == 3);
     reply.code() == 452 || (reply.code() == 552 && x53)
 }

@@ -42,8 +42,7 @@
 //! use smtp_proto::{Client, ClientConfig, Envelope, Event, Outcome};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = ClientConfig::new("client.example.org".parse()?);
-//! let mut client = Client::new(config, Duration::ZERO);
+//! let mut client = Client::new("client.example.org".parse()?, ClientConfig::new(), Duration::ZERO);
 //! let id = client.send_message(Envelope::parse("alice@example.org", &["bob@example.org"])?)?;
 //!
 //! // A scripted server stands in for the socket: each read returns the next chunk.
@@ -130,11 +129,11 @@ pub mod sasl;
 mod timer;
 
 pub use client::{Client, State};
-pub use config::{ClientConfig, DsnPolicy, Protocol, Timeouts, TlsMode};
+pub use config::{ClientConfig, DsnPolicy, ExtensionUse, Protocol, TlsMode};
 pub use envelope::{Envelope, EnvelopeError, Recipient};
-pub use error::{ApiMisuse, Error, ProtocolViolation, Refusal, SendError};
+pub use error::{ApiMisuse, Blame, Error, ProtocolViolation, Refusal, SendError};
 pub use event::{
     Event, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning,
 };
 pub use reply::{EnhancedCode, Reply, ReplyClass};
-pub use timer::Timer;
+pub use timer::{Timeouts, Timer};

@@ -155,11 +155,7 @@ impl Credentials {
     pub fn validate(&self) -> Result<(), SaslError> {
         let invalid = |what| Err(SaslError::InvalidCredentials(what));
         match self {
-            Credentials::Password {
-                authzid,
-                username,
-                password,
-            } => {
+            Credentials::Password { authzid, username, password } => {
                 if username.is_empty() {
                     return invalid("empty username");
                 }
@@ -176,12 +172,7 @@ impl Credentials {
                     return invalid("NUL in authzid");
                 }
             }
-            Credentials::OAuth2 {
-                username,
-                token,
-                host,
-                ..
-            } => {
+            Credentials::OAuth2 { username, token, host, .. } => {
                 let bad = |s: &str| s.contains(['\0', '\x01']);
                 if username.is_empty() {
                     return invalid("empty username");
@@ -262,9 +253,7 @@ impl Mechanism {
     /// Parses a mechanism name from an EHLO `AUTH` line, case-insensitively (AUTH-01).
     #[must_use]
     pub fn from_name(name: &[u8]) -> Option<Self> {
-        Self::PREFERENCE
-            .into_iter()
-            .find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
+        Self::PREFERENCE.into_iter().find(|m| m.name().as_bytes().eq_ignore_ascii_case(name))
     }
 
     /// Whether the mechanism can use these credentials: passwords for PLAIN, LOGIN and CRAM-MD5; OAuth 2.0
@@ -273,10 +262,7 @@ impl Mechanism {
     pub const fn usable_with(&self, credentials: &Credentials) -> bool {
         match credentials {
             Credentials::Password { .. } => {
-                matches!(
-                    self,
-                    Mechanism::Plain | Mechanism::Login | Mechanism::CramMd5
-                )
+                matches!(self, Mechanism::Plain | Mechanism::Login | Mechanism::CramMd5)
             }
             Credentials::OAuth2 { .. } => {
                 matches!(self, Mechanism::XOAuth2 | Mechanism::OAuthBearer)
@@ -288,19 +274,14 @@ impl Mechanism {
     /// and OAUTHBEARER. LOGIN and CRAM-MD5 wait for a `334`.
     #[must_use]
     pub const fn is_client_first(&self) -> bool {
-        matches!(
-            self,
-            Mechanism::Plain | Mechanism::XOAuth2 | Mechanism::OAuthBearer
-        )
+        matches!(self, Mechanism::Plain | Mechanism::XOAuth2 | Mechanism::OAuthBearer)
     }
 
     /// The first mechanism of [`PREFERENCE`](Self::PREFERENCE) that the server `offered` and the
     /// credentials can use.
     #[must_use]
     pub fn choose(offered: &[Mechanism], credentials: &Credentials) -> Option<Mechanism> {
-        Self::PREFERENCE
-            .into_iter()
-            .find(|m| offered.contains(m) && m.usable_with(credentials))
+        Self::PREFERENCE.into_iter().find(|m| offered.contains(m) && m.usable_with(credentials))
     }
 }
 
@@ -539,10 +520,7 @@ impl SaslClient {
     fn cancel(&mut self, reason: SaslFailureReason) -> Step {
         self.done = true;
         if self.failure.is_none() {
-            self.failure = Some(SaslFailure {
-                reason,
-                detail: None,
-            });
+            self.failure = Some(SaslFailure { reason, detail: None });
         }
         Step::Cancel
     }
@@ -566,41 +544,21 @@ impl SaslClient {
     fn client_first_message(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match (&self.credentials, self.mechanism) {
-            (
-                Credentials::Password {
-                    authzid,
-                    username,
-                    password,
-                },
-                Mechanism::Plain,
-            ) => {
+            (Credentials::Password { authzid, username, password }, Mechanism::Plain) => {
                 out.extend_from_slice(authzid.as_deref().unwrap_or("").as_bytes());
                 out.push(0);
                 out.extend_from_slice(username.as_bytes());
                 out.push(0);
                 out.extend_from_slice(password.expose().as_bytes());
             }
-            (
-                Credentials::OAuth2 {
-                    username, token, ..
-                },
-                Mechanism::XOAuth2,
-            ) => {
+            (Credentials::OAuth2 { username, token, .. }, Mechanism::XOAuth2) => {
                 out.extend_from_slice(b"user=");
                 out.extend_from_slice(username.as_bytes());
                 out.extend_from_slice(b"\x01auth=Bearer ");
                 out.extend_from_slice(token.expose().as_bytes());
                 out.extend_from_slice(b"\x01\x01");
             }
-            (
-                Credentials::OAuth2 {
-                    username,
-                    token,
-                    host,
-                    port,
-                },
-                Mechanism::OAuthBearer,
-            ) => {
+            (Credentials::OAuth2 { username, token, host, port }, Mechanism::OAuthBearer) => {
                 out.extend_from_slice(b"n,a=");
                 for &b in username.as_bytes() {
                     match b {

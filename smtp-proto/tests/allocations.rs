@@ -36,10 +36,7 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn steady_state_allocations_per_message() {
     let now = Duration::ZERO;
-    let mut client = Client::new(
-        ClientConfig::new("client.example.org".parse().unwrap()),
-        now,
-    );
+    let mut client = Client::new("client.example.org".parse().unwrap(), ClientConfig::new(), now);
     let mut out = Vec::with_capacity(64 * 1024);
     client.handle_input(now, b"220 mx ESMTP\r\n");
     let _ = client.poll_transmit(now, &mut out);
@@ -75,8 +72,5 @@ fn steady_state_allocations_per_message() {
     }
     // After a few messages every buffer has its size: 4 replies + 2 vectors per message.
     let steady = &counted[5..];
-    assert!(
-        steady.iter().all(|&n| n <= 6),
-        "allocations per message: {counted:?}"
-    );
+    assert!(steady.iter().all(|&n| n <= 6), "allocations per message: {counted:?}");
 }

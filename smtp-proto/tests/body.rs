@@ -71,10 +71,7 @@ fn check_stuff(body: &[u8], expected: &[u8]) {
             expected.escape_ascii().to_string(),
             "body {:?} split {:?}",
             body.escape_ascii().to_string(),
-            split
-                .iter()
-                .map(|c| c.escape_ascii().to_string())
-                .collect::<Vec<_>>()
+            split.iter().map(|c| c.escape_ascii().to_string()).collect::<Vec<_>>()
         );
     }
     check_wire_invariants(expected);
@@ -117,20 +114,12 @@ fn check_wire_invariants(wire: &[u8]) {
         return;
     }
     assert!(wire.ends_with(b"\r\n.\r\n"));
-    assert_eq!(
-        count(wire, b"\r\n.\r\n"),
-        1,
-        "{:?}",
-        wire.escape_ascii().to_string()
-    );
+    assert_eq!(count(wire, b"\r\n.\r\n"), 1, "{:?}", wire.escape_ascii().to_string());
 }
 
 #[test]
 fn tv32_dot_stuffing_and_final_crlf() {
-    check_stuff(
-        b".hidden\r\n..two\r\nend",
-        b"..hidden\r\n...two\r\nend\r\n.\r\n",
-    );
+    check_stuff(b".hidden\r\n..two\r\nend", b"..hidden\r\n...two\r\nend\r\n.\r\n");
     check_stuff(b"x\r\n", b"x\r\n.\r\n");
     check_stuff(b".\r\n", b"..\r\n.\r\n");
 }
@@ -143,14 +132,8 @@ fn tv33_bare_lf_and_bare_cr() {
 
 #[test]
 fn tv34_stuffing_across_chunk_boundaries() {
-    assert_eq!(
-        stuff_chunks([&b"l1\r"[..], b"\n.x\r\n"]),
-        b"l1\r\n..x\r\n.\r\n"
-    );
-    assert_eq!(
-        stuff_chunks([&b"l1\r\n"[..], b".", b"x\r\n"]),
-        b"l1\r\n..x\r\n.\r\n"
-    );
+    assert_eq!(stuff_chunks([&b"l1\r"[..], b"\n.x\r\n"]), b"l1\r\n..x\r\n.\r\n");
+    assert_eq!(stuff_chunks([&b"l1\r\n"[..], b".", b"x\r\n"]), b"l1\r\n..x\r\n.\r\n");
     check_stuff(b"l1\r\n.x\r\n", b"l1\r\n..x\r\n.\r\n");
 }
 
@@ -192,16 +175,9 @@ fn cr_cr_lf_is_bare_cr_then_crlf() {
 #[test]
 fn smuggling_end_of_data_lookalikes() {
     let injected = b"MAIL FROM:<spoof@victim.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nFrom: ceo\r\n\r\nspoofed\r\n.\r\n";
-    for sep in [
-        &b"\n.\r\n"[..],
-        b"\n.\n",
-        b"\r.\r\n",
-        b"\r.\r",
-        b"\r\n.\n",
-        b"\n.\r",
-        b".\n",
-        b".\r",
-    ] {
+    for sep in
+        [&b"\n.\r\n"[..], b"\n.\n", b"\r.\r\n", b"\r.\r", b"\r\n.\n", b"\n.\r", b".\n", b".\r"]
+    {
         for prefix in [&b""[..], b"hello", b"hello\r\n", b"hello\n"] {
             let mut body = prefix.to_vec();
             body.extend_from_slice(sep);
@@ -234,14 +210,8 @@ fn tv35_line_length() {
     // Bare line ends count as line ends, as the encoder emits them.
     let mut scan = BodyScan::new();
     scan.update(
-        &[
-            vec![b'a'; 500],
-            b"\n".to_vec(),
-            vec![b'b'; 600],
-            b"\r".to_vec(),
-            vec![b'c'; 10],
-        ]
-        .concat(),
+        &[vec![b'a'; 500], b"\n".to_vec(), vec![b'b'; 600], b"\r".to_vec(), vec![b'c'; 10]]
+            .concat(),
     );
     assert_eq!(scan.longest_line(), 600);
     // The last line counts without a line end.
@@ -282,10 +252,7 @@ fn bdat_header_numbers() {
 fn bdat07_text_body_normalised_and_counted() {
     let body = b".a\nb\r.\r\nc\r";
     for split in splittings(body) {
-        assert_eq!(
-            normalize_chunks(split.iter().copied()),
-            b".a\r\nb\r\n.\r\nc\r\n"
-        );
+        assert_eq!(normalize_chunks(split.iter().copied()), b".a\r\nb\r\n.\r\nc\r\n");
         let scan = scan_chunks(split.iter().copied());
         assert_eq!(scan.crlf_len(), 13);
         assert_eq!(scan.len(), body.len() as u64);

@@ -37,19 +37,12 @@ fn assert_one_line(line: &[u8]) {
 
 fn mail(from: &str, params: &MailParams) -> Result<Vec<u8>, CommandError> {
     let from = ReversePath::parse(from).unwrap();
-    encode(Command::Mail {
-        from: &from,
-        params,
-    })
+    encode(Command::Mail { from: &from, params })
 }
 
 fn rcpt(to: &str, params: &RcptParams, smtputf8: bool) -> Result<Vec<u8>, CommandError> {
     let to = ForwardPath::parse(to).unwrap();
-    encode(Command::Rcpt {
-        to: &to,
-        params,
-        smtputf8,
-    })
+    encode(Command::Rcpt { to: &to, params, smtputf8 })
 }
 
 fn no_params() -> RcptParams {
@@ -70,42 +63,24 @@ fn tv49_accept_null_reverse_path_mail_only() {
     assert!(p.is_null());
     assert_eq!(p, ReversePath::null());
     assert_eq!(p.to_string(), "<>");
-    assert_eq!(
-        mail("<>", &MailParams::default()).unwrap(),
-        b"MAIL FROM:<>\r\n"
-    );
-    assert_eq!(
-        mail("", &MailParams::default()).unwrap(),
-        b"MAIL FROM:<>\r\n"
-    );
+    assert_eq!(mail("<>", &MailParams::default()).unwrap(), b"MAIL FROM:<>\r\n");
+    assert_eq!(mail("", &MailParams::default()).unwrap(), b"MAIL FROM:<>\r\n");
 }
 
 #[test]
 fn tv49_reject_null_forward_path() {
-    assert_eq!(
-        ForwardPath::parse("<>").unwrap_err().kind(),
-        AddressErrorKind::NullNotAllowed
-    );
-    assert_eq!(
-        ForwardPath::parse("").unwrap_err().kind(),
-        AddressErrorKind::Empty
-    );
+    assert_eq!(ForwardPath::parse("<>").unwrap_err().kind(), AddressErrorKind::NullNotAllowed);
+    assert_eq!(ForwardPath::parse("").unwrap_err().kind(), AddressErrorKind::Empty);
 }
 
 #[test]
 fn tv49_accept_postmaster_rcpt() {
     for s in ["Postmaster", "postmaster", "POSTMASTER"] {
-        assert_eq!(
-            rcpt(s, &no_params(), false).unwrap(),
-            b"RCPT TO:<Postmaster>\r\n"
-        );
+        assert_eq!(rcpt(s, &no_params(), false).unwrap(), b"RCPT TO:<Postmaster>\r\n");
     }
     assert_eq!(ForwardPath::postmaster().as_str(), "Postmaster");
     // Postmaster without a domain is a forward-path only.
-    assert_eq!(
-        ReversePath::parse("Postmaster").unwrap_err().kind(),
-        AddressErrorKind::MissingAt
-    );
+    assert_eq!(ReversePath::parse("Postmaster").unwrap_err().kind(), AddressErrorKind::MissingAt);
     // With a domain it is an ordinary mailbox.
     assert_eq!(
         rcpt("Postmaster@x.test", &no_params(), false).unwrap(),
@@ -145,11 +120,8 @@ fn tv49_accept_address_literals() {
 fn tv49_accept_utf8_only_with_smtputf8() {
     let m = Mailbox::parse("café@example.com").unwrap();
     assert!(m.needs_smtputf8());
-    let params = MailParams {
-        smtputf8: true,
-        body: Some(BodyType::EightBitMime),
-        ..MailParams::default()
-    };
+    let params =
+        MailParams { smtputf8: true, body: Some(BodyType::EightBitMime), ..MailParams::default() };
     assert_eq!(
         mail("café@example.com", &params).unwrap(),
         "MAIL FROM:<café@example.com> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
@@ -162,43 +134,22 @@ fn tv49_accept_utf8_only_with_smtputf8() {
 
 #[test]
 fn tv49_reject_utf8_without_smtputf8() {
-    assert_eq!(
-        mail("café@x.test", &MailParams::default()),
-        Err(CommandError::SmtpUtf8Required)
-    );
-    assert_eq!(
-        rcpt("café@x.test", &no_params(), false),
-        Err(CommandError::SmtpUtf8Required)
-    );
-    assert_eq!(
-        rcpt("user@bücher.test", &no_params(), false),
-        Err(CommandError::SmtpUtf8Required)
-    );
+    assert_eq!(mail("café@x.test", &MailParams::default()), Err(CommandError::SmtpUtf8Required));
+    assert_eq!(rcpt("café@x.test", &no_params(), false), Err(CommandError::SmtpUtf8Required));
+    assert_eq!(rcpt("user@bücher.test", &no_params(), false), Err(CommandError::SmtpUtf8Required));
 }
 
 #[test]
 fn tv49_minimal_quoting() {
-    assert_eq!(
-        Mailbox::parse("\"john\"@example.com").unwrap().as_str(),
-        "john@example.com"
-    );
+    assert_eq!(Mailbox::parse("\"john\"@example.com").unwrap().as_str(), "john@example.com");
     assert_eq!(
         rcpt("\"john\"@example.com", &no_params(), false).unwrap(),
         b"RCPT TO:<john@example.com>\r\n"
     );
     // Needed quoting is kept, with backslashes only where needed.
-    assert_eq!(
-        Mailbox::parse(r#""a\ b"@x.test"#).unwrap().as_str(),
-        r#""a b"@x.test"#
-    );
-    assert_eq!(
-        Mailbox::parse(r#""a\"b\\c"@x.test"#).unwrap().as_str(),
-        r#""a\"b\\c"@x.test"#
-    );
-    assert_eq!(
-        Mailbox::parse(r#"".a"@x.test"#).unwrap().as_str(),
-        r#"".a"@x.test"#
-    );
+    assert_eq!(Mailbox::parse(r#""a\ b"@x.test"#).unwrap().as_str(), r#""a b"@x.test"#);
+    assert_eq!(Mailbox::parse(r#""a\"b\\c"@x.test"#).unwrap().as_str(), r#""a\"b\\c"@x.test"#);
+    assert_eq!(Mailbox::parse(r#"".a"@x.test"#).unwrap().as_str(), r#"".a"@x.test"#);
 }
 
 #[test]
@@ -220,14 +171,8 @@ fn tv49_reject_bad_ipv4_literal() {
 #[test]
 fn tv49_reject_bad_ipv6_literal() {
     assert_eq!(kind("user@[IPv6:zz::1]"), AddressErrorKind::AddressLiteral);
-    assert_eq!(
-        kind("user@[IPv6:1:2:3:4:5:6:7]"),
-        AddressErrorKind::AddressLiteral
-    );
-    assert_eq!(
-        kind("user@[IPv6:1::2::3]"),
-        AddressErrorKind::AddressLiteral
-    );
+    assert_eq!(kind("user@[IPv6:1:2:3:4:5:6:7]"), AddressErrorKind::AddressLiteral);
+    assert_eq!(kind("user@[IPv6:1::2::3]"), AddressErrorKind::AddressLiteral);
     assert_eq!(kind("user@[2001:db8::1]"), AddressErrorKind::AddressLiteral);
 }
 
@@ -267,10 +212,7 @@ fn tv49_reject_unquoted_angle() {
 fn tv49_reject_source_route() {
     assert_eq!(kind("<@a.test:u@b.test>"), AddressErrorKind::SourceRoute);
     assert_eq!(kind("@a.test:u@b.test"), AddressErrorKind::SourceRoute);
-    assert_eq!(
-        kind("@a.test,@c.test:u@b.test"),
-        AddressErrorKind::SourceRoute
-    );
+    assert_eq!(kind("@a.test,@c.test:u@b.test"), AddressErrorKind::SourceRoute);
     assert_eq!(
         ForwardPath::parse("<@a.test:u@b.test>").unwrap_err().kind(),
         AddressErrorKind::SourceRoute
@@ -303,10 +245,7 @@ fn domain_189() -> String {
 fn inj4_local_part_64_65() {
     let l64 = "x".repeat(64);
     assert!(Mailbox::parse(&format!("{l64}@x.test")).is_ok());
-    assert_eq!(
-        kind(&format!("{l64}y@x.test")),
-        AddressErrorKind::LocalPartTooLong
-    );
+    assert_eq!(kind(&format!("{l64}y@x.test")), AddressErrorKind::LocalPartTooLong);
     // The limit applies to the wire form: quotes count.
     assert_eq!(
         kind(&format!("\"{} \"@x.test", "x".repeat(62))),
@@ -314,12 +253,7 @@ fn inj4_local_part_64_65() {
     );
     assert!(Mailbox::parse(&format!("\"{} \"@x.test", "x".repeat(61))).is_ok());
     // Quotes that are dropped do not count.
-    assert_eq!(
-        Mailbox::parse(&format!("\"{l64}\"@x.test"))
-            .unwrap()
-            .local_part(),
-        l64
-    );
+    assert_eq!(Mailbox::parse(&format!("\"{l64}\"@x.test")).unwrap().local_part(), l64);
 }
 
 #[test]
@@ -335,50 +269,25 @@ fn inj4_path_256_257() {
 
 #[test]
 fn lim02_domain_and_label_limits() {
-    assert_eq!(
-        kind(&format!("a@{}.test", "l".repeat(64))),
-        AddressErrorKind::LabelTooLong
-    );
-    let d256 = format!(
-        "{}.{}.{}.{}",
-        "a".repeat(63),
-        "b".repeat(63),
-        "c".repeat(63),
-        "d".repeat(64)
-    );
+    assert_eq!(kind(&format!("a@{}.test", "l".repeat(64))), AddressErrorKind::LabelTooLong);
+    let d256 =
+        format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(64));
     assert_eq!(kind(&format!("a@{d256}")), AddressErrorKind::DomainTooLong);
-    let d255 = format!(
-        "{}.{}.{}.{}",
-        "a".repeat(63),
-        "b".repeat(63),
-        "c".repeat(63),
-        "d".repeat(63)
-    );
+    let d255 =
+        format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(63));
     assert_eq!(kind(&format!("a@{d255}")), AddressErrorKind::PathTooLong);
     assert!(HeloName::parse(&d255).is_ok());
-    assert_eq!(
-        HeloName::parse(&d256).unwrap_err().kind(),
-        AddressErrorKind::DomainTooLong
-    );
+    assert_eq!(HeloName::parse(&d256).unwrap_err().kind(), AddressErrorKind::DomainTooLong);
 }
 
 #[test]
 fn inj4_command_line_512_513() {
     // AUTH is the one command whose line can reach 512 with valid inputs; RFC 4954 §4 keeps it at 512.
     let ir = [0u8; 375]; // 500 base64 characters
-    let ok = Command::Auth {
-        mechanism: "X-AB",
-        initial_response: Some(&ir),
-    };
+    let ok = Command::Auth { mechanism: "X-AB", initial_response: Some(&ir) };
     assert_eq!(encode(ok).unwrap().len(), 512);
-    let over = Command::Auth {
-        mechanism: "X-ABC",
-        initial_response: Some(&ir),
-    };
-    assert_eq!(
-        encode(over),
-        Err(CommandError::TooLong { len: 513, max: 512 })
-    );
+    let over = Command::Auth { mechanism: "X-ABC", initial_response: Some(&ir) };
+    assert_eq!(encode(over), Err(CommandError::TooLong { len: 513, max: 512 }));
 }
 
 #[test]
@@ -387,31 +296,18 @@ fn lim01_orcpt_pushes_rcpt_over_limit() {
     // form (`\x{HEX}` escapes) makes the line longer than 512 + 530.
     let to = ForwardPath::parse(&format!("{}@{}", "x".repeat(64), domain_189())).unwrap();
     let label = "é".repeat(31);
-    let orcpt = OrigRecipient::new(
-        "utf-8",
-        &format!("{}@{label}.{label}.{label}", "é".repeat(32)),
-    )
-    .unwrap();
-    let params = RcptParams {
-        notify: Some(Notify::on(true, true, true).unwrap()),
-        orcpt: Some(orcpt),
-    };
-    let c = Command::Rcpt {
-        to: &to,
-        params: &params,
-        smtputf8: false,
-    };
+    let orcpt = OrigRecipient::new("utf-8", &format!("{}@{label}.{label}.{label}", "é".repeat(32)))
+        .unwrap();
+    let params =
+        RcptParams { notify: Some(Notify::on(true, true, true).unwrap()), orcpt: Some(orcpt) };
+    let c = Command::Rcpt { to: &to, params: &params, smtputf8: false };
     assert_eq!(c.max_len(), 1042);
     match encode(c) {
         Err(CommandError::TooLong { len, max: 1042 }) => assert!(len > 1042),
         other => panic!("{other:?}"),
     }
     // With SMTPUTF8 the unitext form is shorter and fits.
-    let c = Command::Rcpt {
-        to: &to,
-        params: &params,
-        smtputf8: true,
-    };
+    let c = Command::Rcpt { to: &to, params: &params, smtputf8: true };
     assert!(encode(c).is_ok());
 }
 
@@ -420,16 +316,9 @@ fn lim01_orcpt_over_500_in_sent_form() {
     // Fits the 530 extra octets of the line, but the ORCPT value alone is over 500 characters.
     let label = "é".repeat(31);
     let orcpt = OrigRecipient::new("utf-8", &format!("a@{label}.{label}.{label}")).unwrap();
-    let params = RcptParams {
-        notify: None,
-        orcpt: Some(orcpt),
-    };
+    let params = RcptParams { notify: None, orcpt: Some(orcpt) };
     let to = ForwardPath::parse("a@x.test").unwrap();
-    let c = Command::Rcpt {
-        to: &to,
-        params: &params,
-        smtputf8: false,
-    };
+    let c = Command::Rcpt { to: &to, params: &params, smtputf8: false };
     match encode(c) {
         Err(CommandError::Param(e)) => {
             assert_eq!(e.parameter(), "ORCPT");
@@ -437,14 +326,7 @@ fn lim01_orcpt_over_500_in_sent_form() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        encode(Command::Rcpt {
-            to: &to,
-            params: &params,
-            smtputf8: true
-        })
-        .is_ok()
-    );
+    assert!(encode(Command::Rcpt { to: &to, params: &params, smtputf8: true }).is_ok());
     // The constructors check the 500 limit directly.
     let e = OrigRecipient::rfc822(&"+".repeat(165)).unwrap_err();
     assert_eq!(e.kind(), ParamErrorKind::TooLong);
@@ -478,14 +360,9 @@ fn tv50_envid_controls() {
 
 #[test]
 fn inj1_go_poc_and_friends() {
-    for bad in [
-        "r@example.net>\r\nDATA\r\n",
-        "a@b\rc",
-        "a@b\nc",
-        "\"a\r\nb\"@c",
-        "\"a\0b\"@c",
-        "a@b\0",
-    ] {
+    for bad in
+        ["r@example.net>\r\nDATA\r\n", "a@b\rc", "a@b\nc", "\"a\r\nb\"@c", "\"a\0b\"@c", "a@b\0"]
+    {
         assert_eq!(kind(bad), AddressErrorKind::ControlCharacter, "{bad:?}");
         assert!(ReversePath::parse(bad).is_err());
         assert!(ForwardPath::parse(bad).is_err());
@@ -494,16 +371,11 @@ fn inj1_go_poc_and_friends() {
     assert_eq!(kind("\"a\\\r\"@c"), AddressErrorKind::ControlCharacter);
     // HELO name (Nodemailer GHSA-vvjj-xcjg-gr5g).
     assert_eq!(
-        HeloName::parse("client\r\nMAIL FROM:<x@y>")
-            .unwrap_err()
-            .kind(),
+        HeloName::parse("client\r\nMAIL FROM:<x@y>").unwrap_err().kind(),
         AddressErrorKind::ControlCharacter
     );
     // AUTH mechanism.
-    let c = Command::Auth {
-        mechanism: "PLAIN\r\nRSET",
-        initial_response: None,
-    };
+    let c = Command::Auth { mechanism: "PLAIN\r\nRSET", initial_response: None };
     assert_eq!(encode(c), Err(CommandError::InvalidMechanism));
     // ORCPT.
     assert_eq!(
@@ -511,15 +383,10 @@ fn inj1_go_poc_and_friends() {
         ParamErrorKind::ControlCharacter
     );
     assert!(matches!(
-        OrigRecipient::new("utf-8", "a@b\r\nRSET")
-            .unwrap_err()
-            .kind(),
+        OrigRecipient::new("utf-8", "a@b\r\nRSET").unwrap_err().kind(),
         ParamErrorKind::InvalidAddress(AddressErrorKind::ControlCharacter)
     ));
-    assert_eq!(
-        OrigRecipient::new("rfc822;x", "a@b").unwrap_err().kind(),
-        ParamErrorKind::Syntax
-    );
+    assert_eq!(OrigRecipient::new("rfc822;x", "a@b").unwrap_err().kind(), ParamErrorKind::Syntax);
 }
 
 #[test]
@@ -527,43 +394,26 @@ fn inj2_no_parameter_smuggling() {
     assert!(Mailbox::parse("a@b.c> NOTIFY=NEVER").is_err());
     assert!(ForwardPath::parse("a@b.c> NOTIFY=NEVER").is_err());
     assert!(Mailbox::parse("a@b.c NOTIFY=NEVER").is_err());
-    assert_eq!(
-        rcpt("\"a b\"@c.d", &no_params(), false).unwrap(),
-        b"RCPT TO:<\"a b\"@c.d>\r\n"
-    );
+    assert_eq!(rcpt("\"a b\"@c.d", &no_params(), false).unwrap(), b"RCPT TO:<\"a b\"@c.d>\r\n");
 }
 
 #[test]
 fn inj3_envid_with_controls_rejected_at_construction() {
     // seed-and-security INJ-3 shows this value xtext-encoded as `a+20b+0D+0ARSET`. We are stricter (TV-50,
     // RFC 3461 §4.4 "printable US-ASCII"): the value has controls, so it is refused before any encoding.
-    assert_eq!(
-        EnvId::new("a b\r\nRSET").unwrap_err().kind(),
-        ParamErrorKind::ControlCharacter
-    );
+    assert_eq!(EnvId::new("a b\r\nRSET").unwrap_err().kind(), ParamErrorKind::ControlCharacter);
     // The printable part alone is accepted and xtext-encoded.
-    let params = MailParams {
-        envid: Some(EnvId::new("a b=RSET").unwrap()),
-        ..MailParams::default()
-    };
-    assert_eq!(
-        mail("a@x.test", &params).unwrap(),
-        b"MAIL FROM:<a@x.test> ENVID=a+20b+3DRSET\r\n"
-    );
+    let params =
+        MailParams { envid: Some(EnvId::new("a b=RSET").unwrap()), ..MailParams::default() };
+    assert_eq!(mail("a@x.test", &params).unwrap(), b"MAIL FROM:<a@x.test> ENVID=a+20b+3DRSET\r\n");
 }
 
 #[test]
 fn envid_limits() {
     assert!(EnvId::new(&"x".repeat(100)).is_ok());
-    assert_eq!(
-        EnvId::new(&"x".repeat(101)).unwrap_err().kind(),
-        ParamErrorKind::TooLong
-    );
+    assert_eq!(EnvId::new(&"x".repeat(101)).unwrap_err().kind(), ParamErrorKind::TooLong);
     assert_eq!(EnvId::new("").unwrap_err().kind(), ParamErrorKind::Empty);
-    assert_eq!(
-        EnvId::new("é").unwrap_err().kind(),
-        ParamErrorKind::NonAscii
-    );
+    assert_eq!(EnvId::new("é").unwrap_err().kind(), ParamErrorKind::NonAscii);
     // The worst case (100 characters that all need escaping) still fits the raised MAIL limit.
     let params = MailParams {
         envid: Some(EnvId::new(&"+".repeat(100)).unwrap()),
@@ -577,10 +427,7 @@ fn envid_limits() {
 fn inj5_sasl_payloads_are_base64() {
     let c = Command::AuthResponse(b"user\r\nRSET\r\n\0");
     assert_eq!(encode(c).unwrap(), b"dXNlcg0KUlNFVA0KAA==\r\n");
-    let c = Command::Auth {
-        mechanism: "PLAIN",
-        initial_response: Some(b"\0tim\r\n\0x"),
-    };
+    let c = Command::Auth { mechanism: "PLAIN", initial_response: Some(b"\0tim\r\n\0x") };
     assert_eq!(encode(c).unwrap(), b"AUTH PLAIN AHRpbQ0KAHg=\r\n");
 }
 
@@ -606,19 +453,11 @@ fn tv39_dsn_wire_bytes() {
         orcpt: Some(OrigRecipient::from_forward_path(&dana)),
     };
     assert_eq!(
-        encode(Command::Rcpt {
-            to: &dana,
-            params: &params,
-            smtputf8: false
-        })
-        .unwrap(),
+        encode(Command::Rcpt { to: &dana, params: &params, smtputf8: false }).unwrap(),
         b"RCPT TO:<Dana@Ivory.EDU> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Dana@Ivory.EDU\r\n"
     );
     assert_eq!(Notify::parse("never").unwrap(), Notify::never());
-    let params = RcptParams {
-        notify: Some(Notify::never()),
-        orcpt: None,
-    };
+    let params = RcptParams { notify: Some(Notify::never()), orcpt: None };
     assert_eq!(
         rcpt("Fred@Bombs.AF.MIL", &params, false).unwrap(),
         b"RCPT TO:<Fred@Bombs.AF.MIL> NOTIFY=NEVER\r\n"
@@ -634,45 +473,23 @@ fn tv39_notify_never_with_others_rejected() {
             "{bad}"
         );
     }
-    assert_eq!(
-        Notify::parse("SUCCESS,SUCCESS").unwrap_err().kind(),
-        ParamErrorKind::Duplicate
-    );
-    assert_eq!(
-        Notify::parse("NEVER,NEVER").unwrap_err().kind(),
-        ParamErrorKind::NeverWithOthers
-    );
-    for bad in [
-        "",
-        "SUCCESS,",
-        ",FAILURE",
-        "SUCCESS, FAILURE",
-        "BOUNCE",
-        "SUCCESS\r\n",
-    ] {
+    assert_eq!(Notify::parse("SUCCESS,SUCCESS").unwrap_err().kind(), ParamErrorKind::Duplicate);
+    assert_eq!(Notify::parse("NEVER,NEVER").unwrap_err().kind(), ParamErrorKind::NeverWithOthers);
+    for bad in ["", "SUCCESS,", ",FAILURE", "SUCCESS, FAILURE", "BOUNCE", "SUCCESS\r\n"] {
         assert!(Notify::parse(bad).is_err(), "{bad:?}");
     }
-    assert_eq!(
-        Notify::on(false, false, false).unwrap_err().kind(),
-        ParamErrorKind::Empty
-    );
+    assert_eq!(Notify::on(false, false, false).unwrap_err().kind(), ParamErrorKind::Empty);
 }
 
 #[test]
 fn notify_wire_order() {
     let n = Notify::parse("delay,Failure,SUCCESS").unwrap();
-    let params = RcptParams {
-        notify: Some(n),
-        orcpt: None,
-    };
+    let params = RcptParams { notify: Some(n), orcpt: None };
     assert_eq!(
         rcpt("b@x.test", &params, false).unwrap(),
         b"RCPT TO:<b@x.test> NOTIFY=SUCCESS,FAILURE,DELAY\r\n"
     );
-    let params = RcptParams {
-        notify: Some(Notify::on(false, true, true).unwrap()),
-        orcpt: None,
-    };
+    let params = RcptParams { notify: Some(Notify::on(false, true, true).unwrap()), orcpt: None };
     assert_eq!(
         rcpt("b@x.test", &params, false).unwrap(),
         b"RCPT TO:<b@x.test> NOTIFY=FAILURE,DELAY\r\n"
@@ -687,41 +504,24 @@ fn tv40_xtext_vectors() {
     out.clear();
     xtext_encode(b"a b+c", &mut out);
     assert_eq!(out, b"a+20b+2Bc");
-    assert_eq!(
-        xtext_decode(b"x+2b").unwrap_err().kind(),
-        ParamErrorKind::InvalidXtext
-    );
-    assert_eq!(
-        xtext_decode(b"x+2").unwrap_err().kind(),
-        ParamErrorKind::InvalidXtext
-    );
+    assert_eq!(xtext_decode(b"x+2b").unwrap_err().kind(), ParamErrorKind::InvalidXtext);
+    assert_eq!(xtext_decode(b"x+2").unwrap_err().kind(), ParamErrorKind::InvalidXtext);
     assert_eq!(xtext_decode(b"a+20b+2Bc").unwrap(), b"a b+c");
 }
 
 #[test]
 fn tv40_utf8_orcpt_without_smtputf8() {
     let orcpt = OrigRecipient::new("utf-8", "café@example.com").unwrap();
-    let params = RcptParams {
-        notify: None,
-        orcpt: Some(orcpt),
-    };
+    let params = RcptParams { notify: None, orcpt: Some(orcpt) };
     assert_eq!(
         rcpt("cafe@example.com", &params, false).unwrap(),
         b"RCPT TO:<cafe@example.com> ORCPT=utf-8;caf\\x{E9}@example.com\r\n"
     );
     // With SMTPUTF8: the utf-8-addr-unitext form.
     let to = ForwardPath::parse("café@example.com").unwrap();
-    let params = RcptParams {
-        notify: None,
-        orcpt: Some(OrigRecipient::from_forward_path(&to)),
-    };
+    let params = RcptParams { notify: None, orcpt: Some(OrigRecipient::from_forward_path(&to)) };
     assert_eq!(
-        encode(Command::Rcpt {
-            to: &to,
-            params: &params,
-            smtputf8: true
-        })
-        .unwrap(),
+        encode(Command::Rcpt { to: &to, params: &params, smtputf8: true }).unwrap(),
         "RCPT TO:<café@example.com> ORCPT=utf-8;café@example.com\r\n".as_bytes()
     );
 }
@@ -729,39 +529,19 @@ fn tv40_utf8_orcpt_without_smtputf8() {
 #[test]
 fn orcpt_types() {
     let o = OrigRecipient::new("X400", "c=US;a=x").unwrap();
-    let params = RcptParams {
-        notify: None,
-        orcpt: Some(o),
-    };
+    let params = RcptParams { notify: None, orcpt: Some(o) };
     assert_eq!(
         rcpt("b@x.test", &params, false).unwrap(),
         b"RCPT TO:<b@x.test> ORCPT=X400;c+3DUS;a+3Dx\r\n"
     );
-    assert_eq!(
-        OrigRecipient::rfc822("café@x.test").unwrap_err().kind(),
-        ParamErrorKind::NonAscii
-    );
-    assert_eq!(
-        OrigRecipient::rfc822("").unwrap_err().kind(),
-        ParamErrorKind::Empty
-    );
-    assert_eq!(
-        OrigRecipient::new("", "a@b").unwrap_err().kind(),
-        ParamErrorKind::Syntax
-    );
+    assert_eq!(OrigRecipient::rfc822("café@x.test").unwrap_err().kind(), ParamErrorKind::NonAscii);
+    assert_eq!(OrigRecipient::rfc822("").unwrap_err().kind(), ParamErrorKind::Empty);
+    assert_eq!(OrigRecipient::new("", "a@b").unwrap_err().kind(), ParamErrorKind::Syntax);
     // rfc822 ORCPT of an address with '+' and '=': xtext.
     let to = ForwardPath::parse("a+b=c@x.test").unwrap();
-    let params = RcptParams {
-        notify: None,
-        orcpt: Some(OrigRecipient::from_forward_path(&to)),
-    };
+    let params = RcptParams { notify: None, orcpt: Some(OrigRecipient::from_forward_path(&to)) };
     assert_eq!(
-        encode(Command::Rcpt {
-            to: &to,
-            params: &params,
-            smtputf8: false
-        })
-        .unwrap(),
+        encode(Command::Rcpt { to: &to, params: &params, smtputf8: false }).unwrap(),
         b"RCPT TO:<a+b=c@x.test> ORCPT=rfc822;a+2Bb+3Dc@x.test\r\n"
     );
 }
@@ -776,26 +556,14 @@ fn auth15_auth_param_is_xtext() {
         mail("a@example.org", &params).unwrap(),
         b"MAIL FROM:<a@example.org> AUTH=e+3Dmc2@example.com\r\n"
     );
-    let params = MailParams {
-        auth: Some(ReversePath::null()),
-        ..MailParams::default()
-    };
-    assert_eq!(
-        mail("a@example.org", &params).unwrap(),
-        b"MAIL FROM:<a@example.org> AUTH=<>\r\n"
-    );
+    let params = MailParams { auth: Some(ReversePath::null()), ..MailParams::default() };
+    assert_eq!(mail("a@example.org", &params).unwrap(), b"MAIL FROM:<a@example.org> AUTH=<>\r\n");
 }
 
 #[test]
 fn mail_size_and_order() {
-    let params = MailParams {
-        size: Some(999),
-        ..MailParams::default()
-    };
-    assert_eq!(
-        mail("a@example.org", &params).unwrap(),
-        b"MAIL FROM:<a@example.org> SIZE=999\r\n"
-    );
+    let params = MailParams { size: Some(999), ..MailParams::default() };
+    assert_eq!(mail("a@example.org", &params).unwrap(), b"MAIL FROM:<a@example.org> SIZE=999\r\n");
     let params = MailParams {
         size: Some(1),
         body: Some(BodyType::SevenBit),
@@ -814,25 +582,13 @@ fn mail_size_and_order() {
 #[test]
 fn helo_names_and_verbs() {
     let h = HeloName::parse("client.example.org").unwrap();
-    assert_eq!(
-        encode(Command::Ehlo(&h)).unwrap(),
-        b"EHLO client.example.org\r\n"
-    );
-    assert_eq!(
-        encode(Command::Helo(&h)).unwrap(),
-        b"HELO client.example.org\r\n"
-    );
-    assert_eq!(
-        encode(Command::Lhlo(&h)).unwrap(),
-        b"LHLO client.example.org\r\n"
-    );
+    assert_eq!(encode(Command::Ehlo(&h)).unwrap(), b"EHLO client.example.org\r\n");
+    assert_eq!(encode(Command::Helo(&h)).unwrap(), b"HELO client.example.org\r\n");
+    assert_eq!(encode(Command::Lhlo(&h)).unwrap(), b"LHLO client.example.org\r\n");
     for ok in ["[192.0.2.1]", "[IPv6:2001:db8::1]"] {
         let h = HeloName::parse(ok).unwrap();
         assert!(h.is_address_literal());
-        assert_eq!(
-            encode(Command::Ehlo(&h)).unwrap(),
-            format!("EHLO {ok}\r\n").as_bytes()
-        );
+        assert_eq!(encode(Command::Ehlo(&h)).unwrap(), format!("EHLO {ok}\r\n").as_bytes());
     }
     for (bad, k) in [
         ("client\r", AddressErrorKind::ControlCharacter),
@@ -849,52 +605,24 @@ fn helo_names_and_verbs() {
 
 #[test]
 fn tv43_to_46_auth_lines() {
-    let c = Command::Auth {
-        mechanism: "PLAIN",
-        initial_response: Some(b"\0tim\0tanstaaftanstaaf"),
-    };
-    assert_eq!(
-        encode(c).unwrap(),
-        b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n"
-    );
-    let c = Command::Auth {
-        mechanism: "PLAIN",
-        initial_response: None,
-    };
+    let c =
+        Command::Auth { mechanism: "PLAIN", initial_response: Some(b"\0tim\0tanstaaftanstaaf") };
+    assert_eq!(encode(c).unwrap(), b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
+    let c = Command::Auth { mechanism: "PLAIN", initial_response: None };
     assert_eq!(encode(c).unwrap(), b"AUTH PLAIN\r\n");
     let c = Command::AuthResponse(b"tim b913a602c7eda7a495b4e6e7334d3890");
-    assert_eq!(
-        encode(c).unwrap(),
-        b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
-    );
+    assert_eq!(encode(c).unwrap(), b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n");
     assert_eq!(encode(Command::AuthResponse(b"\x01")).unwrap(), b"AQ==\r\n");
     assert_eq!(encode(Command::AuthResponse(b"")).unwrap(), b"\r\n");
     assert_eq!(encode(Command::AuthCancel).unwrap(), b"*\r\n");
-    let c = Command::Auth {
-        mechanism: "XOAUTH2",
-        initial_response: Some(b""),
-    };
+    let c = Command::Auth { mechanism: "XOAUTH2", initial_response: Some(b"") };
     assert_eq!(encode(c).unwrap(), b"AUTH XOAUTH2 =\r\n");
 }
 
 #[test]
 fn other_verbs() {
-    assert_eq!(
-        encode(Command::Bdat {
-            size: 8,
-            last: true
-        })
-        .unwrap(),
-        b"BDAT 8 LAST\r\n"
-    );
-    assert_eq!(
-        encode(Command::Bdat {
-            size: 4,
-            last: false
-        })
-        .unwrap(),
-        b"BDAT 4\r\n"
-    );
+    assert_eq!(encode(Command::Bdat { size: 8, last: true }).unwrap(), b"BDAT 8 LAST\r\n");
+    assert_eq!(encode(Command::Bdat { size: 4, last: false }).unwrap(), b"BDAT 4\r\n");
     assert_eq!(encode(Command::Data).unwrap(), b"DATA\r\n");
     assert_eq!(encode(Command::Rset).unwrap(), b"RSET\r\n");
     assert_eq!(encode(Command::Noop).unwrap(), b"NOOP\r\n");
@@ -1039,11 +767,7 @@ proptest! {
 #[test]
 fn angle_brackets_refused_in_address_literals() {
     use smtp_proto::address::{AddressErrorKind, ReversePath};
-    for bad in [
-        "user@[tag:a>b]",
-        "user@[tag:<x]",
-        "user@[tag:a> NOTIFY=NEVER]",
-    ] {
+    for bad in ["user@[tag:a>b]", "user@[tag:<x]", "user@[tag:a> NOTIFY=NEVER]"] {
         assert_eq!(
             ReversePath::parse(bad).unwrap_err().kind(),
             AddressErrorKind::AddressLiteral,

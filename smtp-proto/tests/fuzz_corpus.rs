@@ -104,10 +104,7 @@ fn seeds() {
     let seeds = all_seeds();
     let mut names = std::collections::HashSet::new();
     for (target, name, data) in &seeds {
-        assert!(
-            names.insert((*target, name.as_str())),
-            "duplicate seed {target}/{name}"
-        );
+        assert!(names.insert((*target, name.as_str())), "duplicate seed {target}/{name}");
         run(body_of(target), data, &format!("seed {target}/{name}"));
         let path = seed_path(target, name);
         let stored = std::fs::read(&path).unwrap_or_default();
@@ -151,10 +148,7 @@ fn transcript_seeds_name_tests() {
             2 => format!("seed-transcript-{test}"),
             n => format!("seed-transcript-{test}-{}", n - 1),
         };
-        assert!(
-            names.contains(&previous),
-            "{name} without {previous}: a stale seed; delete it"
-        );
+        assert!(names.contains(&previous), "{name} without {previous}: a stale seed; delete it");
     }
 }
 
@@ -197,19 +191,10 @@ fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("happy-lockstep", with(0b0000_0000, 2, None, &[])),
         ("happy-bdat", with(0b0000_0011, 1, None, &[])),
         ("happy-lmtp", with(0b0001_0001, 0, None, &[])),
-        (
-            "starttls-auth",
-            with(0b0110_1011, 3, None, &[0, 5, 40, 0, 5, 40]),
-        ),
+        ("starttls-auth", with(0b0110_1011, 3, None, &[0, 5, 40, 0, 5, 40])),
         ("refusals", with(0b0000_0001, 0, Some(0b1010_0110), &[])),
-        (
-            "garbage",
-            with(0b0000_0001, 0, None, &[5, 0, 5, 6, 6, 3, b'2', b'5', b'0']),
-        ),
-        (
-            "timeout-after-dot",
-            with(0b0000_0001, 0, None, &[10, 0xff, 0xff]),
-        ),
+        ("garbage", with(0b0000_0001, 0, None, &[5, 0, 5, 6, 6, 3, b'2', b'5', b'0'])),
+        ("timeout-after-dot", with(0b0000_0001, 0, None, &[10, 0xff, 0xff])),
         ("abort-eof", with(0b0000_0001, 5, None, &[11, 0, 11, 1])),
     ]
 }
@@ -412,27 +397,12 @@ fn body_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("tv35-dot-997", body_seed(&[200], &line(b'.', 998))),
         ("tv35-999", body_seed(&[255], &line(b'a', 999))),
         ("tv37-bdat-terminator", body_seed(&[8], b"abc\r\n.\r\n")),
-        (
-            "smug-lf-dot-crlf",
-            body_seed(&[], b"x\n.\r\nMAIL FROM:<e@vil>\r\n"),
-        ),
-        (
-            "smug-lf-dot-lf",
-            body_seed(&[], b"x\n.\nMAIL FROM:<e@vil>\n"),
-        ),
-        (
-            "smug-cr-dot-crlf",
-            body_seed(&[], b"x\r.\r\nRCPT TO:<e@vil>\r\n"),
-        ),
+        ("smug-lf-dot-crlf", body_seed(&[], b"x\n.\r\nMAIL FROM:<e@vil>\r\n")),
+        ("smug-lf-dot-lf", body_seed(&[], b"x\n.\nMAIL FROM:<e@vil>\n")),
+        ("smug-cr-dot-crlf", body_seed(&[], b"x\r.\r\nRCPT TO:<e@vil>\r\n")),
         ("smug-cr-dot-cr", body_seed(&[], b"x\r.\rDATA\r")),
-        (
-            "smug-split",
-            body_seed(&[1, 2, 3], b"Hi\n.\nMAIL FROM:<e@vil>\r\n.hidden"),
-        ),
-        (
-            "eight-bit-and-nul",
-            body_seed(&[7], b"caf\xc3\xa9\0\r\n\r\r\n\n\r"),
-        ),
+        ("smug-split", body_seed(&[1, 2, 3], b"Hi\n.\nMAIL FROM:<e@vil>\r\n.hidden")),
+        ("eight-bit-and-nul", body_seed(&[7], b"caf\xc3\xa9\0\r\n\r\r\n\n\r")),
     ]
 }
 
@@ -490,10 +460,7 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "tv40-xtext-decode",
-            command_seed(&CommandSeed {
-                raw: b"x+2b",
-                ..CommandSeed::default()
-            }),
+            command_seed(&CommandSeed { raw: b"x+2b", ..CommandSeed::default() }),
         ),
         (
             "tv40-utf8-orcpt",
@@ -526,10 +493,7 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("tv49-general-literal", addr("user@[tag:a>b]")),
         ("tv49-utf8", addr("café@example.com")),
         // Found by the fuzzer: slicing the literal at byte 5 inside a UTF-8 character panicked.
-        (
-            "regress-literal-utf8-at-byte-5",
-            addr("user@[IPv7\u{fffd}zz::1]"),
-        ),
+        ("regress-literal-utf8-at-byte-5", addr("user@[IPv7\u{fffd}zz::1]")),
         ("tv49-bad-ipv4", addr("user@[300.1.1.1]")),
         ("tv49-bad-ipv6", addr("user@[IPv6:zz::1]")),
         ("tv49-underscore", addr("user@exa_mple.com")),
@@ -552,10 +516,7 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "helo-literal",
-            command_seed(&CommandSeed {
-                helo: b"[IPv6:2001:db8::1]",
-                ..CommandSeed::default()
-            }),
+            command_seed(&CommandSeed { helo: b"[IPv6:2001:db8::1]", ..CommandSeed::default() }),
         ),
         (
             "helo-injection",
@@ -602,34 +563,16 @@ fn sasl_seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("tv43-plain-ir", tim(PLAIN, IR, &[])),
         ("tv43-plain-no-ir", tim(PLAIN, 0, &[(B64, b"")])),
-        (
-            "tv43-plain-unexpected",
-            tim(PLAIN, IR, &[(B64, b"foo"), (B64, b"")]),
-        ),
+        ("tv43-plain-unexpected", tim(PLAIN, IR, &[(B64, b"foo"), (B64, b"")])),
         (
             "tv44-cram-md5",
-            tim(
-                CRAM_MD5,
-                0,
-                &[(B64, b"<1896.697170952@postoffice.reston.mci.net>")],
-            ),
+            tim(CRAM_MD5, 0, &[(B64, b"<1896.697170952@postoffice.reston.mci.net>")]),
         ),
-        (
-            "tv44-bad-challenge",
-            tim(CRAM_MD5, 0, &[(RAW, b"!!!"), (B64, b"x")]),
-        ),
+        ("tv44-bad-challenge", tim(CRAM_MD5, 0, &[(RAW, b"!!!"), (B64, b"x")])),
         ("cram-md5-empty", tim(CRAM_MD5, 0, &[(B64, b"")])),
         (
             "tv45-login",
-            tim(
-                LOGIN,
-                0,
-                &[
-                    (B64, b"Username:"),
-                    (B64 | 2, b"Password:"),
-                    (B64, b"again"),
-                ],
-            ),
+            tim(LOGIN, 0, &[(B64, b"Username:"), (B64 | 2, b"Password:"), (B64, b"again")]),
         ),
         (
             "tv45-xoauth2",
@@ -638,10 +581,7 @@ fn sasl_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 flags: IR,
                 username: b"someuser@example.com",
                 secret: google,
-                challenges: &[
-                    (B64, b"{\"status\":\"401\",\"schemes\":\"bearer\"}"),
-                    (B64, b""),
-                ],
+                challenges: &[(B64, b"{\"status\":\"401\",\"schemes\":\"bearer\"}"), (B64, b"")],
                 ..SaslSeed::default()
             }),
         ),
@@ -664,10 +604,7 @@ fn sasl_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 username: b"user@example.com",
                 secret: b"vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
                 extra: b"server.example.com",
-                challenges: &[(
-                    B64,
-                    b"{\"status\":\"invalid_token\",\"scope\":\"example_scope\"}",
-                )],
+                challenges: &[(B64, b"{\"status\":\"invalid_token\",\"scope\":\"example_scope\"}")],
             }),
         ),
         (

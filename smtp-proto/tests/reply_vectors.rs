@@ -45,20 +45,12 @@ fn run(config: ReplyConfig, pieces: &[&[u8]]) -> Outcome {
                 Err(e) => {
                     // Poisoned: the same error again, whatever comes next.
                     assert_eq!(parser.push(b"250 ok\r\n"), Err(e));
-                    return Outcome {
-                        replies,
-                        error: Some(e),
-                        partial: parser.has_partial(),
-                    };
+                    return Outcome { replies, error: Some(e), partial: parser.has_partial() };
                 }
             }
         }
     }
-    Outcome {
-        replies,
-        error: None,
-        partial: parser.has_partial(),
-    }
+    Outcome { replies, error: None, partial: parser.has_partial() }
 }
 
 /// Runs `input` whole, split in two at every boundary (or at a sample of boundaries for big inputs), and
@@ -80,17 +72,11 @@ fn run_all_splits(config: ReplyConfig, input: &[u8]) -> Outcome {
     };
     for at in splits {
         let split = run(config, &[&input[..at], &input[at..]]);
-        assert!(
-            same(&whole, &split),
-            "split at {at}: {whole:?} vs {split:?}"
-        );
+        assert!(same(&whole, &split), "split at {at}: {whole:?} vs {split:?}");
     }
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
     let byte_by_byte = run(config, &bytes);
-    assert!(
-        same(&whole, &byte_by_byte),
-        "byte by byte: {whole:?} vs {byte_by_byte:?}"
-    );
+    assert!(same(&whole, &byte_by_byte), "byte by byte: {whole:?} vs {byte_by_byte:?}");
     whole
 }
 
@@ -120,8 +106,7 @@ fn one(config: ReplyConfig, input: &[u8]) -> Reply {
 fn err(config: ReplyConfig, input: &[u8]) -> ParseError {
     let out = run_all_splits(config, input);
     assert!(out.replies.is_empty(), "{input:?}");
-    out.error
-        .unwrap_or_else(|| panic!("no error for {input:?}"))
+    out.error.unwrap_or_else(|| panic!("no error for {input:?}"))
 }
 
 #[test]
@@ -167,20 +152,9 @@ fn tv03_multiline_ehlo() {
     assert_eq!((caps.rcpt_max(), caps.mail_max()), (Some(20), Some(5)));
     assert!(caps.enhanced_status_codes());
     assert!(!caps.starttls() && !caps.auth(Mechanism::CramMd5));
-    let kws: Vec<String> = caps
-        .keywords()
-        .map(|k| String::from_utf8_lossy(k).to_uppercase())
-        .collect();
-    assert_eq!(
-        kws,
-        [
-            "PIPELINING",
-            "SIZE",
-            "AUTH",
-            "LIMITS",
-            "ENHANCEDSTATUSCODES"
-        ]
-    );
+    let kws: Vec<String> =
+        caps.keywords().map(|k| String::from_utf8_lossy(k).to_uppercase()).collect();
+    assert_eq!(kws, ["PIPELINING", "SIZE", "AUTH", "LIMITS", "ENHANCEDSTATUSCODES"]);
 }
 
 #[test]
@@ -189,10 +163,7 @@ fn tv04_continuation_text_beginning_with_digits() {
     let r = one(strict(), input);
     assert_eq!(r.code(), 250);
     assert_eq!(r.line_count(), 4);
-    assert_eq!(
-        r.lines().nth(2),
-        Some(&b"234 Text beginning with numbers"[..])
-    );
+    assert_eq!(r.lines().nth(2), Some(&b"234 Text beginning with numbers"[..]));
 }
 
 #[test]
@@ -218,10 +189,7 @@ fn tv06_two_replies_in_one_read() {
     let r = r.unwrap();
     assert_eq!(n, 14);
     assert_eq!(&input[n..], b"550 5.1.1 no\r\n");
-    assert_eq!(
-        (r.code(), r.enhanced().map(|e| e.to_string())),
-        (250, Some("2.1.0".into()))
-    );
+    assert_eq!((r.code(), r.enhanced().map(|e| e.to_string())), (250, Some("2.1.0".into())));
     assert!(!p.has_partial());
     let (n2, r2) = p.push(&input[n..]).unwrap();
     let r2 = r2.unwrap();
@@ -230,10 +198,7 @@ fn tv06_two_replies_in_one_read() {
 
     let out = run_all_splits(strict(), input);
     assert_eq!(
-        out.replies
-            .iter()
-            .map(|(n, r)| (*n, r.code()))
-            .collect::<Vec<_>>(),
+        out.replies.iter().map(|(n, r)| (*n, r.code())).collect::<Vec<_>>(),
         [(14, 250), (28, 550)]
     );
 }
@@ -246,20 +211,10 @@ fn several_replies_one_by_one() {
     let out = run_all_splits(strict(), input);
     assert_eq!(out.error, None);
     assert!(!out.partial);
-    let got: Vec<(usize, u16, usize)> = out
-        .replies
-        .iter()
-        .map(|(n, r)| (*n, r.code(), r.line_count()))
-        .collect();
+    let got: Vec<(usize, u16, usize)> =
+        out.replies.iter().map(|(n, r)| (*n, r.code(), r.line_count())).collect();
     assert_eq!(got, [(8, 250, 1), (57, 550, 2), (65, 250, 1), (73, 354, 1)]);
-    assert_eq!(
-        out.replies[1].1.enhanced(),
-        Some(EnhancedCode {
-            class: 5,
-            subject: 1,
-            detail: 1
-        })
-    );
+    assert_eq!(out.replies[1].1.enhanced(), Some(EnhancedCode { class: 5, subject: 1, detail: 1 }));
     // A trailing partial reply stays buffered.
     let mut with_tail = input.to_vec();
     with_tail.extend_from_slice(b"221-by");
@@ -271,31 +226,16 @@ fn several_replies_one_by_one() {
 #[test]
 fn tv07_code_mismatch() {
     let input = b"250-a\r\n550 b\r\n";
-    assert_eq!(
-        err(strict(), input),
-        ParseError::CodeMismatch {
-            first: 250,
-            line: 550
-        }
-    );
-    let lenient = ReplyConfig {
-        allow_code_mismatch: true,
-        ..strict()
-    };
+    assert_eq!(err(strict(), input), ParseError::CodeMismatch { first: 250, line: 550 });
+    let lenient = ReplyConfig { allow_code_mismatch: true, ..strict() };
     let r = one(lenient, input);
     assert_eq!((r.code(), lines(&r)), (550, v(&[b"a", b"b"])));
 }
 
 #[test]
 fn tv08_malformed_and_out_of_range_codes() {
-    for input in [
-        &b"25O ok\r\n"[..],
-        b"250Xok\r\n",
-        b"2500 ok\r\n",
-        b"\r\n",
-        b"ok\r\n",
-        b"25\r\n",
-    ] {
+    for input in [&b"25O ok\r\n"[..], b"250Xok\r\n", b"2500 ok\r\n", b"\r\n", b"ok\r\n", b"25\r\n"]
+    {
         assert_eq!(err(strict(), input), ParseError::Malformed, "{input:?}");
     }
     assert_eq!(err(strict(), b"199 hmm\r\n"), ParseError::InvalidCode(199));
@@ -316,10 +256,7 @@ fn tv09_bare_lf_fails_at_once_in_strict_mode() {
     // RFC 5321 §2.3.8: CR and LF only as CRLF. Strict mode refuses a bare LF as soon as it arrives, without
     // waiting for a CRLF that would make the next reply part of this one.
     assert_eq!(err(strict(), b"250 ok\n"), ParseError::BareLf);
-    let bare = ReplyConfig {
-        allow_bare_lf: true,
-        ..strict()
-    };
+    let bare = ReplyConfig { allow_bare_lf: true, ..strict() };
     let r = one(bare, b"250 ok\n");
     assert_eq!(lines(&r), v(&[b"ok"]));
     let r = one(bare, b"250-a\r\n250 b\n");
@@ -329,21 +266,12 @@ fn tv09_bare_lf_fails_at_once_in_strict_mode() {
 #[test]
 fn dos4_lf_inside_a_line_never_merges_two_replies() {
     // Strict: an error at the LF, before the second reply is looked at.
-    assert_eq!(
-        err(strict(), b"250 ok\n354 go ahead\r\n"),
-        ParseError::BareLf
-    );
+    assert_eq!(err(strict(), b"250 ok\n354 go ahead\r\n"), ParseError::BareLf);
     // Bare-LF mode: two complete replies.
-    let bare = ReplyConfig {
-        allow_bare_lf: true,
-        ..strict()
-    };
+    let bare = ReplyConfig { allow_bare_lf: true, ..strict() };
     let out = run_all_splits(bare, b"250 ok\n354 go ahead\r\n");
-    let got: Vec<(usize, u16, Vec<Vec<u8>>)> = out
-        .replies
-        .iter()
-        .map(|(n, r)| (*n, r.code(), lines(r)))
-        .collect();
+    let got: Vec<(usize, u16, Vec<Vec<u8>>)> =
+        out.replies.iter().map(|(n, r)| (*n, r.code(), lines(r))).collect();
     assert_eq!(got, [(7, 250, v(&[b"ok"])), (21, 354, v(&[b"go ahead"]))]);
     // A bare CR is no line end and no text, in either mode.
     assert_eq!(err(strict(), b"250 a\rb\r\n"), ParseError::BareCr);
@@ -382,28 +310,18 @@ fn dos1_100k_line_without_crlf() {
     with_code.extend_from_slice(&input);
     assert_eq!(err(strict(), &with_code), ParseError::LineTooLong);
     // A custom cap.
-    let small = ReplyConfig {
-        max_line_len: 512,
-        ..strict()
-    };
+    let small = ReplyConfig { max_line_len: 512, ..strict() };
     let mut p = ReplyParser::new(small);
-    let fed: usize = (0..1000)
-        .map_while(|i| p.push(&input[i * 100..(i + 1) * 100]).ok().map(|r| r.0))
-        .sum();
-    assert_eq!(
-        fed, 500,
-        "fails on the chunk after which the line can no longer fit in 512"
-    );
+    let fed: usize =
+        (0..1000).map_while(|i| p.push(&input[i * 100..(i + 1) * 100]).ok().map(|r| r.0)).sum();
+    assert_eq!(fed, 500, "fails on the chunk after which the line can no longer fit in 512");
 }
 
 #[test]
 fn dos2_endless_continuation_stream_stops_at_max_lines() {
     // 1000 continuation lines are one too many: the reply cannot end within 1000 lines.
     let endless = b"250-x\r\n".repeat(5000);
-    assert_eq!(
-        err(strict(), &endless[..7 * 1500]),
-        ParseError::TooManyLines
-    );
+    assert_eq!(err(strict(), &endless[..7 * 1500]), ParseError::TooManyLines);
     let mut p = ReplyParser::new(strict());
     for i in 1..=1000 {
         let r = p.push(b"250-x\r\n");
@@ -423,10 +341,7 @@ fn dos2_endless_continuation_stream_stops_at_max_lines() {
 fn long_reply_dripped_is_linear() {
     // 200 000 lines fed 3 bytes at a time: quadratic re-parsing would take hours; this takes well under a second
     // even unoptimized.
-    let config = ReplyConfig {
-        max_lines: usize::MAX,
-        ..strict()
-    };
+    let config = ReplyConfig { max_lines: usize::MAX, ..strict() };
     let mut input = b"250-line\r\n".repeat(200_000);
     input.extend_from_slice(b"250 end\r\n");
     let out = run(config, &input.chunks(3).collect::<Vec<_>>());
@@ -438,14 +353,7 @@ fn long_reply_dripped_is_linear() {
 #[test]
 fn tv11_enhanced_status_codes() {
     let r = one(strict(), b"550 5.1.1 Mailbox \"x\" does not exist\r\n");
-    assert_eq!(
-        r.enhanced(),
-        Some(EnhancedCode {
-            class: 5,
-            subject: 1,
-            detail: 1
-        })
-    );
+    assert_eq!(r.enhanced(), Some(EnhancedCode { class: 5, subject: 1, detail: 1 }));
     assert_eq!(r.text(), b"Mailbox \"x\" does not exist");
     assert_eq!(r.to_string(), "550 5.1.1 Mailbox \"x\" does not exist");
 
@@ -458,25 +366,14 @@ fn tv11_enhanced_status_codes() {
     assert_eq!(r.text(), b"5.3.0 odd");
 
     let r = one(strict(), b"550 5.7.30 REQUIRETLS support required\r\n");
-    assert_eq!(
-        r.enhanced(),
-        Some(EnhancedCode {
-            class: 5,
-            subject: 7,
-            detail: 30
-        })
-    );
+    assert_eq!(r.enhanced(), Some(EnhancedCode { class: 5, subject: 7, detail: 30 }));
     assert_eq!(r.text(), b"REQUIRETLS support required");
 
     // Not on 3xx (no class 3), leading zeros accepted, code-only text.
     assert_eq!(one(strict(), b"354 3.0.0 go\r\n").enhanced(), None);
     assert_eq!(
         one(strict(), b"250 2.01.002 ok\r\n").enhanced(),
-        Some(EnhancedCode {
-            class: 2,
-            subject: 1,
-            detail: 2
-        })
+        Some(EnhancedCode { class: 2, subject: 1, detail: 2 })
     );
     let r = one(strict(), b"250 2.0.0\r\n");
     assert_eq!((r.enhanced().is_some(), r.text()), (true, &b""[..]));
@@ -502,19 +399,14 @@ fn tv50_limits_reset_on_each_ehlo() {
     assert_eq!(first.rcpt_max(), Some(2));
     let second = Capabilities::from_ehlo(&one(strict(), b"250-mx\r\n250 AUTH PLAIN\r\n"));
     assert_eq!(second.rcpt_max(), None);
-    let bad = Capabilities::from_ehlo(&one(
-        strict(),
-        b"250-mx\r\n250 LIMITS RCPTMAX=0 MAILMAX=3\r\n",
-    ));
+    let bad =
+        Capabilities::from_ehlo(&one(strict(), b"250-mx\r\n250 LIMITS RCPTMAX=0 MAILMAX=3\r\n"));
     assert_eq!((bad.rcpt_max(), bad.mail_max()), (None, Some(3)));
 }
 
 #[test]
 fn ehlo_whitespace_only_lines_do_not_panic() {
-    let r = one(
-        strict(),
-        b"250-mx\r\n250- \r\n250-\t\r\n250-\r\n250 8BITMIME\r\n",
-    );
+    let r = one(strict(), b"250-mx\r\n250- \r\n250-\t\r\n250-\r\n250 8BITMIME\r\n");
     let caps = Capabilities::from_ehlo(&r);
     assert!(caps.eight_bit_mime());
     assert_eq!(caps.keywords().count(), 1);
@@ -559,8 +451,7 @@ fn text_strategy() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             Just(None),
             any::<u8>()
-                .prop_filter("no digit/SP/CR/LF", |b| !b.is_ascii_digit()
-                    && !b"\r\n ".contains(b))
+                .prop_filter("no digit/SP/CR/LF", |b| !b.is_ascii_digit() && !b"\r\n ".contains(b))
                 .prop_map(Some)
         ],
         proptest::collection::vec(

@@ -24,10 +24,7 @@ fn tim() -> Credentials {
 }
 
 fn xoauth2_creds() -> Credentials {
-    Credentials::oauth2(
-        "someuser@example.com",
-        "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
-    )
+    Credentials::oauth2("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")
 }
 
 fn oauthbearer_creds() -> Credentials {
@@ -57,10 +54,7 @@ fn tv43_plain_without_initial_response() {
     assert_eq!(wire(sasl.step(b"")), PLAIN_TIM);
     // PLAIN has one message: another 334 is cancelled.
     assert_eq!(sasl.step(b""), Step::Cancel);
-    assert_eq!(
-        sasl.failure().unwrap().reason,
-        SaslFailureReason::UnexpectedChallenge
-    );
+    assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::UnexpectedChallenge);
 }
 
 #[test]
@@ -90,22 +84,13 @@ fn tv44_cram_md5() {
     let mut sasl = SaslClient::new(Mechanism::CramMd5, &tim()).unwrap();
     assert_eq!(sasl.initial_response(), None);
     let step = sasl.step(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
-    assert_eq!(
-        step,
-        Step::Respond(b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec())
-    );
-    assert_eq!(
-        wire(step),
-        "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
-    );
+    assert_eq!(step, Step::Respond(b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec()));
+    assert_eq!(wire(step), "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
     assert_eq!(
         sasl.step(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"),
         Step::Cancel
     );
-    assert_eq!(
-        sasl.failure().unwrap().reason,
-        SaslFailureReason::UnexpectedChallenge
-    );
+    assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::UnexpectedChallenge);
 }
 
 #[test]
@@ -121,64 +106,36 @@ fn cram_md5_key_longer_than_block() {
 
 #[test]
 fn tv44_undecodable_challenge_cancels() {
-    for bad in [
-        &b"!!!"[..],
-        b"Zm9v=",
-        b"Zg",
-        b"Zm 9v",
-        b"Zh==",
-        b"=",
-        b"Zm9v\r\n",
-        b"Zm9vYg==Zm9v",
-    ] {
+    for bad in [&b"!!!"[..], b"Zm9v=", b"Zg", b"Zm 9v", b"Zh==", b"=", b"Zm9v\r\n", b"Zm9vYg==Zm9v"]
+    {
         let mut sasl = SaslClient::new(Mechanism::CramMd5, &tim()).unwrap();
-        assert_eq!(
-            sasl.step(bad),
-            Step::Cancel,
-            "{:?}",
-            bad.escape_ascii().to_string()
-        );
+        assert_eq!(sasl.step(bad), Step::Cancel, "{:?}", bad.escape_ascii().to_string());
         assert_eq!(
             sasl.failure(),
-            Some(&SaslFailure {
-                reason: SaslFailureReason::BadChallenge,
-                detail: None
-            })
+            Some(&SaslFailure { reason: SaslFailureReason::BadChallenge, detail: None })
         );
         // Once cancelled, always cancelled; the first reason stays.
         assert_eq!(sasl.step(b"PGE+"), Step::Cancel);
-        assert_eq!(
-            sasl.failure().unwrap().reason,
-            SaslFailureReason::BadChallenge
-        );
+        assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::BadChallenge);
     }
     for bad in [&b"!!!"[..], b"Zg"] {
         for mech in [Mechanism::Plain, Mechanism::Login] {
             let mut sasl = SaslClient::new(mech, &tim()).unwrap();
             assert_eq!(sasl.step(bad), Step::Cancel);
-            assert_eq!(
-                sasl.failure().unwrap().reason,
-                SaslFailureReason::BadChallenge
-            );
+            assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::BadChallenge);
         }
     }
     // An empty CRAM-MD5 challenge has nothing to sign.
     let mut sasl = SaslClient::new(Mechanism::CramMd5, &tim()).unwrap();
     assert_eq!(sasl.step(b""), Step::Cancel);
-    assert_eq!(
-        sasl.failure().unwrap().reason,
-        SaslFailureReason::BadChallenge
-    );
+    assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::BadChallenge);
 }
 
 #[test]
 fn surrounding_blanks_are_ignored() {
     let mut sasl = SaslClient::new(Mechanism::CramMd5, &tim()).unwrap();
     let step = sasl.step(b" PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\t ");
-    assert_eq!(
-        wire(step),
-        "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
-    );
+    assert_eq!(wire(step), "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
 }
 
 #[test]
@@ -193,23 +150,14 @@ fn tv45_xoauth2_error_challenge() {
     let json = r#"{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}"#;
     let mut sasl = SaslClient::new(Mechanism::XOAuth2, &xoauth2_creds()).unwrap();
     let _ = sasl.initial_response().unwrap();
-    assert_eq!(
-        sasl.step(b64(json.as_bytes()).as_bytes()),
-        Step::Respond(Vec::new())
-    );
+    assert_eq!(sasl.step(b64(json.as_bytes()).as_bytes()), Step::Respond(Vec::new()));
     assert_eq!(
         sasl.failure(),
-        Some(&SaslFailure {
-            reason: SaslFailureReason::ServerError,
-            detail: Some(json.into())
-        })
+        Some(&SaslFailure { reason: SaslFailureReason::ServerError, detail: Some(json.into()) })
     );
     // Anything after the acknowledgement is cancelled, and the server's error is kept.
     assert_eq!(sasl.step(b""), Step::Cancel);
-    assert_eq!(
-        sasl.failure().unwrap().reason,
-        SaslFailureReason::ServerError
-    );
+    assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::ServerError);
 }
 
 #[test]
@@ -219,10 +167,7 @@ fn tv45_xoauth2_bare_334_without_initial_response() {
     assert_eq!(wire(sasl.step(b"")), XOAUTH2_IR);
     let json = br#"{"status":"400"}"#;
     assert_eq!(sasl.step(b64(json).as_bytes()), Step::Respond(Vec::new()));
-    assert_eq!(
-        sasl.failure().unwrap().detail.as_deref(),
-        Some(r#"{"status":"400"}"#)
-    );
+    assert_eq!(sasl.failure().unwrap().detail.as_deref(), Some(r#"{"status":"400"}"#));
 }
 
 #[test]
@@ -230,15 +175,9 @@ fn tv45_login_by_position() {
     let mut sasl = SaslClient::new(Mechanism::Login, &tim()).unwrap();
     assert_eq!(sasl.initial_response(), None);
     assert_eq!(sasl.step(b"VXNlcm5hbWU6"), Step::Respond(b"tim".to_vec()));
-    assert_eq!(
-        sasl.step(b"UGFzc3dvcmQ6"),
-        Step::Respond(b"tanstaaftanstaaf".to_vec())
-    );
+    assert_eq!(sasl.step(b"UGFzc3dvcmQ6"), Step::Respond(b"tanstaaftanstaaf".to_vec()));
     assert_eq!(sasl.step(b"UGFzc3dvcmQ6"), Step::Cancel);
-    assert_eq!(
-        sasl.failure().unwrap().reason,
-        SaslFailureReason::UnexpectedChallenge
-    );
+    assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::UnexpectedChallenge);
 
     // The prompt text does not matter: swapped or odd prompts still get user, then password.
     let mut sasl = SaslClient::new(Mechanism::Login, &tim()).unwrap();
@@ -261,13 +200,7 @@ fn tv46_oauthbearer_error_challenge() {
     assert_eq!(wire(step), "AQ==");
     let failure = sasl.failure().unwrap();
     assert_eq!(failure.reason, SaslFailureReason::ServerError);
-    assert!(
-        failure
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains(r#""scope":"example_scope""#)
-    );
+    assert!(failure.detail.as_deref().unwrap().contains(r#""scope":"example_scope""#));
 }
 
 #[test]
@@ -285,10 +218,7 @@ fn oauthbearer_without_host_port_and_escaping() {
         port: Some(465),
     };
     let mut sasl = SaslClient::new(Mechanism::OAuthBearer, &creds).unwrap();
-    assert_eq!(
-        sasl.initial_response().unwrap(),
-        b"n,a=u,\x01port=465\x01auth=Bearer t\x01\x01"
-    );
+    assert_eq!(sasl.initial_response().unwrap(), b"n,a=u,\x01port=465\x01auth=Bearer t\x01\x01");
     // Without an initial response, the empty 334 gets the message.
     let mut sasl = SaslClient::new(Mechanism::OAuthBearer, &oauthbearer_creds()).unwrap();
     assert_eq!(wire(sasl.step(b"")), OAUTHBEARER_IR);
@@ -307,15 +237,9 @@ fn nul_in_plain_fields_is_rejected() {
         Credentials::password("", "pw"),
         Credentials::password("tim", ""),
     ] {
-        assert!(
-            matches!(creds.validate(), Err(SaslError::InvalidCredentials(_))),
-            "{creds:?}"
-        );
+        assert!(matches!(creds.validate(), Err(SaslError::InvalidCredentials(_))), "{creds:?}");
         for mech in [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5] {
-            assert!(matches!(
-                SaslClient::new(mech, &creds),
-                Err(SaslError::InvalidCredentials(_))
-            ));
+            assert!(matches!(SaslClient::new(mech, &creds), Err(SaslError::InvalidCredentials(_))));
         }
     }
     assert_eq!(
@@ -337,10 +261,7 @@ fn control_a_in_oauth_fields_is_rejected() {
             port: None,
         },
     ] {
-        assert!(matches!(
-            creds.validate(),
-            Err(SaslError::InvalidCredentials(_))
-        ));
+        assert!(matches!(creds.validate(), Err(SaslError::InvalidCredentials(_))));
         assert!(SaslClient::new(Mechanism::XOAuth2, &creds).is_err());
     }
     // CR/LF are harmless inside base64 payloads.
@@ -357,10 +278,7 @@ fn mechanism_mismatch() {
         SaslClient::new(Mechanism::Plain, &xoauth2_creds()).unwrap_err(),
         SaslError::MechanismMismatch
     );
-    assert_eq!(
-        SaslError::MechanismMismatch.to_string(),
-        "mechanism cannot use these credentials"
-    );
+    assert_eq!(SaslError::MechanismMismatch.to_string(), "mechanism cannot use these credentials");
     assert_eq!(
         SaslError::InvalidCredentials("NUL in username").to_string(),
         "invalid credentials: NUL in username"
@@ -375,10 +293,7 @@ fn mechanism_mismatch() {
 fn mechanism_names_and_preference() {
     for m in Mechanism::PREFERENCE {
         assert_eq!(Mechanism::from_name(m.name().as_bytes()), Some(m));
-        assert_eq!(
-            Mechanism::from_name(m.name().to_ascii_lowercase().as_bytes()),
-            Some(m)
-        );
+        assert_eq!(Mechanism::from_name(m.name().to_ascii_lowercase().as_bytes()), Some(m));
         assert_eq!(m.to_string(), m.name());
     }
     assert_eq!(Mechanism::from_name(b"Cram-Md5"), Some(Mechanism::CramMd5));
@@ -396,18 +311,12 @@ fn mechanism_names_and_preference() {
     );
     let all = Mechanism::PREFERENCE;
     assert_eq!(Mechanism::choose(&all, &tim()), Some(Mechanism::CramMd5));
-    assert_eq!(
-        Mechanism::choose(&all, &xoauth2_creds()),
-        Some(Mechanism::OAuthBearer)
-    );
+    assert_eq!(Mechanism::choose(&all, &xoauth2_creds()), Some(Mechanism::OAuthBearer));
     assert_eq!(
         Mechanism::choose(&[Mechanism::Login, Mechanism::Plain], &tim()),
         Some(Mechanism::Plain)
     );
-    assert_eq!(
-        Mechanism::choose(&[Mechanism::Plain], &xoauth2_creds()),
-        None
-    );
+    assert_eq!(Mechanism::choose(&[Mechanism::Plain], &xoauth2_creds()), None);
     assert!(
         Mechanism::Plain.usable_with(&tim()) && !Mechanism::Plain.usable_with(&xoauth2_creds())
     );
@@ -415,10 +324,7 @@ fn mechanism_names_and_preference() {
         Mechanism::XOAuth2.usable_with(&xoauth2_creds()) && !Mechanism::XOAuth2.usable_with(&tim())
     );
     let client_first: Vec<_> = all.into_iter().filter(Mechanism::is_client_first).collect();
-    assert_eq!(
-        client_first,
-        [Mechanism::OAuthBearer, Mechanism::XOAuth2, Mechanism::Plain]
-    );
+    assert_eq!(client_first, [Mechanism::OAuthBearer, Mechanism::XOAuth2, Mechanism::Plain]);
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn greeting_times_out_at_five_minutes_even_when_dripped() {
 
 #[test]
 fn early_handle_timeout_is_a_no_op() {
-    let mut c = Client::new(config(), Duration::ZERO);
+    let mut c = Client::new(common::helo(), config(), Duration::ZERO);
     assert_eq!(c.poll_timeout(), Some(5 * MIN));
     c.handle_timeout(5 * MIN - Duration::from_nanos(1));
     assert!(!c.is_closed());
@@ -74,11 +74,7 @@ fn each_phase_has_its_own_timeout() {
     );
     let lockstep: Vec<common::Step> = ehlo(b"250 mx\r\n")
         .into_iter()
-        .chain([Send {
-            env: env("a@x.test", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        }])
+        .chain([Send { env: env("a@x.test", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 }])
         .collect();
     let mut s = lockstep.clone();
     s.push(C(b"MAIL FROM:<a@x.test>\r\n"));
@@ -95,11 +91,7 @@ fn each_phase_has_its_own_timeout() {
 fn timeout_after_final_dot_is_unknown() {
     let mut script = ehlo(PIPE).to_vec();
     script.extend([
-        Send {
-            env: env("a@x.test", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@x.test", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -116,11 +108,7 @@ fn timeout_after_final_dot_is_unknown() {
 fn pipelined_deadline_follows_the_oldest_command() {
     let mut script = ehlo(PIPE).to_vec();
     script.extend([
-        Send {
-            env: env("a@x.test", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@x.test", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         // DATA's own 2 minutes would have passed, but MAIL (5 min) is the oldest: no timeout.
         Advance(4 * MIN),
@@ -149,7 +137,7 @@ fn quit_timeout_is_a_clean_close() {
 #[test]
 fn data_block_timer_while_body_is_pending() {
     // The app stops feeding the body: the data-block timer fires 3 minutes after the last handout.
-    let mut c = Client::new(config(), Duration::ZERO);
+    let mut c = Client::new(common::helo(), config(), Duration::ZERO);
     let now = Duration::ZERO;
     let mut out = Vec::new();
     for packet in [&b"220 mx\r\n"[..], PIPE] {
@@ -161,19 +149,18 @@ fn data_block_timer_while_body_is_pending() {
     c.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     c.write_body(id, b"part").unwrap();
     let _ = c.poll_transmit(now, &mut out);
+    while c.poll_event().is_some() {}
     assert_eq!(c.poll_timeout(), Some(3 * MIN));
     c.handle_timeout(3 * MIN);
     assert!(c.is_closed());
     let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
-    assert!(events.contains(&Event::Closed {
-        reason: Some(Error::Timeout(Timer::DataBlock))
-    }));
+    assert!(events.contains(&Event::Closed { reason: Some(Error::Timeout(Timer::DataBlock)) }));
 }
 
 #[test]
 fn data_block_timer_armed_when_body_is_requested() {
     // An application that never writes the body cannot hang the session.
-    let mut c = Client::new(config(), Duration::ZERO);
+    let mut c = Client::new(common::helo(), config(), Duration::ZERO);
     let mut out = Vec::new();
     for packet in [&b"220 mx\r\n"[..], PIPE] {
         c.handle_input(Duration::ZERO, packet);
@@ -182,5 +169,6 @@ fn data_block_timer_armed_when_body_is_requested() {
     c.send_message(env("a@x.test", &["b@x.test"])).unwrap();
     while c.poll_transmit(Duration::ZERO, &mut out) > 0 {}
     c.handle_input(MIN, b"250 ok\r\n250 ok\r\n354 go\r\n");
+    while c.poll_event().is_some() {}
     assert_eq!(c.poll_timeout(), Some(4 * MIN));
 }

@@ -56,15 +56,7 @@ fn tv16_lockstep_one_recipient_refused() {
     assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
     assert_eq!(r.recipients[1].status, RecipientStatus::PermanentFailure);
     assert_eq!(r.recipients[1].rcpt_reply.as_ref().unwrap().code(), 550);
-    assert_eq!(
-        r.final_reply
-            .as_ref()
-            .unwrap()
-            .enhanced()
-            .unwrap()
-            .to_string(),
-        "2.0.0"
-    );
+    assert_eq!(r.final_reply.as_ref().unwrap().enhanced().unwrap().to_string(), "2.0.0");
     assert!(run.has(|e| matches!(e, Event::RecipientRejected { index: 1, .. })));
 }
 
@@ -108,11 +100,7 @@ fn closed_with(run: &common::Run) -> Error {
 fn tv12_greeting_554() {
     let run = check(
         &config(),
-        &[
-            S(b"554 mx.example.com no SMTP service here\r\n"),
-            C(b"QUIT\r\n"),
-            S(b"221 bye\r\n"),
-        ],
+        &[S(b"554 mx.example.com no SMTP service here\r\n"), C(b"QUIT\r\n"), S(b"221 bye\r\n")],
     );
     assert!(matches!(closed_with(&run), Error::ServiceUnavailable(r) if r.code() == 554));
 }
@@ -130,11 +118,7 @@ fn tv13_greeting_421() {
     let run = check(
         &config(),
         &[
-            Send {
-                env: env("a@example.org", &["b@example.net"]),
-                body: b"x".to_vec(),
-                chunk: 8,
-            },
+            Send { env: env("a@example.org", &["b@example.net"]), body: b"x".to_vec(), chunk: 8 },
             Nothing,
             S(b"421 4.3.2 too busy\r\n"),
             Nothing,
@@ -158,11 +142,7 @@ fn tv14_helo_fallback() {
             S(b"502 5.5.1 not implemented\r\n"),
             C(b"HELO client.example.org\r\n"),
             S(b"250 old.example.com\r\n"),
-            Send {
-                env: e,
-                body: b"x\r\n".to_vec(),
-                chunk: 8,
-            },
+            Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
             C(b"MAIL FROM:<a@example.org>\r\n"),
             S(b"250 ok\r\n"),
             C(b"RCPT TO:<b@example.net>\r\n"),
@@ -181,23 +161,14 @@ fn tv14_helo_fallback() {
 fn tv15_ehlo_refused_without_fallback() {
     let run = check(
         &config(),
-        &[
-            S(b"220 mx\r\n"),
-            C(b"EHLO client.example.org\r\n"),
-            S(b"421 4.3.2 down\r\n"),
-            Nothing,
-        ],
+        &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(b"421 4.3.2 down\r\n"), Nothing],
     );
     assert!(matches!(closed_with(&run), Error::ServiceUnavailable(_)));
     for code in [&b"451 try later\r\n"[..], b"550 go away\r\n"] {
         let script = [
             S(b"220 mx\r\n"),
             C(b"EHLO client.example.org\r\n"),
-            S(if code[0] == b'4' {
-                b"451 try later\r\n"
-            } else {
-                b"550 go away\r\n"
-            }),
+            S(if code[0] == b'4' { b"451 try later\r\n" } else { b"550 go away\r\n" }),
             C(b"QUIT\r\n"),
             S(b"221 bye\r\n"),
         ];
@@ -229,16 +200,10 @@ fn no_helo_fallback_when_tls_required() {
 /// TV-17: single-line EHLO = no extensions: no SIZE, no BODY, no DSN parameters, lock-step.
 #[test]
 fn tv17_no_extensions_no_parameters() {
-    let e = env("a@example.org", &["b@example.net"])
-        .size(999)
-        .ret(smtp_proto::command::Ret::Full);
+    let e = env("a@example.org", &["b@example.net"]).size(999).ret(smtp_proto::command::Ret::Full);
     let mut script = ehlo(b"250 mx.example.com\r\n").to_vec();
     script.extend([
-        Send {
-            env: e,
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\n"),
         S(b"250 ok\r\n"),
         C(b"RCPT TO:<b@example.net>\r\n"),
@@ -259,11 +224,7 @@ fn tv17_no_extensions_no_parameters() {
 fn tv18_lockstep_all_refused() {
     let mut script = ehlo(PLAIN_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@example.net"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@example.net"]), body: b"x".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\n"),
         S(b"250 ok\r\n"),
         C(b"RCPT TO:<b@example.net>\r\n"),
@@ -299,11 +260,7 @@ fn tv20_pipelined_all_refused_data_refused() {
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
     assert_eq!(r.failure, Some(Failure::NoRecipientAccepted));
-    assert!(
-        r.recipients
-            .iter()
-            .all(|x| x.status == RecipientStatus::PermanentFailure)
-    );
+    assert!(r.recipients.iter().all(|x| x.status == RecipientStatus::PermanentFailure));
 }
 
 /// TV-21: pipelined, every RCPT refused, yet DATA gets 354: a lone dot, never a body.
@@ -326,11 +283,7 @@ fn tv21_pipelined_all_refused_data_354() {
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
     assert_eq!(r.failure, Some(Failure::NoRecipientAccepted));
-    assert!(
-        r.recipients
-            .iter()
-            .all(|x| x.status == RecipientStatus::PermanentFailure)
-    );
+    assert!(r.recipients.iter().all(|x| x.status == RecipientStatus::PermanentFailure));
 }
 
 /// TV-22: pipelined, MAIL refused: all three replies read, then RSET.
@@ -338,11 +291,7 @@ fn tv21_pipelined_all_refused_data_354() {
 fn tv22_pipelined_mail_refused() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"553 5.1.8 sender rejected\r\n503 5.5.1 need MAIL\r\n"),
         Nothing,
@@ -385,19 +334,11 @@ fn tv23_multiline_reply_counts_once() {
 fn tv24_next_message_pipelined_after_dot() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"one\r\n".to_vec(),
-            chunk: 64,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"one\r\n".to_vec(), chunk: 64 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"one\r\n.\r\n"),
-        Send {
-            env: env("a@example.org", &["c@x.test"]),
-            body: b"two\r\n".to_vec(),
-            chunk: 64,
-        },
+        Send { env: env("a@example.org", &["c@x.test"]), body: b"two\r\n".to_vec(), chunk: 64 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"two\r\n.\r\n"),
@@ -443,11 +384,7 @@ fn tv25_421_inside_pipelined_group() {
 fn tv26_eof_after_final_dot_is_unknown() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -465,11 +402,7 @@ fn tv26_eof_after_final_dot_is_unknown() {
 fn eof_during_envelope_is_rejected_temporary() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n"),
         Eof,
@@ -478,10 +411,7 @@ fn eof_during_envelope_is_rejected_temporary() {
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
     assert!(r.is_temporary());
-    assert!(matches!(
-        r.failure,
-        Some(Failure::Session(Error::UnexpectedEof))
-    ));
+    assert!(matches!(r.failure, Some(Failure::Session(Error::UnexpectedEof))));
 }
 
 /// TV-27: a reply with nothing outstanding is a protocol error; an idle 421 closes cleanly, and a
@@ -501,11 +431,7 @@ fn tv27_unsolicited_replies() {
 
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -523,11 +449,7 @@ fn tv27_unsolicited_replies() {
 fn tv28_data_answered_250() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n250 ok\r\n"),
         C(b"QUIT\r\n"),
@@ -574,20 +496,12 @@ fn tv29_452_too_many_recipients() {
 fn tv30_final_dot_451() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
         S(b"451 4.3.0 try later\r\n"),
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"y\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"y\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
     ]);
     let run = check(&config(), &script);
@@ -617,45 +531,27 @@ fn tv31_server_speaks_during_body() {
     // exercised by driving the client by hand below.
     check(&c, &script);
 
-    let mut client = smtp_proto::Client::new(config(), std::time::Duration::ZERO);
+    let mut client = smtp_proto::Client::new(common::helo(), config(), std::time::Duration::ZERO);
     let now = std::time::Duration::from_secs(1);
     let mut out = Vec::new();
     packet(&mut client, now, b"220 mx\r\n");
     packet(&mut client, now, PIPE_CAPS);
-    let id = client
-        .send_message(env("a@example.org", &["b@x.test"]))
-        .unwrap();
+    let id = client.send_message(env("a@example.org", &["b@x.test"])).unwrap();
     let _ = client.poll_transmit(now, &mut out);
-    assert_eq!(
-        out,
-        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"
-    );
+    assert_eq!(out, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n");
     client.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     client.write_body(id, b"first part\r\n").unwrap();
     out.clear();
     let _ = client.poll_transmit(now, &mut out);
     assert_eq!(out, b"first part\r\n");
     client.handle_input(now, b"421 4.4.2 timeout\r\n");
-    assert_eq!(
-        client.write_body(id, b"more"),
-        Err(smtp_proto::ApiMisuse::UnknownMessage)
-    );
+    assert_eq!(client.write_body(id, b"more"), Err(smtp_proto::ApiMisuse::UnknownMessage));
     out.clear();
-    assert_eq!(
-        client.poll_transmit(now, &mut out),
-        0,
-        "no dot after the server spoke"
-    );
+    assert_eq!(client.poll_transmit(now, &mut out), 0, "no dot after the server spoke");
     let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
     let report = events
         .iter()
-        .find_map(|e| {
-            if let Event::MessageDone(r) = e {
-                Some(r)
-            } else {
-                None
-            }
-        })
+        .find_map(|e| if let Event::MessageDone(r) = e { Some(r) } else { None })
         .unwrap();
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.failure, Some(Failure::Interrupted));
@@ -671,10 +567,7 @@ const SIZE_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 SIZE 1000
 fn tv36_size() {
     let mut script = ehlo(SIZE_CAPS).to_vec();
     script.extend([
-        SendFails {
-            env: env("a@example.org", &["b@x.test"]).size(1_000_001),
-            contains: "TooBig",
-        },
+        SendFails { env: env("a@example.org", &["b@x.test"]).size(1_000_001), contains: "TooBig" },
         Nothing,
         Send {
             env: env("a@example.org", &["b@x.test"]).size(999),
@@ -712,11 +605,7 @@ const CHUNK_CAPS: &[u8] =
 fn tv37_bdat_single_chunk() {
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"abc\r\n.\r\n".to_vec(),
-            chunk: 3,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abc\r\n.\r\n".to_vec(), chunk: 3 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         C(b"BDAT 8 LAST\r\nabc\r\n.\r\n"),
@@ -727,11 +616,7 @@ fn tv37_bdat_single_chunk() {
     // Every RCPT refused: no BDAT at all, RSET.
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"abc".to_vec(),
-            chunk: 3,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abc".to_vec(), chunk: 3 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n550 no\r\n"),
         C(b"RSET\r\n"),
@@ -748,11 +633,7 @@ fn bdat_several_chunks() {
     c.body_buffer = 4;
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"ab\ncd\nef".to_vec(),
-            chunk: 100,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"ab\ncd\nef".to_vec(), chunk: 100 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         // A chunk goes out once the buffer holds 4 octets or more; counts are after normalisation.
@@ -770,11 +651,7 @@ fn tv38_bdat_failure_with_chunks_in_flight() {
     c.body_buffer = 4;
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"abcdefgh".to_vec(),
-            chunk: 100,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abcdefgh".to_vec(), chunk: 100 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         C(b"BDAT 4\r\nabcdBDAT 4\r\nefghBDAT 0 LAST\r\n"),
@@ -814,11 +691,7 @@ fn tv39_dsn_parameters() {
     .envid(EnvId::new("QQ314159").unwrap());
     let mut script = ehlo(DSN_CAPS).to_vec();
     script.extend([
-        Send {
-            env: e,
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: e, body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<Alice@Example.ORG> RET=HDRS ENVID=QQ314159\r\n\
 RCPT TO:<Dana@Ivory.EDU> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Dana@Ivory.EDU\r\n\
 RCPT TO:<Fred@Bombs.AF.MIL> NOTIFY=NEVER\r\nDATA\r\n"),
@@ -847,32 +720,19 @@ fn tv41_dsn_not_offered() {
     };
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: e(),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: e(), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
         S(b"250 ok\r\n"),
     ]);
     let run = check(&config(), &script);
-    assert_eq!(
-        run.report().warnings,
-        vec![smtp_proto::Warning::NoDsnSupport]
-    );
+    assert_eq!(run.report().warnings, vec![smtp_proto::Warning::NoDsnSupport]);
 
     let mut strict = config();
     strict.dsn_policy = smtp_proto::DsnPolicy::Require;
     let mut script = ehlo(PIPE_CAPS).to_vec();
-    script.extend([
-        SendFails {
-            env: e(),
-            contains: "DsnNotSupported",
-        },
-        Nothing,
-    ]);
+    script.extend([SendFails { env: e(), contains: "DsnNotSupported" }, Nothing]);
     check(&strict, &script);
 }
 
@@ -936,11 +796,7 @@ fn tv42_starttls_injection() {
 #[test]
 fn tv42_tls_required_not_offered() {
     let script = [
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x".to_vec(), chunk: 8 },
         S(b"220 mx\r\n"),
         C(b"EHLO client.example.org\r\n"),
         S(b"250-mx\r\n250 AUTH PLAIN\r\n"),
@@ -955,11 +811,7 @@ fn tv42_tls_required_not_offered() {
 /// STLS-2: any reply but 220 to STARTTLS fails a required session; opportunistic goes on in plaintext.
 #[test]
 fn starttls_refused() {
-    for reply in [
-        &b"454 4.7.0 TLS not available\r\n"[..],
-        b"501 syntax\r\n",
-        b"500 what\r\n",
-    ] {
+    for reply in [&b"454 4.7.0 TLS not available\r\n"[..], b"501 syntax\r\n", b"500 what\r\n"] {
         let reply: &'static [u8] = Box::leak(reply.to_vec().into_boxed_slice());
         let script = [
             S(b"220 mx\r\n"),
@@ -990,15 +842,8 @@ fn starttls_refused() {
 fn tls_none_never_upgrades() {
     let mut c = config();
     c.tls = smtp_proto::TlsMode::None;
-    let run = check(
-        &c,
-        &[
-            S(b"220 mx\r\n"),
-            C(b"EHLO client.example.org\r\n"),
-            S(TLS_CAPS),
-            Nothing,
-        ],
-    );
+    let run =
+        check(&c, &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(TLS_CAPS), Nothing]);
     assert!(run.has(|e| *e == Event::Ready));
 }
 
@@ -1063,10 +908,7 @@ fn tv44_auth_cram_md5() {
     ];
     let run = check(&c, &script);
     match closed_with(&run) {
-        Error::AuthFailed {
-            reply: Some(r),
-            sasl: Some(f),
-        } => {
+        Error::AuthFailed { reply: Some(r), sasl: Some(f) } => {
             assert_eq!(r.code(), 501);
             assert_eq!(f.reason, smtp_proto::sasl::SaslFailureReason::BadChallenge);
         }
@@ -1190,13 +1032,7 @@ fn no_usable_auth_mechanism() {
         let caps: &'static [u8] = Box::leak(caps.to_vec().into_boxed_slice());
         let run = check(
             &c,
-            &[
-                S(b"220 mx\r\n"),
-                C(b"EHLO client.example.org\r\n"),
-                S(caps),
-                C(b"QUIT\r\n"),
-                Eof,
-            ],
+            &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(caps), C(b"QUIT\r\n"), Eof],
         );
         assert_eq!(closed_with(&run), Error::NoAuthMechanism);
     }
@@ -1315,8 +1151,7 @@ fn tv49_smtputf8() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
         SendFails {
-            env: env("a@example.org", &["café@example.com"]),
-            contains: "Utf8Unsupported",
+            env: env("a@example.org", &["café@example.com"]), contains: "Utf8Unsupported"
         },
         Nothing,
     ]);
@@ -1360,30 +1195,17 @@ fn refusals_before_any_byte() {
             contains: "RequireTlsUnavailable",
         },
         Nothing,
-        Send {
-            env: env("a@x.test", &["b@x.test"]),
-            body: vec![],
-            chunk: 8,
-        },
+        Send { env: env("a@x.test", &["b@x.test"]), body: vec![], chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
-        SendFails {
-            env: env("a@x.test", &["b@x.test"]),
-            contains: "Busy",
-        },
+        SendFails { env: env("a@x.test", &["b@x.test"]), contains: "Busy" },
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b".\r\n"),
         S(b"250 ok\r\n"),
         Quit,
         C(b"QUIT\r\n"),
-        SendFails {
-            env: env("a@x.test", &["b@x.test"]),
-            contains: "NotConnected",
-        },
+        SendFails { env: env("a@x.test", &["b@x.test"]), contains: "NotConnected" },
         S(b"221 bye\r\n"),
-        SendFails {
-            env: env("a@x.test", &["b@x.test"]),
-            contains: "NotConnected",
-        },
+        SendFails { env: env("a@x.test", &["b@x.test"]), contains: "NotConnected" },
     ]);
     let run = check(&config(), &script);
     assert_eq!(run.report().outcome, Outcome::Sent);
@@ -1401,15 +1223,8 @@ fn refusals_before_any_byte() {
     ];
     let run = check(&config(), &script);
     let r = run.report();
-    assert_eq!(
-        r.failure,
-        Some(Failure::Refused(smtp_proto::Refusal::EightBitUnsupported))
-    );
-    assert!(
-        r.recipients
-            .iter()
-            .all(|x| x.status == RecipientStatus::PermanentFailure)
-    );
+    assert_eq!(r.failure, Some(Failure::Refused(smtp_proto::Refusal::EightBitUnsupported)));
+    assert!(r.recipients.iter().all(|x| x.status == RecipientStatus::PermanentFailure));
 }
 
 /// 8-bit data under a 7-bit declaration is refused by write_body; a declared 8-bit body gets BODY=8BITMIME.
@@ -1429,7 +1244,7 @@ fn eight_bit_body() {
     ]);
     check(&config(), &script);
 
-    let mut client = smtp_proto::Client::new(config(), std::time::Duration::ZERO);
+    let mut client = smtp_proto::Client::new(common::helo(), config(), std::time::Duration::ZERO);
     let now = std::time::Duration::ZERO;
     packet(&mut client, now, b"220 mx\r\n");
     packet(&mut client, now, UTF8_CAPS);
@@ -1446,14 +1261,11 @@ fn eight_bit_body() {
 /// TV-50: limits from the EHLO before TLS do not survive the upgrade (RFC 9422 §3.6, RFC 3207 §4.2).
 #[test]
 fn tv50_limits_reset_after_tls() {
-    let mut client = smtp_proto::Client::new(tls_required(), std::time::Duration::ZERO);
+    let mut client =
+        smtp_proto::Client::new(common::helo(), tls_required(), std::time::Duration::ZERO);
     let now = std::time::Duration::ZERO;
     packet(&mut client, now, b"220 mx\r\n");
-    packet(
-        &mut client,
-        now,
-        b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n",
-    );
+    packet(&mut client, now, b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n");
     assert_eq!(client.capabilities().unwrap().rcpt_max(), Some(2));
     packet(&mut client, now, b"220 go\r\n");
     client.tls_established(now).unwrap();
@@ -1469,11 +1281,7 @@ fn tv50_limits_reset_after_tls() {
 fn progress_events() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@x.test", &["b@x.test"]).size(6),
-            body: b"abcdef".to_vec(),
-            chunk: 4,
-        },
+        Send { env: env("a@x.test", &["b@x.test"]).size(6), body: b"abcdef".to_vec(), chunk: 4 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"abcdef\r\n.\r\n"),
@@ -1483,11 +1291,7 @@ fn progress_events() {
         .events
         .iter()
         .filter_map(|e| {
-            if let Event::Progress { sent, total, .. } = e {
-                Some((*sent, *total))
-            } else {
-                None
-            }
+            if let Event::Progress { sent, total, .. } = e { Some((*sent, *total)) } else { None }
         })
         .collect();
     assert_eq!(progress, [(4, Some(6)), (6, Some(6))]);
@@ -1497,30 +1301,17 @@ fn progress_events() {
 /// their first digit (299 accepted, 459 temporary, 599 permanent).
 #[test]
 fn tv08_reply_codes() {
-    for bad in [
-        &b"25O ok\r\n"[..],
-        b"250Xok\r\n",
-        b"2500 ok\r\n",
-        b"199 hmm\r\n",
-    ] {
+    for bad in [&b"25O ok\r\n"[..], b"250Xok\r\n", b"2500 ok\r\n", b"199 hmm\r\n"] {
         let bad: &'static [u8] = Box::leak(bad.to_vec().into_boxed_slice());
         let mut script = ehlo(PIPE_CAPS).to_vec();
         script.extend([
-            Send {
-                env: env("a@example.org", &["b@x.test"]),
-                body: b"x".to_vec(),
-                chunk: 8,
-            },
+            Send { env: env("a@example.org", &["b@x.test"]), body: b"x".to_vec(), chunk: 8 },
             C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
             S(bad),
             C(b"QUIT\r\n"),
         ]);
         let run = check(&config(), &script);
-        assert!(
-            matches!(closed_with(&run), Error::Parse(_)),
-            "{}",
-            String::from_utf8_lossy(bad)
-        );
+        assert!(matches!(closed_with(&run), Error::Parse(_)), "{}", String::from_utf8_lossy(bad));
         assert!(run.report().is_temporary());
     }
     let mut script = ehlo(PIPE_CAPS).to_vec();
@@ -1548,31 +1339,19 @@ fn tv08_reply_codes() {
 fn tv09_tv10_session_limits() {
     // A bare LF is refused at once (RFC 5321 §2.3.8): no waiting for a CRLF that never comes.
     let run = check(&config(), &[S(b"220 mx\n"), C(b"QUIT\r\n")]);
-    assert_eq!(
-        closed_with(&run),
-        Error::Parse(smtp_proto::reply::ParseError::BareLf)
-    );
+    assert_eq!(closed_with(&run), Error::Parse(smtp_proto::reply::ParseError::BareLf));
 
     let mut lenient = config();
     lenient.reply.allow_bare_lf = true;
-    let run = check(
-        &lenient,
-        &[S(b"220 mx\n"), C(b"EHLO client.example.org\r\n")],
-    );
+    let run = check(&lenient, &[S(b"220 mx\n"), C(b"EHLO client.example.org\r\n")]);
     assert_eq!(run.closed(), None);
 
     let mut c = config();
     c.reply.max_line_len = 64;
-    let long: &'static [u8] = Box::leak(
-        [b"220 ".as_slice(), &[b'a'; 100]]
-            .concat()
-            .into_boxed_slice(),
-    );
+    let long: &'static [u8] =
+        Box::leak([b"220 ".as_slice(), &[b'a'; 100]].concat().into_boxed_slice());
     let run = check(&c, &[S(long), C(b"QUIT\r\n")]);
-    assert_eq!(
-        closed_with(&run),
-        Error::Parse(smtp_proto::reply::ParseError::LineTooLong)
-    );
+    assert_eq!(closed_with(&run), Error::Parse(smtp_proto::reply::ParseError::LineTooLong));
 }
 
 /// RFC 4954 §4 / LIM-04: an initial response that would make the AUTH line longer than 512 octets waits
@@ -1626,19 +1405,12 @@ fn limits_rcptmax_mailmax() {
             env: env("a@x.test", &["b@x.test", "c@x.test", "d@x.test"]),
             contains: "TooManyRecipients",
         },
-        Send {
-            env: env("a@x.test", &["b@x.test", "c@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@x.test", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
         S(b"250 ok\r\n"),
-        SendFails {
-            env: env("a@x.test", &["b@x.test"]),
-            contains: "SessionLimit",
-        },
+        SendFails { env: env("a@x.test", &["b@x.test"]), contains: "SessionLimit" },
     ]);
     check(&config(), &script);
 }
@@ -1655,11 +1427,7 @@ fn retry_recipients_after_452_or_552_x53() {
         S(b"250 ok\r\n"),
     ]);
     let run = check(&config(), &script);
-    let retry: Vec<_> = run
-        .report()
-        .retry_recipients()
-        .map(|p| p.as_str().to_owned())
-        .collect();
+    let retry: Vec<_> = run.report().retry_recipients().map(|p| p.as_str().to_owned()).collect();
     assert_eq!(retry, ["c@x.test", "d@x.test"]);
 }
 
@@ -1668,14 +1436,8 @@ fn retry_recipients_after_452_or_552_x53() {
 #[test]
 fn envelope_refusals() {
     use smtp_proto::{Envelope, EnvelopeError};
-    assert_eq!(
-        Envelope::parse("a@x.test", &[]),
-        Err(EnvelopeError::NoRecipients)
-    );
-    match Envelope::parse(
-        "a@x.test",
-        &["ok@x.test", "bad@x.test>\r\nRCPT TO:<evil@y.test"],
-    ) {
+    assert_eq!(Envelope::parse("a@x.test", &[]), Err(EnvelopeError::NoRecipients));
+    match Envelope::parse("a@x.test", &["ok@x.test", "bad@x.test>\r\nRCPT TO:<evil@y.test"]) {
         Err(EnvelopeError::InvalidAddress(e)) => assert!(e.input().contains("bad@x.test")),
         other => panic!("{other:?}"),
     }
@@ -1690,11 +1452,7 @@ fn envelope_refusals() {
 fn one_quit_only() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@x.test", &["b@x.test"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@x.test", &["b@x.test"]), body: b"x".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"550 no\r\n503 no\r\n503 no\r\n"),
         C(b"RSET\r\n"),
@@ -1725,11 +1483,7 @@ fn transcript_redacts_auth() {
         S(b"334 UGFzc3dvcmQ6\r\n"),
         C(b"dGFuc3RhYWZ0YW5zdGFhZg==\r\n"),
         S(b"235 ok\r\n"),
-        Send {
-            env: env("a@x.test", &["b@x.test"]),
-            body: b"hello\r\n".to_vec(),
-            chunk: 64,
-        },
+        Send { env: env("a@x.test", &["b@x.test"]), body: b"hello\r\n".to_vec(), chunk: 64 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"hello\r\n.\r\n"),
@@ -1798,13 +1552,7 @@ fn long_rcpt_refused_before_mail_in_lockstep() {
     .unwrap();
     let caps: &[u8] = b"250-mx\r\n250 DSN\r\n";
     let mut script = ehlo(caps).to_vec();
-    script.extend([
-        SendFails {
-            env: e,
-            contains: "Command",
-        },
-        Nothing,
-    ]);
+    script.extend([SendFails { env: e, contains: "Command" }, Nothing]);
     check(&config(), &script);
 }
 
@@ -1857,26 +1605,16 @@ fn unsolicited(reply: Reply, before: Option<&'static str>) -> Error {
 #[test]
 fn reply_in_the_greetings_packet_answers_nothing() {
     let run = check(&config(), &[S(b"220 hi\r\n250 extra\r\n"), C(b"QUIT\r\n")]);
-    assert_eq!(
-        closed_with(&run),
-        unsolicited(Reply::new(250, "extra"), Some("EHLO"))
-    );
+    assert_eq!(closed_with(&run), unsolicited(Reply::new(250, "extra"), Some("EHLO")));
     assert!(!run.has(|e| *e == Event::Ready));
     // The same for LHLO.
     let run = check(&lmtp(), &[S(b"220 hi\r\n250 extra\r\n"), C(b"QUIT\r\n")]);
-    assert_eq!(
-        closed_with(&run),
-        unsolicited(Reply::new(250, "extra"), Some("LHLO"))
-    );
+    assert_eq!(closed_with(&run), unsolicited(Reply::new(250, "extra"), Some("LHLO")));
     // With a message waiting: no MAIL ever goes out, and the message is not sent.
     let run = check(
         &config(),
         &[
-            Send {
-                env: env("a@example.org", &["b@x.test"]),
-                body: b"x\r\n".to_vec(),
-                chunk: 8,
-            },
+            Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
             S(b"220 hi\r\n250-extra\r\n250 PIPELINING\r\n250 2.1.0 ok\r\n"),
             C(b"QUIT\r\n"),
         ],
@@ -1901,10 +1639,7 @@ fn reply_before_its_command_left_after_starttls_and_auth() {
             C(b"QUIT\r\n"),
         ],
     );
-    assert_eq!(
-        closed_with(&run),
-        unsolicited(Reply::new(250, "early"), Some("EHLO"))
-    );
+    assert_eq!(closed_with(&run), unsolicited(Reply::new(250, "early"), Some("EHLO")));
 
     let mut config = implicit(with_password(config(), "tim", "secret"));
     config.auth_mechanisms = vec![smtp_proto::sasl::Mechanism::Login];
@@ -1919,10 +1654,7 @@ fn reply_before_its_command_left_after_starttls_and_auth() {
             C(b"QUIT\r\n"),
         ],
     );
-    assert_eq!(
-        closed_with(&run),
-        unsolicited(Reply::new(235, "2.7.0 too early"), Some("AUTH"))
-    );
+    assert_eq!(closed_with(&run), unsolicited(Reply::new(235, "2.7.0 too early"), Some("AUTH")));
     assert!(!run.has(|e| matches!(e, Event::Authenticated(_))));
 }
 
@@ -1932,11 +1664,7 @@ fn reply_before_its_command_left_after_starttls_and_auth() {
 fn bare_lf_in_a_reply_never_swallows_the_next() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 2.1.0 ok\r\n250 ok\n354 go ahead\r\n"),
         C(b"QUIT\r\n"),
@@ -1951,11 +1679,7 @@ fn bare_lf_in_a_reply_never_swallows_the_next() {
     lenient.reply.allow_bare_lf = true;
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 2.1.0 ok\r\n250 ok\n354 go ahead\r\n"),
         C(b"x\r\n.\r\n"),
@@ -1974,11 +1698,7 @@ fn bare_lf_in_a_reply_never_swallows_the_next() {
 fn intermediate_reply_to_the_end_of_data_is_unknown() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -1998,11 +1718,7 @@ fn intermediate_reply_to_the_end_of_data_is_unknown() {
 
     let mut script = ehlo(CHUNK_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n"),
         S(b"250 ok\r\n250 ok\r\n"),
         C(b"BDAT 3 LAST\r\nx\r\n"),
@@ -2104,14 +1820,8 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
             RecipientStatus::Unknown
         ]
     );
-    assert_eq!(
-        r.recipient_reply(&r.recipients[0]).map(Reply::code),
-        Some(452)
-    );
-    assert_eq!(
-        r.recipient_reply(&r.recipients[1]).map(Reply::code),
-        Some(550)
-    );
+    assert_eq!(r.recipient_reply(&r.recipients[0]).map(Reply::code), Some(452));
+    assert_eq!(r.recipient_reply(&r.recipients[1]).map(Reply::code), Some(550));
     assert_eq!(r.recipient_reply(&r.recipients[2]), None);
 }
 

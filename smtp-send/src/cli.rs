@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 use smtp_proto::address::{ForwardPath, HeloName, ReversePath};
 use smtp_proto::command::{EnvId, Notify, OrigRecipient, Ret};
 use smtp_proto::sasl::Credentials;
-use smtp_proto::{DsnPolicy, Envelope, Protocol, Recipient, Timeouts, TlsMode};
+use smtp_proto::{DsnPolicy, Envelope, ExtensionUse, Protocol, Recipient, Timeouts, TlsMode};
 use smtp_transport::Options;
 
 use crate::message::Message;
@@ -150,17 +150,11 @@ pub struct Invalid {
 }
 
 fn usage(message: impl Into<String>) -> Invalid {
-    Invalid {
-        status: exit::USAGE,
-        message: message.into(),
-    }
+    Invalid { status: exit::USAGE, message: message.into() }
 }
 
 fn data(message: impl Into<String>) -> Invalid {
-    Invalid {
-        status: exit::DATAERR,
-        message: message.into(),
-    }
+    Invalid { status: exit::DATAERR, message: message.into() }
 }
 
 /// Everything needed to send, validated before any connection is made.
@@ -230,13 +224,11 @@ impl Cli {
             let password =
                 env(var).ok_or_else(|| usage(format!("--password-env: ${var} is not set")))?;
             let creds = Credentials::password(user.clone(), password);
-            creds
-                .validate()
-                .map_err(|e| data(format!("invalid credentials: {e}")))?;
+            creds.validate().map_err(|e| data(format!("invalid credentials: {e}")))?;
             *o = o.clone().with_credentials(creds);
         }
         if let Some(tls) = self.tls {
-            o.tls = match tls {
+            o.session.tls = match tls {
                 TlsArg::None => TlsMode::None,
                 TlsArg::Starttls => TlsMode::Opportunistic,
                 TlsArg::StarttlsRequired => TlsMode::Required,
@@ -247,22 +239,27 @@ impl Cli {
             o.helo_name = Some(HeloName::parse(ehlo).map_err(|e| data(format!("--ehlo: {e}")))?);
         }
         if self.lmtp {
-            o.protocol = Protocol::Lmtp;
+            o.session.protocol = Protocol::Lmtp;
         }
         o.ca_file = self.ca_file.clone().or(o.ca_file.take());
-        o.chunking = self.chunking == AutoNever::Auto;
-        o.pipelining = self.pipelining == AutoNever::Auto;
+        // `never` wins over the URL's choice; the default (`auto`) leaves it.
+        if self.chunking == AutoNever::Never {
+            o.session.chunking = ExtensionUse::Never;
+        }
+        if self.pipelining == AutoNever::Never {
+            o.session.pipelining = ExtensionUse::Never;
+        }
         if self.dsn_strict {
-            o.dsn_policy = DsnPolicy::Require;
+            o.session.dsn_policy = DsnPolicy::Require;
         }
         if let Some(secs) = self.timeout {
             if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
                 return Err(usage("--timeout takes a positive number of seconds"));
             }
-            o.timeouts = Timeouts::uniform(Duration::from_secs_f64(secs));
+            o.session.timeouts = Timeouts::uniform(Duration::from_secs_f64(secs));
             o.connect_timeout = Duration::from_secs_f64(secs);
         }
-        o.transcript = self.transcript;
+        o.session.transcript = self.transcript;
         Ok(())
     }
 
@@ -271,14 +268,10 @@ impl Cli {
             Some(f) => ReversePath::parse(f).map_err(|e| data(format!("--from: {e}")))?,
             None => match message.from_address() {
                 Some(a) => ReversePath::parse(a).map_err(|e| {
-                    data(format!(
-                        "the message's From: address is not usable, give --from: {e}"
-                    ))
+                    data(format!("the message's From: address is not usable, give --from: {e}"))
                 })?,
                 None => {
-                    return Err(data(
-                        "the message has no From: header: give --from ('' for <>)",
-                    ));
+                    return Err(data("the message has no From: header: give --from ('' for <>)"));
                 }
             },
         };
@@ -327,104 +320,65 @@ mod tests {
     fn defaults_and_from_header() {
         let plan = cli(&["--to", "bob@example.org"]).plan(&msg()).unwrap();
         assert!(plan.options.is_none());
-        assert_eq!(
-            plan.envelope.from().as_mailbox().unwrap().as_str(),
-            "alice@example.org"
-        );
+        assert_eq!(plan.envelope.from().as_mailbox().unwrap().as_str(), "alice@example.org");
         assert_eq!(plan.envelope.declared_size(), Some(55));
-        let plan = cli(&[
-            "--to",
-            "b@x.test",
-            "--from",
-            "",
-            "--server",
-            "mx.example.org",
-        ])
-        .plan(&msg())
-        .unwrap();
+        let plan = cli(&["--to", "b@x.test", "--from", "", "--server", "mx.example.org"])
+            .plan(&msg())
+            .unwrap();
         assert!(plan.envelope.from().is_null());
         let o = plan.options.unwrap();
         assert_eq!(
-            (o.host.as_str(), o.port, o.tls),
+            (o.host.as_str(), o.port, o.session.tls),
             ("mx.example.org", 25, TlsMode::Opportunistic)
         );
     }
 
     #[test]
     fn tls_defaults_follow_port_and_credentials() {
-        let o = cli(&["--to", "b@x.test", "--server", "mx:465"])
-            .plan(&msg())
-            .unwrap()
-            .options
-            .unwrap();
-        assert_eq!(o.tls, TlsMode::Implicit);
-        let o = cli(&[
-            "--to",
-            "b@x.test",
-            "--server",
-            "mx:587",
-            "--user",
-            "u",
-            "--password-env",
-            "PW",
-        ])
-        .plan_with_env(&msg(), |v| (v == "PW").then(|| "pw".to_owned()))
-        .unwrap()
-        .options
-        .unwrap();
-        assert_eq!(o.tls, TlsMode::Required);
+        let o =
+            cli(&["--to", "b@x.test", "--server", "mx:465"]).plan(&msg()).unwrap().options.unwrap();
+        assert_eq!(o.session.tls, TlsMode::Implicit);
+        let o =
+            cli(&["--to", "b@x.test", "--server", "mx:587", "--user", "u", "--password-env", "PW"])
+                .plan_with_env(&msg(), |v| (v == "PW").then(|| "pw".to_owned()))
+                .unwrap()
+                .options
+                .unwrap();
+        assert_eq!(o.session.tls, TlsMode::Required);
         let o = cli(&["--to", "b@x.test", "--server", "mx", "--tls", "none"])
             .plan(&msg())
             .unwrap()
             .options
             .unwrap();
-        assert_eq!(o.tls, TlsMode::None);
+        assert_eq!(o.session.tls, TlsMode::None);
     }
 
     #[test]
     fn invalid_input_is_65_usage_is_64() {
         let e = cli(&["--to", "b@x.test\r\nRSET"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::DATAERR);
-        let e = cli(&["--to", "b@x.test", "--from", "a@x\0"])
-            .plan(&msg())
-            .unwrap_err();
+        let e = cli(&["--to", "b@x.test", "--from", "a@x\0"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::DATAERR);
-        let e = cli(&["--to", "b@x.test", "--dsn-envid", "a\nb"])
-            .plan(&msg())
-            .unwrap_err();
+        let e = cli(&["--to", "b@x.test", "--dsn-envid", "a\nb"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::DATAERR);
         let e = cli(&["--to", "b@x.test"])
             .plan(&Message::from_bytes(b"no header\r\n".to_vec()))
             .unwrap_err();
         assert_eq!(e.status, exit::DATAERR);
-        let e = cli(&["--to", "b@x.test", "--url", "http://x"])
-            .plan(&msg())
-            .unwrap_err();
+        let e = cli(&["--to", "b@x.test", "--url", "http://x"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::USAGE);
-        let e = cli(&["--to", "b@x.test", "--server", "mx", "--timeout=-1"])
-            .plan(&msg())
-            .unwrap_err();
+        let e =
+            cli(&["--to", "b@x.test", "--server", "mx", "--timeout=-1"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::USAGE);
-        assert!(
-            Cli::try_parse_from(["smtp-send"]).is_err(),
-            "--to is required"
-        );
+        assert!(Cli::try_parse_from(["smtp-send"]).is_err(), "--to is required");
     }
 
     #[test]
     fn missing_password_variable_is_usage() {
-        let e = cli(&[
-            "--to",
-            "b@x.test",
-            "--server",
-            "mx",
-            "--user",
-            "u",
-            "--password-env",
-            "NOPE",
-        ])
-        .plan_with_env(&msg(), |_| None)
-        .unwrap_err();
+        let e =
+            cli(&["--to", "b@x.test", "--server", "mx", "--user", "u", "--password-env", "NOPE"])
+                .plan_with_env(&msg(), |_| None)
+                .unwrap_err();
         assert_eq!(e.status, exit::USAGE);
     }
 
@@ -445,11 +399,7 @@ mod tests {
         let r = &plan.envelope.recipients()[0];
         assert!(r.notify_request().is_some() && r.orcpt_value().is_some());
         assert_eq!(plan.envelope.ret_request(), Some(Ret::Hdrs));
-        assert!(
-            cli(&["--to", "b@x.test", "--dsn-notify", "never,success"])
-                .plan(&msg())
-                .is_err()
-        );
+        assert!(cli(&["--to", "b@x.test", "--dsn-notify", "never,success"]).plan(&msg()).is_err());
     }
 
     #[test]

@@ -52,11 +52,7 @@ impl Tally {
                 self.complete += 1;
             }
         }
-        if report
-            .recipients
-            .iter()
-            .any(|x| x.status == RecipientStatus::Delivered)
-        {
+        if report.recipients.iter().any(|x| x.status == RecipientStatus::Delivered) {
             self.delivered += 1;
         }
         if report.outcome == Outcome::Unknown {
@@ -86,10 +82,7 @@ fn run(cli: &Cli) -> i32 {
             .with_level(false);
         let only_transcript = tracing_subscriber::filter::Targets::new()
             .with_target("smtp_transcript", tracing::Level::DEBUG);
-        tracing_subscriber::registry()
-            .with(layer)
-            .with(only_transcript)
-            .init();
+        tracing_subscriber::registry().with(layer).with(only_transcript).init();
     }
     let load = plan.count > 1 || plan.connections > 1;
     let sink = match plan.options {
@@ -110,7 +103,7 @@ fn run(cli: &Cli) -> i32 {
         (Some(o), _) => o.clone(),
         (None, Some(sink)) => {
             let mut o = Options::new(sink.addr().ip().to_string(), sink.addr().port());
-            o.tls = smtp_proto::TlsMode::None;
+            o.session.tls = smtp_proto::TlsMode::None;
             if let Err(e) = cli.apply(&mut o, &|var| std::env::var(var).ok()) {
                 return fail_early(cli, e.status, &e.message);
             }
@@ -146,11 +139,7 @@ fn run(cli: &Cli) -> i32 {
 fn fail_early(cli: &Cli, status: i32, message: &str) -> i32 {
     eprintln!("smtp-send: {message}");
     if cli.json {
-        let kind = if status == exit::USAGE {
-            "usage"
-        } else {
-            "invalid_input"
-        };
+        let kind = if status == exit::USAGE { "usage" } else { "invalid_input" };
         println!(
             "{}",
             json!({"status": "error", "reply": null, "recipients": [], "warnings": [],
@@ -174,10 +163,8 @@ fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -
     let result = if plan.count == 1 {
         // One message: with a progress bar when it is large and stderr is a terminal.
         let bar = progress_bar(cli, size);
-        let result = message
-            .open()
-            .map_err(|e| ("body".to_owned(), e.to_string()))
-            .and_then(|body| {
+        let result =
+            message.open().map_err(|e| ("body".to_owned(), e.to_string())).and_then(|body| {
                 client
                     .send_with_progress(plan.envelope.clone(), body, |sent, _| {
                         if let Some(b) = &bar {
@@ -201,9 +188,8 @@ fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -
                 None
             }
         });
-        let sent = client
-            .send_all(copies, |report| tally.record(report, size))
-            .map_err(|e| error_of(&e));
+        let sent =
+            client.send_all(copies, |report| tally.record(report, size)).map_err(|e| error_of(&e));
         match open_error {
             Some(e) => Err(e),
             None => sent,
@@ -234,21 +220,15 @@ fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<T
     let bytes: std::sync::Arc<[u8]> = match message.bytes() {
         Ok(b) => b.into(),
         Err(e) => {
-            return vec![Tally {
-                error: Some(("body".into(), e.to_string())),
-                ..Tally::default()
-            }];
+            return vec![Tally { error: Some(("body".into(), e.to_string())), ..Tally::default() }];
         }
     };
     let size = message.size();
     smol::block_on(async {
         let tasks: Vec<_> = (0..plan.connections)
             .map(|_| {
-                let (options, envelope, bytes) = (
-                    options.clone(),
-                    plan.envelope.clone(),
-                    std::sync::Arc::clone(&bytes),
-                );
+                let (options, envelope, bytes) =
+                    (options.clone(), plan.envelope.clone(), std::sync::Arc::clone(&bytes));
                 let count = plan.count;
                 smol::spawn(async move {
                     let mut tally = Tally::default();
@@ -324,11 +304,8 @@ fn session_kind(e: &smtp_proto::Error) -> &'static str {
 /// 0 all delivered; 3 any unknown; 1 some delivered; 2 nothing delivered.
 fn exit_status(tallies: &[Tally]) -> i32 {
     let sum = |f: fn(&Tally) -> usize| tallies.iter().map(f).sum::<usize>();
-    let (messages, complete, delivered) = (
-        sum(|t| t.messages),
-        sum(|t| t.complete),
-        sum(|t| t.delivered),
-    );
+    let (messages, complete, delivered) =
+        (sum(|t| t.messages), sum(|t| t.complete), sum(|t| t.delivered));
     let failed_connections = tallies.iter().any(|t| t.error.is_some() && t.messages == 0);
     if sum(|t| t.unknown) > 0 {
         exit::UNKNOWN
@@ -376,14 +353,8 @@ fn status_name(status: i32) -> &'static str {
 fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
     let last = last_report(tallies);
     let error = tallies.iter().find_map(|t| t.error.as_ref());
-    let failure = last
-        .and_then(|r| r.failure.as_ref())
-        .map(|f| format!("{f:?}"));
-    let name = if last.is_none() && error.is_some() {
-        "error"
-    } else {
-        status_name(status)
-    };
+    let failure = last.and_then(|r| r.failure.as_ref()).map(|f| format!("{f:?}"));
+    let name = if last.is_none() && error.is_some() { "error" } else { status_name(status) };
     let mut v = json!({
         "status": name,
         "reply": reply_json(last.and_then(deciding_reply)),

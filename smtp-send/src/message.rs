@@ -96,11 +96,7 @@ impl Message {
         let mut scan = BodyScan::new();
         scan.update(&data);
         let from = from_header(&data[..data.len().min(HEADER_LIMIT)]);
-        Message {
-            source: Source::Memory(data),
-            scan,
-            from,
-        }
+        Message { source: Source::Memory(data), scan, from }
     }
 
     /// The address in the `From:` header, if there is one.
@@ -110,11 +106,7 @@ impl Message {
 
     /// The body type to declare: 8BITMIME when any octet is above 0x7F.
     pub fn body_type(&self) -> BodyType {
-        if self.scan.has_8bit() {
-            BodyType::EightBitMime
-        } else {
-            BodyType::SevenBit
-        }
+        if self.scan.has_8bit() { BodyType::EightBitMime } else { BodyType::SevenBit }
     }
 
     /// The size to declare with SIZE= (CRLF line endings, no dot-stuffing).

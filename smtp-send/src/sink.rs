@@ -60,28 +60,20 @@ impl Sink {
         let shared = Arc::new(Shared::default());
         shared.keep.store(keep, Ordering::Relaxed);
         let s = Arc::clone(&shared);
-        let acceptor = thread::Builder::new()
-            .name("smtp-sink".into())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if s.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let s = Arc::clone(&s);
-                    // A connection that fails just ends: the client sees the close.
-                    let _ = thread::Builder::new()
-                        .name("smtp-sink-conn".into())
-                        .spawn(move || {
-                            let _ = serve(stream, &s);
-                        });
+        let acceptor = thread::Builder::new().name("smtp-sink".into()).spawn(move || {
+            for stream in listener.incoming() {
+                if s.stop.load(Ordering::Relaxed) {
+                    break;
                 }
-            })?;
-        Ok(Sink {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        })
+                let Ok(stream) = stream else { continue };
+                let s = Arc::clone(&s);
+                // A connection that fails just ends: the client sees the close.
+                let _ = thread::Builder::new().name("smtp-sink-conn".into()).spawn(move || {
+                    let _ = serve(stream, &s);
+                });
+            }
+        })?;
+        Ok(Sink { addr, shared, acceptor: Some(acceptor) })
     }
 
     /// The address it listens on.
@@ -96,13 +88,7 @@ impl Sink {
 
     /// Takes the messages kept so far.
     pub fn take(&self) -> Vec<Received> {
-        std::mem::take(
-            &mut *self
-                .shared
-                .received
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
+        std::mem::take(&mut *self.shared.received.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -135,11 +121,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut line = Vec::with_capacity(256);
     loop {
         line.clear();
-        if (&mut reader)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut line)?
-            == 0
-        {
+        if (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line)? == 0 {
             break;
         }
         if !line.ends_with(b"\n") {
@@ -285,11 +267,7 @@ fn finish(shared: &Shared, t: Txn, bdat: bool, keep: bool) {
             size: t.size,
             bdat,
         };
-        shared
-            .received
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(r);
+        shared.received.lock().unwrap_or_else(|e| e.into_inner()).push(r);
     }
 }
 
@@ -326,11 +304,7 @@ mod tests {
         assert_eq!(got[0].data, b"Subject: hi\r\n.dot\r\n");
         assert!(!got[0].bdat);
         assert_eq!(
-            (
-                got[1].data.as_slice(),
-                got[1].rcpt_to.as_slice(),
-                got[1].bdat
-            ),
+            (got[1].data.as_slice(), got[1].rcpt_to.as_slice(), got[1].bdat),
             (&b"abc\r\n"[..], &["<c@x.test>".to_owned()][..], true)
         );
         assert_eq!(sink.count(), 2);
@@ -339,10 +313,7 @@ mod tests {
     #[test]
     fn refuses_out_of_order_and_unknown_commands() {
         let sink = Sink::start().unwrap();
-        let reply = talk(
-            &sink,
-            b"HELO me\r\nRCPT TO:<b@x.test>\r\nDATA\r\nVRFY x\r\nQUIT\r\n",
-        );
+        let reply = talk(&sink, b"HELO me\r\nRCPT TO:<b@x.test>\r\nDATA\r\nVRFY x\r\nQUIT\r\n");
         let codes: Vec<&str> = reply.lines().map(|l| &l[..3]).collect();
         assert_eq!(codes, ["220", "250", "503", "503", "500", "221"]);
         assert!(sink.take().is_empty());

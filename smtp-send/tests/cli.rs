@@ -79,14 +79,7 @@ fn builtin_sink_prints_what_it_received() {
 
 #[test]
 fn json_shape() {
-    let out = run(&[
-        "--to",
-        "bob@example.org",
-        "--to",
-        "carol@example.org",
-        "--json",
-        &hello(),
-    ]);
+    let out = run(&["--to", "bob@example.org", "--to", "carol@example.org", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(0));
     let v = json(&out);
     assert_eq!(v["status"], "sent");
@@ -99,33 +92,19 @@ fn json_shape() {
     assert_eq!(v["recipients"][1]["reply"]["code"], 250);
     assert_eq!(v["warnings"], serde_json::json!([]));
     assert_eq!(v["error"], serde_json::Value::Null);
-    assert!(
-        v.get("messages").is_none(),
-        "totals only with --count/--connections"
-    );
+    assert!(v.get("messages").is_none(), "totals only with --count/--connections");
 }
 
 #[test]
 fn stdin_null_reverse_path_and_data() {
     let out = run_stdin(
-        &[
-            "--to",
-            "bob@example.org",
-            "--from",
-            "",
-            "--chunking",
-            "never",
-            "-",
-        ],
+        &["--to", "bob@example.org", "--from", "", "--chunking", "never", "-"],
         b"Subject: x\n\n.dot\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("MAIL FROM:<>"), "{stdout}");
-    assert!(
-        stdout.contains("\n.dot\r\n") && !stdout.contains("BDAT"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("\n.dot\r\n") && !stdout.contains("BDAT"), "{stdout}");
 }
 
 #[test]
@@ -133,29 +112,19 @@ fn injection_in_any_field_is_65_and_nothing_is_sent() {
     let (port, connections) = counting_listener();
     let server = format!("127.0.0.1:{port}");
     // (A NUL cannot reach a program through its arguments; the core refuses it too: tests/commands.rs.)
-    for bad in [
-        "bob@example.org\r\nRSET",
-        "bob@example.org>\nDATA",
-        "a@b\x01c",
-    ] {
+    for bad in ["bob@example.org\r\nRSET", "bob@example.org>\nDATA", "a@b\x01c"] {
         let out = run(&["--server", &server, "--to", bad, "--json", &hello()]);
         assert_eq!(out.status.code(), Some(65), "{bad:?}");
         assert_eq!(json(&out)["error"]["kind"], "invalid_input");
     }
-    for (flag, bad) in [
-        ("--from", "a@x.test\r\n"),
-        ("--ehlo", "me\r\nRSET"),
-        ("--dsn-envid", "a\r\nb"),
-    ] {
+    for (flag, bad) in
+        [("--from", "a@x.test\r\n"), ("--ehlo", "me\r\nRSET"), ("--dsn-envid", "a\r\nb")]
+    {
         let out = run(&["--server", &server, "--to", "b@x.test", flag, bad, &hello()]);
         assert_eq!(out.status.code(), Some(65), "{flag} {bad:?}");
     }
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(
-        connections.load(Ordering::SeqCst),
-        0,
-        "a connection was made"
-    );
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "a connection was made");
 }
 
 #[test]
@@ -166,15 +135,7 @@ fn unreadable_message_is_65_usage_is_64() {
     assert_eq!(out.status.code(), Some(64));
     let out = run(&[&hello()]);
     assert_eq!(out.status.code(), Some(64));
-    let out = run(&[
-        "--to",
-        "b@x.test",
-        "--server",
-        "mx",
-        "--url",
-        "smtp://mx",
-        &hello(),
-    ]);
+    let out = run(&["--to", "b@x.test", "--server", "mx", "--url", "smtp://mx", &hello()]);
     assert_eq!(out.status.code(), Some(64));
     let out = run(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
@@ -182,19 +143,9 @@ fn unreadable_message_is_65_usage_is_64() {
 
 #[test]
 fn connection_refused_is_2_with_an_error() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = run(&[
-        "--server",
-        &format!("127.0.0.1:{port}"),
-        "--to",
-        "b@x.test",
-        "--json",
-        &hello(),
-    ]);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out =
+        run(&["--server", &format!("127.0.0.1:{port}"), "--to", "b@x.test", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(2));
     let v = json(&out);
     assert_eq!(v["status"], "error");
@@ -203,24 +154,13 @@ fn connection_refused_is_2_with_an_error() {
 
 #[test]
 fn count_1000_on_one_connection() {
-    let out = run(&[
-        "--to",
-        "bob@example.org",
-        "--count",
-        "1000",
-        "--json",
-        &hello(),
-    ]);
+    let out = run(&["--to", "bob@example.org", "--count", "1000", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(0));
     let v = json(&out);
     assert_eq!(v["messages"], 1000);
     let size = std::fs::read(hello()).unwrap().len() as u64;
     // CRLF-canonical size: the file has LF line endings.
-    let lines = std::fs::read(hello())
-        .unwrap()
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64;
+    let lines = std::fs::read(hello()).unwrap().iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(v["bytes"].as_u64().unwrap(), 1000 * (size + lines));
     assert!(v["seconds"].as_f64().unwrap() > 0.0);
     assert!(v["messages_per_second"].as_f64().unwrap() > 0.0);
@@ -244,19 +184,10 @@ fn connections_run_concurrently() {
 
 #[test]
 fn transcript_goes_to_stderr() {
-    let out = run(&[
-        "--to",
-        "bob@example.org",
-        "--transcript",
-        "--quiet",
-        &hello(),
-    ]);
+    let out = run(&["--to", "bob@example.org", "--transcript", "--quiet", &hello()]);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
-    assert!(
-        err.contains("C: EHLO") && err.contains("S: 250") && err.contains("C: QUIT"),
-        "{err}"
-    );
+    assert!(err.contains("C: EHLO") && err.contains("S: 250") && err.contains("C: QUIT"), "{err}");
     assert!(out.stdout.is_empty(), "--quiet");
 }
 
@@ -268,67 +199,34 @@ fn smtp_sink_outcomes() {
     use smtp_testkit::{SinkOptions, SmtpSink};
     let ok = SmtpSink::start(SinkOptions::default()).unwrap();
     let server = format!("127.0.0.1:{}", ok.port());
-    let out = run(&[
-        "--server",
-        &server,
-        "--tls",
-        "none",
-        "--to",
-        "bob@example.org",
-        &hello(),
-    ]);
+    let out = run(&["--server", &server, "--tls", "none", "--to", "bob@example.org", &hello()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(ok.wait_for(1, Duration::from_secs(5)).len(), 1);
 
     // Dropped after the final dot, before the reply: unknown, 3.
-    let drop = SmtpSink::start(SinkOptions {
-        disconnect_after: Some("."),
-        ..SinkOptions::default()
-    })
-    .unwrap();
+    let drop =
+        SmtpSink::start(SinkOptions { disconnect_after: Some("."), ..SinkOptions::default() })
+            .unwrap();
     let server = format!("127.0.0.1:{}", drop.port());
-    let out = run(&[
-        "--server",
-        &server,
-        "--to",
-        "b@example.org",
-        "--json",
-        &hello(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = run(&["--server", &server, "--to", "b@example.org", "--json", &hello()]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(json(&out)["status"], "unknown");
 
     // Every RCPT refused: rejected, 2.
-    let refuse = SmtpSink::start(SinkOptions {
-        hard_reject: Some("RCPT"),
-        ..SinkOptions::default()
-    })
-    .unwrap();
+    let refuse =
+        SmtpSink::start(SinkOptions { hard_reject: Some("RCPT"), ..SinkOptions::default() })
+            .unwrap();
     let server = format!("127.0.0.1:{}", refuse.port());
-    let out = run(&[
-        "--server",
-        &server,
-        "--to",
-        "b@example.org",
-        "--json",
-        &hello(),
-    ]);
+    let out = run(&["--server", &server, "--to", "b@example.org", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(2));
     let v = json(&out);
     assert_eq!(v["status"], "rejected");
     assert_eq!(v["recipients"][0]["accepted"], false);
 
     // 421 after MAIL: 2.
-    let busy = SmtpSink::start(SinkOptions {
-        close_421_after: Some("MAIL"),
-        ..SinkOptions::default()
-    })
-    .unwrap();
+    let busy =
+        SmtpSink::start(SinkOptions { close_421_after: Some("MAIL"), ..SinkOptions::default() })
+            .unwrap();
     let server = format!("127.0.0.1:{}", busy.port());
     let out = run(&["--server", &server, "--to", "b@example.org", &hello()]);
     assert_eq!(out.status.code(), Some(2));
@@ -367,16 +265,7 @@ fn aiosmtpd_partial_auth_and_implicit_tls() {
     .unwrap();
     let ca = aio.ca_pem_path().to_str().unwrap().to_owned();
     let server = format!("localhost:{}", aio.port());
-    let auth = [
-        "--server",
-        &server,
-        "--ca-file",
-        &ca,
-        "--user",
-        "alice",
-        "--password-env",
-        "PW",
-    ];
+    let auth = ["--server", &server, "--ca-file", &ca, "--user", "alice", "--password-env", "PW"];
 
     // STARTTLS (required by --user) + AUTH; a refused recipient: partial, 1, with its reply.
     let mut args = auth.to_vec();
@@ -394,14 +283,8 @@ fn aiosmtpd_partial_auth_and_implicit_tls() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     // The dialogue is on stderr with the AUTH exchange redacted: neither the password nor its base64.
     let err = stderr(&out);
-    assert!(
-        err.contains("C: STARTTLS") && err.contains("C: AUTH PLAIN"),
-        "{err}"
-    );
-    assert!(
-        !err.contains("s3cret") && !err.contains("AGFsaWNlAHMzY3JldA"),
-        "{err}"
-    );
+    assert!(err.contains("C: STARTTLS") && err.contains("C: AUTH PLAIN"), "{err}");
+    assert!(!err.contains("s3cret") && !err.contains("AGFsaWNlAHMzY3JldA"), "{err}");
     let v = json(&out);
     assert_eq!(v["status"], "partial");
     assert_eq!(v["recipients"][0]["accepted"], true);
@@ -417,11 +300,7 @@ fn aiosmtpd_partial_auth_and_implicit_tls() {
     assert_eq!(json(&out)["error"]["kind"], "auth");
 
     // Implicit TLS from an smtps:// URL.
-    let tls = Aiosmtpd::start(AioOptions {
-        implicit_tls: true,
-        ..AioOptions::default()
-    })
-    .unwrap();
+    let tls = Aiosmtpd::start(AioOptions { implicit_tls: true, ..AioOptions::default() }).unwrap();
     let url = format!("smtps://localhost:{}", tls.port());
     let out = run(&[
         "--url",

@@ -127,7 +127,7 @@ struct TlsSetup {
 impl TlsSetup {
     /// `None` when the session never uses TLS.
     fn new(options: &Options) -> Result<Option<TlsSetup>, Error> {
-        if options.tls == TlsMode::None {
+        if options.session.tls == TlsMode::None {
             return Ok(None);
         }
         Ok(Some(TlsSetup {
@@ -145,10 +145,7 @@ impl TlsSetup {
         let handshake = self.connector.connect(self.name.clone(), stream);
         let timeout = async {
             Timer::at(deadline).await;
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the TLS handshake timed out",
-            ))
+            Err(io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake timed out"))
         };
         handshake.or(timeout).await.map_err(Error::Tls)
     }
@@ -196,7 +193,7 @@ struct Pump<'a, B, P> {
 ///
 /// # async fn send() -> Result<(), smtp_smol::Error> {
 /// let mut options = Options::new("127.0.0.1", 2525);
-/// options.tls = smtp_smol::smtp_proto::TlsMode::None;
+/// options.session.tls = smtp_smol::smtp_proto::TlsMode::None;
 /// let mut client = SmtpClient::connect(&options).await?;
 /// for to in ["bob@example.org", "carol@example.org"] {
 ///     let envelope = Envelope::parse("alice@example.org", &[to]).expect("valid addresses");
@@ -257,10 +254,7 @@ impl SmtpClient<TcpStream> {
             let connect = TcpStream::connect((options.host.as_str(), options.port));
             let timeout = async {
                 Timer::at(deadline).await;
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connection timed out",
-                ))
+                Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))
             };
             let stream = connect.or(timeout).await.map_err(Error::Connect)?;
             stream.set_nodelay(true).map_err(Error::Connect)?;
@@ -285,9 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         options.validate()?;
         let tls = TlsSetup::new(options)?;
         let deadline = Instant::now() + options.connect_timeout;
-        SmtpClient::start(stream, options, None, tls, deadline, span.clone())
-            .instrument(span)
-            .await
+        SmtpClient::start(stream, options, None, tls, deadline, span.clone()).instrument(span).await
     }
 
     async fn start(
@@ -298,17 +290,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         deadline: Instant,
         span: tracing::Span,
     ) -> Result<SmtpClient<S>, Error> {
-        let stream = match (&tls, options.tls) {
+        let stream = match (&tls, options.session.tls) {
             (Some(setup), TlsMode::Implicit) => {
                 Stream::Tls(Box::new(setup.handshake(stream, deadline).await?))
             }
             _ => Stream::Plain(stream),
         };
-        let mut config = options.client_config(local);
+        let helo = options.helo_name_for(local);
+        let mut config = options.session.clone();
         config.transcript |= tracing::enabled!(Level::DEBUG);
         let mut this = SmtpClient {
             stream,
-            client: Client::new(config, Duration::ZERO),
+            client: Client::new(helo, config, Duration::ZERO),
             tls,
             origin: Instant::now(),
             timer: Timer::never(),
@@ -375,9 +368,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         async {
             self.drive(Goal::Report, Some(&mut pump)).await?;
             // The core gives every accepted message its report before the session ends.
-            self.report
-                .take()
-                .ok_or(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)))
+            self.report.take().ok_or(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)))
         }
         .instrument(span)
         .await
@@ -565,9 +556,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
                 let deadline = Instant::now() + setup.timeout;
                 setup.handshake(s, deadline).await
             }
-            _ => Err(Error::Tls(io::Error::other(
-                "no plaintext stream to upgrade",
-            ))),
+            _ => Err(Error::Tls(io::Error::other("no plaintext stream to upgrade"))),
         };
         match result {
             Ok(tls) => {

@@ -20,10 +20,7 @@ where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
 {
     let mut client = SmtpClient::from_stream(stream, opts).await.unwrap();
-    let report = client
-        .send(envelope(), GeneratedBody::new(LEN))
-        .await
-        .unwrap();
+    let report = client.send(envelope(), GeneratedBody::new(LEN)).await.unwrap();
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().await.unwrap();
 }
@@ -39,9 +36,7 @@ fn under_async_std() {
     let server = Server::start(Script::new(esmtp(&["PIPELINING"])));
     let opts = options(server.port);
     async_std::task::block_on(async {
-        let stream = async_std::net::TcpStream::connect(("127.0.0.1", server.port))
-            .await
-            .unwrap();
+        let stream = async_std::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
         stream.set_nodelay(true).unwrap();
         session(stream, &opts).await;
     });
@@ -52,14 +47,9 @@ fn under_async_std() {
 fn under_tokio_through_compat() {
     let server = Server::start(Script::new(esmtp(&["PIPELINING"])));
     let opts = options(server.port);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-            .await
-            .unwrap();
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
         stream.set_nodelay(true).unwrap();
         session(stream.compat(), &opts).await;
     });

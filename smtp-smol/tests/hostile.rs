@@ -51,9 +51,9 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 
 fn options(server: &ScriptedServer) -> Options {
     let mut o = Options::new("127.0.0.1", server.port());
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.test".parse().expect("valid EHLO name"));
-    o.timeouts = Timeouts::uniform(PATIENCE);
+    o.session.timeouts = Timeouts::uniform(PATIENCE);
     o.connect_timeout = PATIENCE;
     o
 }
@@ -61,7 +61,7 @@ fn options(server: &ScriptedServer) -> Options {
 /// STARTTLS required (credentials set), trusting the scripted server's test CA.
 fn tls_options(server: &ScriptedServer) -> Options {
     let mut o = options(server).with_credentials(Credentials::password("alice", "s3cret"));
-    assert_eq!(o.tls, TlsMode::Required);
+    assert_eq!(o.session.tls, TlsMode::Required);
     o.ca_file = Some(server.ca_pem_path().to_owned());
     o
 }
@@ -120,9 +120,8 @@ fn starttls_response_injection_aborts_before_tls_and_auth() {
                     .expect_line("STARTTLS")
                     .send_then_starttls(format!("220 2.0.0 go ahead\r\n{injected}")),
             );
-            let err = SmtpClient::connect(&tls_options(&server))
-                .await
-                .expect_err("injection accepted");
+            let err =
+                SmtpClient::connect(&tls_options(&server)).await.expect_err("injection accepted");
             assert!(
                 matches!(err, Error::Session(Core::StartTlsInjection)),
                 "{injected:?}: {err:?}"
@@ -130,10 +129,7 @@ fn starttls_response_injection_aborts_before_tls_and_auth() {
             let rec = server.join();
             assert!(!rec.tls_established, "{injected:?}: handshake done");
             assert!(rec.client_closed, "{injected:?}");
-            assert_eq!(
-                rec.plaintext, b"EHLO client.test\r\nSTARTTLS\r\n",
-                "{injected:?}: {rec}"
-            );
+            assert_eq!(rec.plaintext, b"EHLO client.test\r\nSTARTTLS\r\n", "{injected:?}: {rec}");
             assert!(rec.tls.is_empty());
             assert!(!rec.sent_command("AUTH") && !rec.sent_command("MAIL"));
         }
@@ -155,19 +151,11 @@ fn starttls_stray_bytes_after_the_220_break_the_handshake() {
                 .sleep(Duration::from_millis(200))
                 .send_then_starttls("250 injected\r\n"),
         );
-        let err = SmtpClient::connect(&tls_options(&server))
-            .await
-            .expect_err("accepted");
-        assert!(
-            matches!(err, Error::Tls(_) | Error::Session(Core::StartTlsInjection)),
-            "{err:?}"
-        );
+        let err = SmtpClient::connect(&tls_options(&server)).await.expect_err("accepted");
+        assert!(matches!(err, Error::Tls(_) | Error::Session(Core::StartTlsInjection)), "{err:?}");
         let rec = server.join();
         assert!(!rec.tls_established);
-        assert!(
-            !rec.sent_command("AUTH") && !rec.sent_command("MAIL"),
-            "{rec}"
-        );
+        assert!(!rec.sent_command("AUTH") && !rec.sent_command("MAIL"), "{rec}");
     })
 }
 
@@ -180,20 +168,14 @@ fn starttls_stripping_ends_the_session_without_auth() {
         let server = ScriptedServer::start(
             Script::new()
                 .send(GREETING)
-                .on(
-                    "EHLO",
-                    "250-mx.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
-                )
+                .on("EHLO", "250-mx.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n")
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
         let err = SmtpClient::connect(&tls_options(&server))
             .await
             .expect_err("stripped session accepted");
-        assert!(
-            matches!(err, Error::Session(Core::TlsUnavailable(None))),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::Session(Core::TlsUnavailable(None))), "{err:?}");
         let rec = server.finish();
         assert_eq!(rec.plaintext, b"EHLO client.test\r\nQUIT\r\n");
         assert!(!rec.tls_established);
@@ -213,9 +195,7 @@ fn starttls_454_ends_the_session_without_auth() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let err = SmtpClient::connect(&tls_options(&server))
-            .await
-            .expect_err("accepted");
+        let err = SmtpClient::connect(&tls_options(&server)).await.expect_err("accepted");
         match err {
             Error::Session(Core::TlsUnavailable(Some(reply))) => assert_eq!(reply.code(), 454),
             other => panic!("{other:?}"),
@@ -241,9 +221,7 @@ fn starttls_then_auth_inside_tls_only() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let client = SmtpClient::connect(&tls_options(&server))
-            .await
-            .expect("connect");
+        let client = SmtpClient::connect(&tls_options(&server)).await.expect("connect");
         assert!(client.is_tls());
         client.quit().await.expect("quit");
         let rec = server.finish();
@@ -335,15 +313,10 @@ fn smuggling_session(trickle: bool) {
                 .send("250 queued\r\n");
         }
         let server = ScriptedServer::start(script.on("QUIT", "221 bye\r\n").read_to_eof());
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         for body in SMUGGLING_BODIES {
             let report = if trickle {
-                let reader = Trickle {
-                    data: body,
-                    calls: 0,
-                };
+                let reader = Trickle { data: body, calls: 0 };
                 client.send(envelope(&["bob@example.org"]), reader).await
             } else {
                 client.send(envelope(&["bob@example.org"]), *body).await
@@ -358,11 +331,7 @@ fn smuggling_session(trickle: bool) {
             assert_one_end_of_data(wire, body);
         }
         // Nothing outside DATA but our own commands: every MAIL line is ours.
-        let mails = rec
-            .commands
-            .iter()
-            .filter(|c| c.starts_with("MAIL"))
-            .count();
+        let mails = rec.commands.iter().filter(|c| c.starts_with("MAIL")).count();
         assert_eq!(mails, SMUGGLING_BODIES.len());
     })
 }
@@ -404,22 +373,15 @@ fn injection_in_any_field_is_refused_before_connecting() {
     for bad in HOSTILE_ADDRESSES {
         assert!(ReversePath::parse(bad).is_err(), "reverse-path {bad:?}");
         assert!(ForwardPath::parse(bad).is_err(), "forward-path {bad:?}");
-        assert!(
-            Envelope::parse(bad, &["bob@example.org"]).is_err(),
-            "{bad:?}"
-        );
+        assert!(Envelope::parse(bad, &["bob@example.org"]).is_err(), "{bad:?}");
         assert!(
             Envelope::parse("alice@example.org", &["bob@example.org", bad]).is_err(),
             "{bad:?}"
         );
     }
-    for bad in [
-        "client.test\r\nMAIL FROM:<x@y.z>",
-        "client\r",
-        "client\n",
-        "client\0",
-        "[127.0.0.1]\r\n",
-    ] {
+    for bad in
+        ["client.test\r\nMAIL FROM:<x@y.z>", "client\r", "client\n", "client\0", "[127.0.0.1]\r\n"]
+    {
         assert!(HeloName::parse(bad).is_err(), "EHLO name {bad:?}");
     }
     for bad in ["a\r\nRSET", "a\rb", "a\nb", "a\0b"] {
@@ -427,9 +389,7 @@ fn injection_in_any_field_is_refused_before_connecting() {
         assert!(OrigRecipient::rfc822(bad).is_err(), "ORCPT {bad:?}");
         assert!(OrigRecipient::new("rfc822\r\n", "a@b.c").is_err());
         assert!(
-            Credentials::password(bad.replace(['\r', '\n'], "\0"), "pw")
-                .validate()
-                .is_err(),
+            Credentials::password(bad.replace(['\r', '\n'], "\0"), "pw").validate().is_err(),
             "AUTH user {bad:?}"
         );
     }
@@ -457,15 +417,12 @@ fn nul_in_auth_user_name_never_reaches_the_wire() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let mut o = smtp_smol::Options::new("127.0.0.1", listener.local_addr().unwrap().port());
-    o.tls = smtp_smol::smtp_proto::TlsMode::None;
-    o.credentials = Some(Credentials::password("alice\0admin", "s3cret"));
-    o.allow_plaintext_auth = true;
+    o.session.tls = smtp_smol::smtp_proto::TlsMode::None;
+    o.session.credentials = Some(Credentials::password("alice\0admin", "s3cret"));
+    o.session.allow_plaintext_auth = true;
     let err = smol::block_on(SmtpClient::connect(&o)).expect_err("NUL user name accepted");
     assert!(matches!(err, Error::Credentials(_)), "{err:?}");
-    assert_eq!(
-        listener.accept().map(|_| ()).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock
-    );
+    assert_eq!(listener.accept().map(|_| ()).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
 }
 
 /// CR and LF are legal in a SASL user name (RFC 4616) and harmless: AUTH payloads are base64.
@@ -483,22 +440,14 @@ fn crlf_in_auth_user_name_stays_inside_base64() {
         );
         let mut o = options(&server);
         let user = "alice\r\nMAIL FROM:<evil@example.org>";
-        o.credentials = Some(Credentials::password(user, "s3cret"));
-        o.allow_plaintext_auth = true;
-        o.auth_mechanisms = vec![Mechanism::Plain];
-        SmtpClient::connect(&o)
-            .await
-            .expect("connect")
-            .quit()
-            .await
-            .expect("quit");
+        o.session.credentials = Some(Credentials::password(user, "s3cret"));
+        o.session.allow_plaintext_auth = true;
+        o.session.auth_mechanisms = vec![Mechanism::Plain];
+        SmtpClient::connect(&o).await.expect("connect").quit().await.expect("quit");
         let rec = server.finish();
         assert_eq!(rec.commands.len(), 3, "{:?}", rec.commands);
         let payload = rec.commands[1].strip_prefix("AUTH PLAIN ").expect("AUTH");
-        assert_eq!(
-            base64_decode(payload),
-            format!("\0{user}\0s3cret").into_bytes()
-        );
+        assert_eq!(base64_decode(payload), format!("\0{user}\0s3cret").into_bytes());
         assert!(!rec.sent_command("MAIL"));
     })
 }
@@ -527,15 +476,9 @@ const MIB: u64 = 1024 * 1024;
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM value");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    let kib: u64 =
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
     kib * 1024
 }
 
@@ -546,9 +489,8 @@ fn exhaust(script: Script, check: impl FnOnce(&Error)) -> Recording {
     smol::block_on(async move {
         let server = ScriptedServer::start(script);
         let before = peak_rss();
-        let err = SmtpClient::connect(&options(&server))
-            .await
-            .expect_err("hostile greeting accepted");
+        let err =
+            SmtpClient::connect(&options(&server)).await.expect_err("hostile greeting accepted");
         let after = peak_rss();
         check(&err);
         let rec = server.finish();
@@ -569,33 +511,18 @@ fn exhaust(script: Script, check: impl FnOnce(&Error)) -> Recording {
 /// A reply line that never ends (100 MiB offered, streamed, never allocated): `LineTooLong` after the cap.
 #[test]
 fn endless_reply_line_fails_with_bounded_memory() {
-    let rec = exhaust(
-        Script::new()
-            .send("220 ")
-            .flood("x", 100 * MIB)
-            .read_to_eof(),
-        |err| {
-            assert!(
-                matches!(err, Error::Session(Core::Parse(ParseError::LineTooLong))),
-                "{err:?}"
-            )
-        },
-    );
+    let rec = exhaust(Script::new().send("220 ").flood("x", 100 * MIB).read_to_eof(), |err| {
+        assert!(matches!(err, Error::Session(Core::Parse(ParseError::LineTooLong))), "{err:?}")
+    });
     assert!(rec.client_closed && rec.flooded < 100 * MIB);
 }
 
 /// An endless multi-line reply (`220-x` forever): `TooManyLines` after the cap.
 #[test]
 fn endless_multiline_reply_fails_with_bounded_memory() {
-    let rec = exhaust(
-        Script::new().flood("220-x\r\n", 100 * MIB).read_to_eof(),
-        |err| {
-            assert!(
-                matches!(err, Error::Session(Core::Parse(ParseError::TooManyLines))),
-                "{err:?}"
-            )
-        },
-    );
+    let rec = exhaust(Script::new().flood("220-x\r\n", 100 * MIB).read_to_eof(), |err| {
+        assert!(matches!(err, Error::Session(Core::Parse(ParseError::TooManyLines))), "{err:?}")
+    });
     assert!(rec.client_closed && rec.flooded < 100 * MIB);
 }
 
@@ -615,18 +542,11 @@ fn endless_reply_to_the_final_dot_is_unknown() {
                 .send("250-")
                 .flood("y", 100 * MIB),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("report");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("report");
         assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
-        assert_eq!(
-            report.failure,
-            Some(Failure::Session(Core::Parse(ParseError::LineTooLong)))
-        );
+        assert_eq!(report.failure, Some(Failure::Session(Core::Parse(ParseError::LineTooLong))));
         assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]).await);
         let rec = server.finish();
         assert!(rec.flooded < 100 * MIB);
@@ -641,21 +561,14 @@ fn dripped_greeting_times_out_at_the_greeting_deadline() {
     smol::block_on(async move {
         let greeting = "220-mx.test ".repeat(40) + "\r\n220 ready\r\n";
         let server = ScriptedServer::start(
-            Script::new()
-                .drip(&greeting, Duration::from_millis(50))
-                .read_to_eof(),
+            Script::new().drip(&greeting, Duration::from_millis(50)).read_to_eof(),
         );
         let mut o = options(&server);
-        o.timeouts = Timeouts::uniform(SHORT);
+        o.session.timeouts = Timeouts::uniform(SHORT);
         let start = Instant::now();
-        let err = SmtpClient::connect(&o)
-            .await
-            .expect_err("dripped greeting accepted");
+        let err = SmtpClient::connect(&o).await.expect_err("dripped greeting accepted");
         let took = start.elapsed();
-        assert!(
-            matches!(err, Error::Session(Core::Timeout(Timer::Greeting))),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::Session(Core::Timeout(Timer::Greeting))), "{err:?}");
         // The whole greeting takes 25 s to drip; a timer reset by each byte would never fire.
         assert!(took < Duration::from_secs(15), "took {took:?}");
         let rec = server.finish();
@@ -676,24 +589,16 @@ fn dripped_final_reply_times_out_as_unknown() {
                 .on("RCPT", "250 ok\r\n")
                 .on("DATA", "354 go\r\n")
                 .expect_data_end()
-                .drip(
-                    "250 2.0.0 queued as 12345 ".repeat(20) + "\r\n",
-                    Duration::from_millis(50),
-                )
+                .drip("250 2.0.0 queued as 12345 ".repeat(20) + "\r\n", Duration::from_millis(50))
                 .read_to_eof(),
         );
         let mut o = options(&server);
-        o.timeouts = Timeouts::uniform(SHORT);
+        o.session.timeouts = Timeouts::uniform(SHORT);
         let mut client = SmtpClient::connect(&o).await.expect("connect");
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("report");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("report");
         assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
-        assert_eq!(
-            report.failure,
-            Some(Failure::Session(Core::Timeout(Timer::DataTermination)))
-        );
+        assert_eq!(report.failure, Some(Failure::Session(Core::Timeout(Timer::DataTermination))));
         assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
         assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]).await);
         server.finish();
@@ -783,11 +688,7 @@ fn fault_script(at: At, fault: Fault) -> Script {
         (Some(At::StartTls), "STARTTLS", "220 2.0.0 go ahead\r\n"),
         (None, "EHLO client.test", EHLO_AUTH),
         (Some(At::Auth), AUTH_ALICE, "235 2.7.0 ok\r\n"),
-        (
-            Some(At::Mail),
-            "MAIL FROM:<alice@example.org>",
-            "250 ok\r\n",
-        ),
+        (Some(At::Mail), "MAIL FROM:<alice@example.org>", "250 ok\r\n"),
         (Some(At::Rcpt1), "RCPT TO:<bob@example.org>", "250 ok\r\n"),
         (Some(At::Rcpt2), "RCPT TO:<carol@example.org>", "250 ok\r\n"),
     ];
@@ -814,10 +715,7 @@ fn fault_script(at: At, fault: Fault) -> Script {
         return strike(s);
     }
     // A pause, so that the client has taken the 250 and gone idle when the fault comes.
-    strike(
-        s.send("250 2.0.0 queued\r\n")
-            .sleep(Duration::from_millis(200)),
-    )
+    strike(s.send("250 2.0.0 queued\r\n").sleep(Duration::from_millis(200)))
 }
 
 /// What the session promises for each fault, checked on the driver's typed results.
@@ -871,10 +769,7 @@ fn check_fault(at: At, fault: Fault) {
                 assert_eq!(report.outcome, Outcome::Unknown, "{ctx}: {report:?}");
                 assert_eq!(report.failure, Some(eof), "{ctx}");
                 assert!(
-                    report
-                        .recipients
-                        .iter()
-                        .all(|r| r.status == RecipientStatus::Unknown),
+                    report.recipients.iter().all(|r| r.status == RecipientStatus::Unknown),
                     "{ctx}: {report:?}"
                 );
             }
@@ -932,10 +827,7 @@ fn one_transaction(greeting: &str, ehlo: &str, rcpts: &[(&str, &str)], data: boo
         s = s.on(&format!("RCPT TO:<{to}>"), reply);
     }
     if data {
-        s = s
-            .on("DATA", "354 go ahead\r\n")
-            .expect_data_end()
-            .send("250 2.0.0 queued\r\n");
+        s = s.on("DATA", "354 go ahead\r\n").expect_data_end().send("250 2.0.0 queued\r\n");
     }
     s.on("QUIT", "221 bye\r\n").read_to_eof()
 }
@@ -951,14 +843,9 @@ fn some_recipients_refused_451_550_552() {
             ("full@example.org", "552 5.2.2 mailbox full\r\n"),
         ];
         let server = ScriptedServer::start(one_transaction(GREETING, EHLO_LOCKSTEP, &rcpts, true));
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         let to: Vec<&str> = rcpts.iter().map(|r| r.0).collect();
-        let report = client
-            .send(envelope(&to), &b"hi\r\n"[..])
-            .await
-            .expect("send");
+        let report = client.send(envelope(&to), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         let statuses: Vec<RecipientStatus> = report.recipients.iter().map(|r| r.status).collect();
         assert_eq!(
@@ -970,11 +857,8 @@ fn some_recipients_refused_451_550_552() {
                 RecipientStatus::PermanentFailure,
             ]
         );
-        let codes: Vec<Option<u16>> = report
-            .recipients
-            .iter()
-            .map(|r| code(&r.rcpt_reply))
-            .collect();
+        let codes: Vec<Option<u16>> =
+            report.recipients.iter().map(|r| code(&r.rcpt_reply)).collect();
         assert_eq!(codes, [Some(250), Some(451), Some(550), Some(552)]);
         client.quit().await.expect("quit");
         let rec = server.finish();
@@ -1000,14 +884,9 @@ fn all_recipients_refused_with_data_pipelined() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         let report = client
-            .send(
-                envelope(&["bob@example.org", "carol@example.org"]),
-                &b"never sent\r\n"[..],
-            )
+            .send(envelope(&["bob@example.org", "carol@example.org"]), &b"never sent\r\n"[..])
             .await
             .expect("report");
         assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
@@ -1037,9 +916,7 @@ fn all_recipients_refused_and_354_gets_an_empty_data() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         let report = client
             .send(envelope(&["bob@example.org"]), &b"never sent\r\n"[..])
             .await
@@ -1068,13 +945,9 @@ fn code_only_replies() {
                 .on("QUIT", "221\r\n")
                 .read_to_eof(),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("send");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.expect("quit");
         server.finish();
@@ -1105,27 +978,23 @@ fn lowercase_and_old_style_ehlo_keywords() {
             .read_to_eof(),
     );
         let mut o = options(&server);
-        o.credentials = Some(Credentials::password("alice", "s3cret"));
-        o.allow_plaintext_auth = true;
-        o.auth_mechanisms = vec![Mechanism::Plain];
+        o.session.credentials = Some(Credentials::password("alice", "s3cret"));
+        o.session.allow_plaintext_auth = true;
+        o.session.auth_mechanisms = vec![Mechanism::Plain];
         let mut client = SmtpClient::connect(&o).await.expect("connect");
         let caps = client.capabilities().expect("capabilities");
         assert!(caps.pipelining() && caps.eight_bit_mime());
         assert!(caps.auth(Mechanism::Login) && caps.auth(Mechanism::Plain));
         assert_eq!(caps.max_size(), Some(1000));
-        let too_big = client
-            .send(envelope(&["bob@example.org"]).size(5000), &b"x"[..])
-            .await;
+        let too_big = client.send(envelope(&["bob@example.org"]).size(5000), &b"x"[..]).await;
         match too_big {
             Err(Error::Refused(SendError::Refused(Refusal::TooBig { size, limit }))) => {
                 assert_eq!((size, limit), (5000, 1000))
             }
             other => panic!("{other:?}"),
         }
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("send");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.expect("quit");
         server.finish();
@@ -1143,13 +1012,9 @@ fn greeting_in_several_lines() {
             &[("bob@example.org", "250 ok\r\n")],
             true,
         ));
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("send");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent);
         client.quit().await.expect("quit");
         server.finish();
@@ -1173,14 +1038,10 @@ fn ehlo_refused_falls_back_to_helo() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         assert!(!client.capabilities().expect("capabilities").pipelining());
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("send");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent);
         client.quit().await.expect("quit");
         server.finish();
@@ -1208,13 +1069,9 @@ fn replies_split_into_single_bytes() {
                 .drip("221 bye\r\n", every)
                 .read_to_eof(),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"hi\r\n"[..])
-            .await
-            .expect("send");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.expect("quit");
         server.finish();
@@ -1240,22 +1097,14 @@ fn several_replies_in_one_packet() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let mut client = SmtpClient::connect(&options(&server))
-            .await
-            .expect("connect");
+        let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         let report = client
-            .send(
-                envelope(&["bob@example.org", "carol@example.org"]),
-                &b"hi\r\n"[..],
-            )
+            .send(envelope(&["bob@example.org", "carol@example.org"]), &b"hi\r\n"[..])
             .await
             .expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
-        assert_eq!(
-            report.recipients[1].status,
-            RecipientStatus::TemporaryFailure
-        );
+        assert_eq!(report.recipients[1].status, RecipientStatus::TemporaryFailure);
         client.quit().await.expect("quit");
         server.finish();
     })
@@ -1272,16 +1121,13 @@ fn load_200_sessions_of_50_messages_against_smtp_sink() {
     const SESSIONS: usize = 200;
     const MESSAGES: usize = 50;
     let _serial = shared();
-    let sink = SmtpSink::start(SinkOptions {
-        backlog: Some(1024),
-        ..SinkOptions::default()
-    })
-    .expect("smtp-sink (run scripts/install-test-servers)");
+    let sink = SmtpSink::start(SinkOptions { backlog: Some(1024), ..SinkOptions::default() })
+        .expect("smtp-sink (run scripts/install-test-servers)");
     let mut o = Options::new("127.0.0.1", sink.port());
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("load.test".parse().expect("valid EHLO name"));
     // Generous per-reply bounds: 2 cores are shared by 200 sessions and the sink.
-    o.timeouts = Timeouts::uniform(Duration::from_secs(30));
+    o.session.timeouts = Timeouts::uniform(Duration::from_secs(30));
     o.connect_timeout = Duration::from_secs(30);
     let start = Instant::now();
     let sent: usize = smol::block_on(async {

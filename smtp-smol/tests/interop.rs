@@ -38,9 +38,9 @@ fn postfix() -> Postfix {
 
 fn options(port: u16) -> Options {
     let mut o = Options::new("127.0.0.1", port);
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.example.org".parse().unwrap());
-    o.timeouts = Timeouts::uniform(Duration::from_secs(30));
+    o.session.timeouts = Timeouts::uniform(Duration::from_secs(30));
     o.connect_timeout = Duration::from_secs(10);
     o
 }
@@ -64,10 +64,7 @@ fn on_the_wire(body: &[u8]) -> Vec<u8> {
 
 /// What smtp-sink and Postfix store for a body: the wire form with CRLF turned into LF.
 fn stored_with_lf(body: &[u8]) -> Vec<u8> {
-    on_the_wire(body)
-        .into_iter()
-        .filter(|&b| b != b'\r')
-        .collect()
+    on_the_wire(body).into_iter().filter(|&b| b != b'\r').collect()
 }
 
 /// Dots at line starts (alone, doubled, leading), bare LFs (one before a dot), a bare CR, no final newline.
@@ -113,29 +110,18 @@ fn sink_pipelined() {
 #[test]
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_without_pipelining() {
-    sink_round_trip(SinkOptions {
-        no_pipelining: true,
-        ..SinkOptions::default()
-    });
+    sink_round_trip(SinkOptions { no_pipelining: true, ..SinkOptions::default() });
 }
 
 #[test]
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_lmtp() {
-    let server = sink(SinkOptions {
-        lmtp: true,
-        ..SinkOptions::default()
-    });
+    let server = sink(SinkOptions { lmtp: true, ..SinkOptions::default() });
     let mut opts = options(server.port());
-    opts.protocol = Protocol::Lmtp;
+    opts.session.protocol = Protocol::Lmtp;
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
-        let report = send(
-            &mut client,
-            &["bob@example.org", "carol@example.org"],
-            TRICKY,
-        )
-        .await;
+        let report = send(&mut client, &["bob@example.org", "carol@example.org"], TRICKY).await;
         assert_sent(&report);
         for r in &report.recipients {
             assert_eq!(r.lmtp_reply.as_ref().map(|r| r.code()), Some(250));
@@ -170,10 +156,7 @@ fn sink_50_mib_streamed() {
     let got = server.wait_for(1, WAIT);
     // Compared as it is generated: the expected body is never held whole either.
     let expected = (0..LEN).map(GeneratedBody::byte).filter(|&b| b != b'\r');
-    assert!(
-        got[0].body.iter().copied().eq(expected),
-        "the 50 MiB body differs"
-    );
+    assert!(got[0].body.iter().copied().eq(expected), "the 50 MiB body differs");
 }
 
 /// One message against smtp-sink with a fault on `cmd`; the session's close reason, if it ended.
@@ -197,20 +180,12 @@ fn sink_disconnects_without_reply() {
         ("DATA", Outcome::Rejected),
         (".", Outcome::Unknown),
     ] {
-        let (report, reason) = sink_fault(SinkOptions {
-            disconnect_after: Some(cmd),
-            ..SinkOptions::default()
-        });
+        let (report, reason) =
+            sink_fault(SinkOptions { disconnect_after: Some(cmd), ..SinkOptions::default() });
         assert_eq!(report.outcome, outcome, "-q {cmd}: {report:?}");
-        assert!(
-            matches!(report.failure, Some(Failure::Session(_))),
-            "-q {cmd}: {report:?}"
-        );
+        assert!(matches!(report.failure, Some(Failure::Session(_))), "-q {cmd}: {report:?}");
         let reason = reason.unwrap_or_else(|| panic!("-q {cmd}: no close reason"));
-        assert!(
-            reason.contains("UnexpectedEof") || reason.contains("Io("),
-            "-q {cmd}: {reason}"
-        );
+        assert!(reason.contains("UnexpectedEof") || reason.contains("Io("), "-q {cmd}: {reason}");
     }
 }
 
@@ -218,10 +193,8 @@ fn sink_disconnects_without_reply() {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn sink_closes_with_421() {
     for cmd in ["MAIL", "RCPT", "DATA", "."] {
-        let (report, reason) = sink_fault(SinkOptions {
-            close_421_after: Some(cmd),
-            ..SinkOptions::default()
-        });
+        let (report, reason) =
+            sink_fault(SinkOptions { close_421_after: Some(cmd), ..SinkOptions::default() });
         // A 421 is an answer, even to the final dot: the message was not taken, and may be retried.
         assert_eq!(report.outcome, Outcome::Rejected, "-Q {cmd}: {report:?}");
         assert!(report.is_temporary(), "-Q {cmd}: {report:?}");
@@ -242,17 +215,12 @@ fn sink_soft_rejects() {
         ("DATA", Failure::DataRejected),
         (".", Failure::Rejected),
     ] {
-        let (report, reason) = sink_fault(SinkOptions {
-            soft_reject: Some(cmd),
-            ..SinkOptions::default()
-        });
+        let (report, reason) =
+            sink_fault(SinkOptions { soft_reject: Some(cmd), ..SinkOptions::default() });
         assert_eq!(report.outcome, Outcome::Rejected, "-r {cmd}: {report:?}");
         assert_eq!(report.failure, Some(failure), "-r {cmd}: {report:?}");
         assert!(report.is_temporary(), "-r {cmd}: {report:?}");
-        assert_eq!(
-            report.recipients[0].status,
-            RecipientStatus::TemporaryFailure
-        );
+        assert_eq!(report.recipients[0].status, RecipientStatus::TemporaryFailure);
         // A refusal is not the end of the session.
         assert_eq!(reason, None, "-r {cmd}");
     }
@@ -260,7 +228,7 @@ fn sink_soft_rejects() {
 
 fn aio_options(server: &Aiosmtpd, tls: TlsMode) -> Options {
     let mut o = options(server.port());
-    o.tls = tls;
+    o.session.tls = tls;
     o.ca_file = Some(server.ca_pem_path().to_path_buf());
     o
 }
@@ -276,10 +244,7 @@ fn aio_with_auth(starttls: bool, implicit_tls: bool) -> Aiosmtpd {
 
 /// aiosmtpd keeps the body byte for byte (un-stuffed): it must be exactly what the client meant to send.
 fn assert_stored_exactly(got: &ReceivedMessage, body: &[u8]) {
-    assert_eq!(
-        String::from_utf8_lossy(&got.body),
-        String::from_utf8_lossy(&on_the_wire(body))
-    );
+    assert_eq!(String::from_utf8_lossy(&got.body), String::from_utf8_lossy(&on_the_wire(body)));
 }
 
 #[test]
@@ -320,8 +285,8 @@ fn aiosmtpd_auth_login() {
     });
     let proxy = LoginOnlyProxy::start(server.port());
     let mut opts = options(proxy.port).with_credentials(Credentials::password("alice", "s3cret"));
-    opts.tls = TlsMode::None;
-    opts.allow_plaintext_auth = true;
+    opts.session.tls = TlsMode::None;
+    opts.session.allow_plaintext_auth = true;
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
         let caps = client.capabilities().unwrap();
@@ -344,9 +309,9 @@ fn aiosmtpd_wrong_password() {
         .with_credentials(Credentials::password("alice", "wrong"));
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
     match err {
-        Error::Session(ProtoError::AuthFailed {
-            reply: Some(reply), ..
-        }) => assert_eq!(reply.code(), 535),
+        Error::Session(ProtoError::AuthFailed { reply: Some(reply), .. }) => {
+            assert_eq!(reply.code(), 535)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -372,11 +337,7 @@ fn aiosmtpd_refused_recipients() {
     let server = aiosmtpd(AioOptions::default());
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port())).await.unwrap();
-        let to = [
-            "bob@example.org",
-            "reject@example.org",
-            "tempfail@example.org",
-        ];
+        let to = ["bob@example.org", "reject@example.org", "tempfail@example.org"];
         let report = send(&mut client, &to, TRICKY).await;
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         let status: Vec<_> = report.recipients.iter().map(|r| r.status).collect();
@@ -388,11 +349,8 @@ fn aiosmtpd_refused_recipients() {
                 RecipientStatus::TemporaryFailure
             ]
         );
-        let codes: Vec<_> = report
-            .recipients
-            .iter()
-            .map(|r| r.rcpt_reply.as_ref().map(|r| r.code()))
-            .collect();
+        let codes: Vec<_> =
+            report.recipients.iter().map(|r| r.rcpt_reply.as_ref().map(|r| r.code())).collect();
         assert_eq!(codes, [Some(250), Some(550), Some(451)]);
         client.quit().await.unwrap();
     });
@@ -443,13 +401,8 @@ impl<S: futures_lite::AsyncWrite + Unpin> futures_lite::AsyncWrite for Tap<S> {
 async fn tapped(server: &Postfix) -> (SmtpClient<Tap<TcpStream>>, Arc<Mutex<Vec<u8>>>) {
     let stream = TcpStream::connect(server.addr()).await.unwrap();
     let written = Arc::new(Mutex::new(Vec::new()));
-    let tap = Tap {
-        inner: stream,
-        written: written.clone(),
-    };
-    let client = SmtpClient::from_stream(tap, &options(server.port()))
-        .await
-        .unwrap();
+    let tap = Tap { inner: stream, written: written.clone() };
+    let client = SmtpClient::from_stream(tap, &options(server.port())).await.unwrap();
     (client, written)
 }
 
@@ -487,10 +440,7 @@ fn postfix_bdat() {
         assert!(client.capabilities().unwrap().chunking());
         let mut body = b"Subject: chunks\r\n\r\n".to_vec();
         body.extend(GeneratedBody::expected(LEN));
-        let report = client
-            .send(envelope(&["bob@example.org"]), &body[..])
-            .await
-            .unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), &body[..]).await.unwrap();
         assert_sent(&report);
         client.quit().await.unwrap();
         written
@@ -528,31 +478,23 @@ fn postfix_dsn_request() {
     });
     let sent = commands(&written);
     assert!(
-        sent.iter()
-            .any(|l| l.starts_with("MAIL FROM:<alice@example.org>")
-                && l.contains("RET=HDRS")
-                && l.contains("ENVID=smol-dsn-42")),
+        sent.iter().any(|l| l.starts_with("MAIL FROM:<alice@example.org>")
+            && l.contains("RET=HDRS")
+            && l.contains("ENVID=smol-dsn-42")),
         "{sent:?}"
     );
     assert!(
-        sent.iter()
-            .any(|l| l.starts_with("RCPT TO:<bob@example.org>")
-                && l.contains("NOTIFY=SUCCESS,FAILURE")
-                && l.contains("ORCPT=rfc822;bob@example.org")),
+        sent.iter().any(|l| l.starts_with("RCPT TO:<bob@example.org>")
+            && l.contains("NOTIFY=SUCCESS,FAILURE")
+            && l.contains("ORCPT=rfc822;bob@example.org")),
         "{sent:?}"
     );
-    assert_eq!(
-        server.wait_for_mailbox("bob", 1, WAIT)[0].body,
-        stored_with_lf(body)
-    );
+    assert_eq!(server.wait_for_mailbox("bob", 1, WAIT)[0].body, stored_with_lf(body));
     // NOTIFY=SUCCESS: Postfix reports the delivery to alice, with the ENVID and ORCPT we gave.
     let dsn = &server.wait_for_mailbox("alice", 1, WAIT)[0];
     let dsn = String::from_utf8_lossy(&dsn.raw);
     assert!(dsn.contains("Original-Envelope-Id: smol-dsn-42"), "{dsn}");
-    assert!(
-        dsn.contains("Original-Recipient: rfc822;bob@example.org"),
-        "{dsn}"
-    );
+    assert!(dsn.contains("Original-Recipient: rfc822;bob@example.org"), "{dsn}");
 }
 
 #[test]
@@ -608,11 +550,8 @@ impl LoginOnlyProxy {
                     let auth = upper.get(3..).is_some_and(|rest| {
                         rest.starts_with("-AUTH ") || rest.starts_with(" AUTH ")
                     });
-                    let out = if auth {
-                        format!("{}AUTH LOGIN\r\n", &line[..4])
-                    } else {
-                        line.clone()
-                    };
+                    let out =
+                        if auth { format!("{}AUTH LOGIN\r\n", &line[..4]) } else { line.clone() };
                     if to_client.write_all(out.as_bytes()).is_err() {
                         break;
                     }

@@ -35,15 +35,13 @@ fn pipelined_session() {
         other => other,
     }));
     let mut opts = options(server.port);
-    opts.timeouts = Timeouts::uniform(Duration::from_secs(2));
+    opts.session.timeouts = Timeouts::uniform(Duration::from_secs(2));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
         assert!(!client.is_tls());
         assert!(client.capabilities().unwrap().pipelining());
-        let report = client
-            .send(envelope(&["bob@example.org", "carol@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report =
+            client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert!(report.all_delivered());
         assert_eq!(report.final_reply.as_ref().map(|r| r.code()), Some(250));
@@ -62,10 +60,7 @@ fn pipelined_session() {
             "QUIT"
         ]
     );
-    assert_eq!(
-        unstuff(&rec.bodies[0]).unwrap(),
-        normalize_line_endings(&[BODY, b"\r\n"].concat())
-    );
+    assert_eq!(unstuff(&rec.bodies[0]).unwrap(), normalize_line_endings(&[BODY, b"\r\n"].concat()));
 }
 
 #[test]
@@ -73,10 +68,8 @@ fn lock_step_without_pipelining() {
     let server = Server::start(Script::new(esmtp(&["8BITMIME"])));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org", "carol@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report =
+            client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.unwrap();
     });
@@ -86,10 +79,7 @@ fn lock_step_without_pipelining() {
     for (cmd, followed) in rec.commands.iter().zip(&rec.followed) {
         assert!(!followed, "{cmd} arrived with more bytes behind it");
     }
-    assert_eq!(
-        unstuff(&rec.bodies[0]).unwrap(),
-        normalize_line_endings(&[BODY, b"\r\n"].concat())
-    );
+    assert_eq!(unstuff(&rec.bodies[0]).unwrap(), normalize_line_endings(&[BODY, b"\r\n"].concat()));
 }
 
 #[test]
@@ -100,10 +90,7 @@ fn several_messages_on_one_connection() {
         for i in 0..3 {
             let body = format!("Subject: {i}\r\n\r\nmessage {i}\r\n");
             let to = format!("rcpt{i}@example.org");
-            let report = client
-                .send(envelope(&[&to]), body.as_bytes())
-                .await
-                .unwrap();
+            let report = client.send(envelope(&[&to]), body.as_bytes()).await.unwrap();
             assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
             assert_eq!(report.id.get(), i + 1);
         }
@@ -139,30 +126,19 @@ fn refused_recipient_gives_a_partial_report() {
     }));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org", "nobody@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report =
+            client.send(envelope(&["bob@example.org", "nobody@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
-        assert_eq!(
-            report.recipients[1].status,
-            RecipientStatus::PermanentFailure
-        );
+        assert_eq!(report.recipients[1].status, RecipientStatus::PermanentFailure);
         let refusal = report.recipients[1].rcpt_reply.as_ref().unwrap();
         assert_eq!(refusal.code(), 550);
 
         // Nobody accepted: rejected, and the session goes on.
-        let report = client
-            .send(envelope(&["nobody@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report = client.send(envelope(&["nobody@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
         assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
-        let report = client
-            .send(envelope(&["bob@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.unwrap();
     });
@@ -181,10 +157,7 @@ fn reply_421_ends_the_session() {
     }));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
         assert!(report.is_temporary());
         match client.close_reason() {
@@ -200,25 +173,17 @@ fn reply_421_ends_the_session() {
 #[test]
 fn eof_after_the_final_dot_is_unknown() {
     let mut std = esmtp(&["PIPELINING"]);
-    let server = Server::start(Script::new(move |cmd, tls| {
-        if cmd == "." {
-            Action::Close
-        } else {
-            std(cmd, tls)
-        }
-    }));
+    let server = Server::start(Script::new(
+        move |cmd, tls| {
+            if cmd == "." { Action::Close } else { std(cmd, tls) }
+        },
+    ));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
         assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
-        assert!(matches!(
-            client.close_reason(),
-            Some(Error::Session(ProtoError::UnexpectedEof))
-        ));
+        assert!(matches!(client.close_reason(), Some(Error::Session(ProtoError::UnexpectedEof))));
         assert_not_connected(client.send(envelope(&["bob@example.org"]), BODY).await);
     });
     assert_eq!(server.finish().bodies.len(), 1);
@@ -230,12 +195,9 @@ fn a_silent_server_times_out() {
     script.greeting = None;
     let server = Server::start(script);
     let mut opts = options(server.port);
-    opts.timeouts = Timeouts::uniform(Duration::from_millis(200));
+    opts.session.timeouts = Timeouts::uniform(Duration::from_millis(200));
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
-    assert!(
-        matches!(err, Error::Session(ProtoError::Timeout(Timer::Greeting))),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Session(ProtoError::Timeout(Timer::Greeting))), "{err:?}");
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
     assert!(server.finish().commands.is_empty());
 }
@@ -243,21 +205,16 @@ fn a_silent_server_times_out() {
 #[test]
 fn no_reply_to_the_final_dot_is_unknown() {
     let mut std = esmtp(&["PIPELINING"]);
-    let server = Server::start(Script::new(move |cmd, tls| {
-        if cmd == "." {
-            Action::Hang
-        } else {
-            std(cmd, tls)
-        }
-    }));
+    let server = Server::start(Script::new(
+        move |cmd, tls| {
+            if cmd == "." { Action::Hang } else { std(cmd, tls) }
+        },
+    ));
     let mut opts = options(server.port);
-    opts.timeouts.data_termination = Duration::from_millis(200);
+    opts.session.timeouts.data_termination = Duration::from_millis(200);
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
         assert!(matches!(
             client.close_reason(),
@@ -302,25 +259,16 @@ fn bdat_in_lock_step() {
     let server = Server::start(Script::new(esmtp(&["CHUNKING", "8BITMIME"])));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN))
-            .await
-            .unwrap();
+        let report =
+            client.send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN)).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.unwrap();
     });
     let rec = server.finish();
-    let bdat: Vec<_> = rec
-        .commands
-        .iter()
-        .filter(|c| c.starts_with("BDAT"))
-        .collect();
+    let bdat: Vec<_> = rec.commands.iter().filter(|c| c.starts_with("BDAT")).collect();
     assert!(bdat.len() > 1, "{bdat:?}");
     assert!(bdat.last().unwrap().ends_with(" LAST"), "{bdat:?}");
-    assert!(
-        rec.followed.iter().all(|f| !f),
-        "BDAT chunks were pipelined"
-    );
+    assert!(rec.followed.iter().all(|f| !f), "BDAT chunks were pipelined");
     assert!(rec.bodies[0] == GeneratedBody::expected(LEN));
 }
 
@@ -335,19 +283,14 @@ fn lmtp_reports_each_recipient() {
         }
     }));
     let mut opts = options(server.port);
-    opts.protocol = Protocol::Lmtp;
+    opts.session.protocol = Protocol::Lmtp;
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org", "carol@example.org"]), BODY)
-            .await
-            .unwrap();
+        let report =
+            client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
-        assert_eq!(
-            report.recipients[1].status,
-            RecipientStatus::TemporaryFailure
-        );
+        assert_eq!(report.recipients[1].status, RecipientStatus::TemporaryFailure);
         let lmtp = report.recipients[1].lmtp_reply.as_ref().unwrap();
         assert_eq!(lmtp.code(), 452);
         client.quit().await.unwrap();
@@ -389,10 +332,7 @@ fn a_failing_body_aborts_the_session() {
             Error::Body(e) => assert_eq!(e.to_string(), "disk on fire"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            client.close_reason(),
-            Some(Error::Session(ProtoError::Aborted))
-        ));
+        assert!(matches!(client.close_reason(), Some(Error::Session(ProtoError::Aborted))));
         assert_not_connected(client.send(envelope(&["bob@example.org"]), BODY).await);
     });
     let rec = server.finish();
@@ -405,10 +345,7 @@ fn undeclared_eight_bit_body_is_a_body_error() {
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
         let body = "Subject: caf\u{e9}\r\n\r\nd\u{e9}j\u{e0} vu\r\n";
-        let err = client
-            .send(envelope(&["bob@example.org"]), body.as_bytes())
-            .await
-            .unwrap_err();
+        let err = client.send(envelope(&["bob@example.org"]), body.as_bytes()).await.unwrap_err();
         match &err {
             Error::Body(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidData),
             other => panic!("{other:?}"),
@@ -425,20 +362,15 @@ fn a_reply_in_the_middle_of_the_body_is_heard() {
     let mut std = esmtp(&["PIPELINING"]);
     let server = Server::start(Script::new(move |cmd, tls| {
         if cmd == "DATA" {
-            Action::Interrupt {
-                after: 64 * 1024,
-                reply: "421 4.3.2 going down now\r\n".into(),
-            }
+            Action::Interrupt { after: 64 * 1024, reply: "421 4.3.2 going down now\r\n".into() }
         } else {
             std(cmd, tls)
         }
     }));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report = client
-            .send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN))
-            .await
-            .unwrap();
+        let report =
+            client.send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN)).await.unwrap();
         assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
         assert_eq!(report.failure, Some(Failure::Interrupted));
         assert_eq!(report.final_reply.as_ref().map(|r| r.code()), Some(421));

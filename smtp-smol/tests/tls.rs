@@ -19,7 +19,7 @@ fn pki() -> &'static Pki {
 
 fn tls_options(port: u16, tls: TlsMode) -> Options {
     let mut o = options(port);
-    o.tls = tls;
+    o.session.tls = tls;
     o.ca_file = Some(pki().ca_file.clone());
     o
 }
@@ -85,9 +85,9 @@ fn wrong_password_is_an_auth_failure() {
         .with_credentials(Credentials::password("alice", "wrong"));
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
     match err {
-        Error::Session(ProtoError::AuthFailed {
-            reply: Some(reply), ..
-        }) => assert_eq!(reply.code(), 535),
+        Error::Session(ProtoError::AuthFailed { reply: Some(reply), .. }) => {
+            assert_eq!(reply.code(), 535)
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(server.finish().count("MAIL"), 0);
@@ -154,10 +154,7 @@ fn required_starttls_not_offered() {
     let server = Server::start(Script::new(esmtp(&["PIPELINING"])).tls(pki().server.clone()));
     let opts = tls_options(server.port, TlsMode::Required);
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
-    assert!(
-        matches!(err, Error::Session(ProtoError::TlsUnavailable(None))),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Session(ProtoError::TlsUnavailable(None))), "{err:?}");
     assert_eq!(server.finish().count("MAIL"), 0);
 }
 
@@ -176,10 +173,7 @@ fn starttls_response_injection_is_refused() {
     );
     let opts = tls_options(server.port, TlsMode::Required);
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
-    assert!(
-        matches!(err, Error::Session(ProtoError::StartTlsInjection)),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::Session(ProtoError::StartTlsInjection)), "{err:?}");
     let rec = server.finish();
     assert_eq!(rec.commands, ["EHLO client.test", "STARTTLS"]);
 }

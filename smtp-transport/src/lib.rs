@@ -6,11 +6,11 @@
 //! use smtp_proto::TlsMode;
 //!
 //! let o = Options::from_url("smtps://alice:s3cr%2Ft@mail.example.org").unwrap();
-//! assert_eq!((o.host.as_str(), o.port, o.tls), ("mail.example.org", 465, TlsMode::Implicit));
-//! assert_eq!(o.credentials.as_ref().map(|c| c.username()), Some("alice"));
+//! assert_eq!((o.host.as_str(), o.port, o.session.tls), ("mail.example.org", 465, TlsMode::Implicit));
+//! assert_eq!(o.session.credentials.as_ref().map(|c| c.username()), Some("alice"));
 //!
 //! let o = Options::from_url("smtp+starttls://mail.example.org").unwrap();
-//! assert_eq!((o.port, o.tls), (587, TlsMode::Required));
+//! assert_eq!((o.port, o.session.tls), (587, TlsMode::Required));
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -26,8 +26,8 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_proto::address::HeloName;
-use smtp_proto::sasl::{Credentials, Mechanism, SaslError};
-use smtp_proto::{ApiMisuse, ClientConfig, DsnPolicy, Protocol, SendError, Timeouts, TlsMode};
+use smtp_proto::sasl::{Credentials, SaslError};
+use smtp_proto::{ApiMisuse, ClientConfig, ExtensionUse, Protocol, SendError, TlsMode};
 
 /// The SMTP relay port (RFC 5321).
 pub const SMTP_PORT: u16 = 25;
@@ -37,6 +37,10 @@ pub const SUBMISSION_PORT: u16 = 587;
 pub const SUBMISSIONS_PORT: u16 = 465;
 
 /// Where to connect and how: everything a driver needs besides the messages.
+///
+/// How the session runs (TLS mode, credentials, AUTH mechanisms, PIPELINING and CHUNKING, DSN policy,
+/// timeouts, reply limits and leniency, buffers, transcript) is the core's [`ClientConfig`], in
+/// [`Options::session`]; the rest is about reaching the server.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Options {
@@ -45,61 +49,35 @@ pub struct Options {
     pub host: String,
     /// TCP port.
     pub port: u16,
-    /// How the session is secured.
-    pub tls: TlsMode,
-    /// Credentials for AUTH.
-    pub credentials: Option<Credentials>,
     /// The EHLO name. `None`: the address literal of the local end of the connection (`[192.0.2.1]`),
     /// which RFC 5321 §4.1.4 allows when the host has no meaningful name.
     pub helo_name: Option<HeloName>,
-    /// Per-reply timeouts.
-    pub timeouts: Timeouts,
+    /// How the session runs.
+    pub session: ClientConfig,
     /// Bound on DNS + TCP connect (+ the TLS handshake).
     pub connect_timeout: Duration,
     /// Extra trust roots (PEM), added to the webpki roots: for private CAs and tests.
     pub ca_file: Option<PathBuf>,
     /// The name checked in the server's certificate, when it differs from `host`.
     pub tls_name: Option<String>,
-    /// SMTP or LMTP.
-    pub protocol: Protocol,
-    /// Use PIPELINING when offered.
-    pub pipelining: bool,
-    /// Use BDAT when CHUNKING is offered.
-    pub chunking: bool,
-    /// What to do when DSN is asked for and not offered.
-    pub dsn_policy: DsnPolicy,
-    /// SASL mechanisms to use, in order of preference (default: strongest first).
-    pub auth_mechanisms: Vec<Mechanism>,
-    /// Allow AUTH without TLS (loopback tests only).
-    pub allow_plaintext_auth: bool,
-    /// Produce transcript events (the dialogue, AUTH redacted): for `--transcript` and debug logs.
-    pub transcript: bool,
 }
 
 impl Options {
-    /// Options for `host:port`: implicit TLS on 465, opportunistic STARTTLS elsewhere; RFC 5321 timeouts.
+    /// Options for `host:port`: implicit TLS on 465, opportunistic STARTTLS elsewhere; the core's defaults
+    /// for the rest (RFC 5321 timeouts, PIPELINING and CHUNKING when offered).
     pub fn new(host: impl Into<String>, port: u16) -> Options {
+        let mut session = ClientConfig::new();
+        if port == SUBMISSIONS_PORT {
+            session.tls = TlsMode::Implicit;
+        }
         Options {
             host: host.into(),
             port,
-            tls: if port == SUBMISSIONS_PORT {
-                TlsMode::Implicit
-            } else {
-                TlsMode::Opportunistic
-            },
-            credentials: None,
             helo_name: None,
-            timeouts: Timeouts::RFC5321,
+            session,
             connect_timeout: Duration::from_secs(30),
             ca_file: None,
             tls_name: None,
-            protocol: Protocol::Smtp,
-            pipelining: true,
-            chunking: true,
-            dsn_policy: DsnPolicy::BestEffort,
-            auth_mechanisms: Mechanism::PREFERENCE.to_vec(),
-            allow_plaintext_auth: false,
-            transcript: false,
         }
     }
 
@@ -112,10 +90,7 @@ impl Options {
     /// assert!(Options::from_server("::1").is_err()); // IPv6 needs brackets
     /// ```
     pub fn from_server(server: &str) -> Result<Options, UrlError> {
-        let bad = |what| UrlError {
-            url: server.to_owned(),
-            what,
-        };
+        let bad = |what| UrlError { url: server.to_owned(), what };
         let (host, port) =
             split_host_port(server).ok_or(bad("expected HOST[:PORT] or [IPv6][:PORT]"))?;
         if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -126,10 +101,7 @@ impl Options {
 
     /// Sets credentials; STARTTLS becomes required unless TLS is implicit (RFC 8314 §5.2).
     pub fn with_credentials(mut self, credentials: Credentials) -> Options {
-        self.credentials = Some(credentials);
-        if self.tls != TlsMode::Implicit {
-            self.tls = TlsMode::Required;
-        }
+        self.session = self.session.with_credentials(credentials);
         self
     }
 
@@ -142,13 +114,10 @@ impl Options {
     /// | `smtps` | implicit TLS | 465 |
     /// | `lmtp` | none | 24 |
     ///
-    /// User and password are percent-decoded. Query keys: `ehlo=NAME`, `tls=none|opportunistic|required|implicit`.
-    /// IPv6 hosts go in brackets: `smtp://[::1]:2525`.
+    /// User and password are percent-decoded. Query keys: `ehlo=NAME`, `tls=none|opportunistic|required|implicit`,
+    /// `pipelining=auto|never`, `chunking=auto|never`. IPv6 hosts go in brackets: `smtp://[::1]:2525`.
     pub fn from_url(url: &str) -> Result<Options, UrlError> {
-        let bad = |what: &'static str| UrlError {
-            url: redact(url),
-            what,
-        };
+        let bad = |what: &'static str| UrlError { url: redact(url), what };
         let (scheme, rest) = url.split_once("://").ok_or(bad("missing scheme://"))?;
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
@@ -169,9 +138,8 @@ impl Options {
         let credentials = match userinfo {
             None => None,
             Some(u) => {
-                let (user, pass) = u
-                    .split_once(':')
-                    .ok_or(bad("credentials need user:password"))?;
+                let (user, pass) =
+                    u.split_once(':').ok_or(bad("credentials need user:password"))?;
                 let user =
                     percent_decode(user).ok_or(bad("invalid percent-encoding in the user"))?;
                 let pass =
@@ -190,20 +158,18 @@ impl Options {
             _ => return Err(bad("unknown scheme (smtp, smtp+starttls, smtps, lmtp)")),
         };
         let mut o = Options::new(host, port.unwrap_or(default_port));
-        o.tls = tls;
-        o.protocol = protocol;
-        o.credentials = credentials;
+        o.session.tls = tls;
+        o.session.protocol = protocol;
+        o.session.credentials = credentials;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or(bad("query parameters are key=value"))?;
+            let (k, v) = pair.split_once('=').ok_or(bad("query parameters are key=value"))?;
             let v = percent_decode(v).ok_or(bad("invalid percent-encoding in the query"))?;
             match k {
                 "ehlo" | "helo" => {
                     o.helo_name = Some(v.parse().map_err(|_| bad("invalid ehlo name"))?)
                 }
                 "tls" => {
-                    o.tls = match v.as_str() {
+                    o.session.tls = match v.as_str() {
                         "none" => TlsMode::None,
                         "opportunistic" => TlsMode::Opportunistic,
                         "required" | "starttls" => TlsMode::Required,
@@ -211,7 +177,18 @@ impl Options {
                         _ => return Err(bad("tls is none, opportunistic, required or implicit")),
                     }
                 }
-                _ => return Err(bad("unknown query parameter (ehlo, tls)")),
+                "pipelining" | "chunking" => {
+                    let usage = match v.as_str() {
+                        "auto" => ExtensionUse::WhenOffered,
+                        "never" => ExtensionUse::Never,
+                        _ => return Err(bad("pipelining and chunking are auto or never")),
+                    };
+                    match k {
+                        "pipelining" => o.session.pipelining = usage,
+                        _ => o.session.chunking = usage,
+                    }
+                }
+                _ => return Err(bad("unknown query parameter (ehlo, tls, pipelining, chunking)")),
             }
         }
         Ok(o)
@@ -220,44 +197,28 @@ impl Options {
     /// Checks what can be checked before connecting: the credentials (no NUL in PLAIN fields, no ^A in OAuth
     /// fields, nothing empty). The drivers call it first, so bad input never reaches the wire.
     pub fn validate(&self) -> Result<(), Error> {
-        match &self.credentials {
+        match &self.session.credentials {
             Some(c) => c.validate().map_err(Error::Credentials),
             None => Ok(()),
         }
     }
 
-    /// The core's configuration for a connection whose local address is `local` (used for the default EHLO
-    /// name).
-    pub fn client_config(&self, local: Option<IpAddr>) -> ClientConfig {
-        let helo = self.helo_name.clone().unwrap_or_else(|| {
+    /// The EHLO name for a connection whose local address is `local`: [`Options::helo_name`], else that
+    /// address as a literal.
+    pub fn helo_name_for(&self, local: Option<IpAddr>) -> HeloName {
+        self.helo_name.clone().unwrap_or_else(|| {
             let literal = match local {
                 Some(IpAddr::V4(a)) => format!("[{a}]"),
                 Some(IpAddr::V6(a)) => format!("[IPv6:{a}]"),
                 None => "[127.0.0.1]".to_owned(),
             };
-            literal
-                .parse()
-                .expect("an IP address literal is a valid EHLO name")
-        });
-        let mut c = ClientConfig::new(helo);
-        c.protocol = self.protocol;
-        c.tls = self.tls;
-        c.credentials = self.credentials.clone();
-        c.allow_plaintext_auth = self.allow_plaintext_auth;
-        c.auth_mechanisms = self.auth_mechanisms.clone();
-        c.pipelining = self.pipelining;
-        c.chunking = self.chunking;
-        c.dsn_policy = self.dsn_policy;
-        c.timeouts = self.timeouts;
-        c.transcript = self.transcript;
-        c
+            literal.parse().expect("an IP address literal is a valid EHLO name")
+        })
     }
 
     /// The rustls configuration: webpki roots plus [`Options::ca_file`], host-name checks on, TLS 1.2+.
     pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
+        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         if let Some(path) = &self.ca_file {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?
@@ -270,9 +231,7 @@ impl Options {
                 ));
             }
             for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
+                roots.add(cert).map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -393,11 +352,7 @@ pub struct UrlError {
 
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid SMTP server address {:?}: {}",
-            self.url, self.what
-        )
+        write!(f, "invalid SMTP server address {:?}: {}", self.url, self.what)
     }
 }
 
@@ -486,28 +441,23 @@ mod tests {
     #[test]
     fn url_forms() {
         let o = Options::from_url("smtp://mx.example.org").unwrap();
-        assert_eq!(
-            (o.port, o.tls, o.protocol),
-            (25, TlsMode::Opportunistic, Protocol::Smtp)
-        );
+        let s = &o.session;
+        assert_eq!((o.port, s.tls, s.protocol), (25, TlsMode::Opportunistic, Protocol::Smtp));
         let o = Options::from_url("smtp://u:p@mx.example.org").unwrap();
-        assert_eq!((o.port, o.tls), (587, TlsMode::Required));
-        let o = Options::from_url("smtp://mx.example.org:2525?tls=none&ehlo=client.example.org")
-            .unwrap();
-        assert_eq!((o.port, o.tls), (2525, TlsMode::None));
+        assert_eq!((o.port, o.session.tls), (587, TlsMode::Required));
+        let url = "smtp://mx.example.org:2525?tls=none&ehlo=client.example.org&pipelining=never&chunking=never";
+        let o = Options::from_url(url).unwrap();
+        assert_eq!((o.port, o.session.tls), (2525, TlsMode::None));
         assert_eq!(o.helo_name.unwrap().as_str(), "client.example.org");
+        let never = (ExtensionUse::Never, ExtensionUse::Never);
+        assert_eq!((o.session.pipelining, o.session.chunking), never);
         let o = Options::from_url("SMTPS://[::1]:4650/").unwrap();
-        assert_eq!(
-            (o.host.as_str(), o.port, o.tls),
-            ("::1", 4650, TlsMode::Implicit)
-        );
+        assert_eq!((o.host.as_str(), o.port, o.session.tls), ("::1", 4650, TlsMode::Implicit));
         let o = Options::from_url("lmtp://127.0.0.1:2424").unwrap();
-        assert_eq!((o.protocol, o.tls), (Protocol::Lmtp, TlsMode::None));
+        assert_eq!((o.session.protocol, o.session.tls), (Protocol::Lmtp, TlsMode::None));
         let o = Options::from_url("smtps://a%40b.c:p%3Aw%25@h").unwrap();
-        match o.credentials.unwrap() {
-            Credentials::Password {
-                username, password, ..
-            } => {
+        match o.session.credentials.unwrap() {
+            Credentials::Password { username, password, .. } => {
                 assert_eq!(username, "a@b.c");
                 assert_eq!(password.expose(), "p:w%");
             }
@@ -526,6 +476,7 @@ mod tests {
             "smtp://mx/path",
             "smtp://mx?tls=maybe",
             "smtp://mx?x=1",
+            "smtp://mx?pipelining=maybe",
             "smtp://user@mx",
             "smtp://u:p%zz@mx",
             "smtp://[nothex]:25",
@@ -536,27 +487,24 @@ mod tests {
         ] {
             assert!(Options::from_url(bad).is_err(), "{bad}");
         }
-        let e = Options::from_url("smtp://alice:hunter2@mx?tls=maybe")
-            .unwrap_err()
-            .to_string();
+        let e = Options::from_url("smtp://alice:hunter2@mx?tls=maybe").unwrap_err().to_string();
         assert!(!e.contains("hunter2") && e.contains("alice:***@mx"), "{e}");
     }
 
     #[test]
     fn default_ehlo_name_is_an_address_literal() {
         let o = Options::new("mx", 25);
-        let c = o.client_config(Some("192.0.2.1".parse().unwrap()));
-        assert_eq!(c.helo_name.as_str(), "[192.0.2.1]");
-        let c = o.client_config(Some("2001:db8::1".parse().unwrap()));
-        assert_eq!(c.helo_name.as_str(), "[IPv6:2001:db8::1]");
+        assert_eq!(o.helo_name_for(Some("192.0.2.1".parse().unwrap())).as_str(), "[192.0.2.1]");
+        let name = o.helo_name_for(Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(name.as_str(), "[IPv6:2001:db8::1]");
     }
 
     #[test]
     fn credentials_make_tls_required() {
         let o = Options::new("mx", 587).with_credentials(Credentials::password("u", "p"));
-        assert_eq!(o.tls, TlsMode::Required);
+        assert_eq!(o.session.tls, TlsMode::Required);
         let o = Options::new("mx", 465).with_credentials(Credentials::password("u", "p"));
-        assert_eq!(o.tls, TlsMode::Implicit);
+        assert_eq!(o.session.tls, TlsMode::Implicit);
     }
 
     #[test]

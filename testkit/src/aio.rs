@@ -36,12 +36,7 @@ pub struct AioOptions {
 
 impl Default for AioOptions {
     fn default() -> Self {
-        AioOptions {
-            starttls: false,
-            implicit_tls: false,
-            auth: None,
-            auth_require_tls: true,
-        }
+        AioOptions { starttls: false, implicit_tls: false, auth: None, auth_require_tls: true }
     }
 }
 
@@ -151,10 +146,9 @@ impl Aiosmtpd {
             Ok(Some(status)) if status.code() == Some(EXIT_NO_AIOSMTPD) => {
                 Err(StartError::Missing("aiosmtpd"))
             }
-            Ok(Some(status)) => Err(StartError::Failed(format!(
-                "aiosmtpd exited with {status}: {}",
-                read_log(log)
-            ))),
+            Ok(Some(status)) => {
+                Err(StartError::Failed(format!("aiosmtpd exited with {status}: {}", read_log(log))))
+            }
             Err(e) => Err(failed("wait for aiosmtpd", e)),
         }
     }
@@ -198,11 +192,7 @@ impl Aiosmtpd {
             .filter(|f| f.extension().is_some_and(|e| e == "msg"))
             .collect();
         files.sort(); // numbered in arrival order
-        files
-            .into_iter()
-            .filter_map(|f| fs::read(f).ok())
-            .filter_map(parse_stored)
-            .collect()
+        files.into_iter().filter_map(|f| fs::read(f).ok()).filter_map(parse_stored).collect()
     }
 
     /// Waits up to `timeout` until at least `n` messages are stored, then returns
@@ -225,20 +215,11 @@ fn parse_stored(raw: Vec<u8>) -> Option<ReceivedMessage> {
     let meta: serde_json::Value = serde_json::from_slice(json).ok()?;
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     // aiosmtpd keeps the null sender as "<>".
-    let from = Some(text(&meta["mail_from"]))
-        .filter(|f| f != "<>")
-        .unwrap_or_default();
-    let recipients = meta["rcpt_tos"]
-        .as_array()
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
+    let from = Some(text(&meta["mail_from"])).filter(|f| f != "<>").unwrap_or_default();
+    let recipients =
+        meta["rcpt_tos"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default();
     let body = body.to_vec();
-    Some(ReceivedMessage {
-        from,
-        recipients,
-        body,
-        raw,
-    })
+    Some(ReceivedMessage { from, recipients, body, raw })
 }
 
 /// A CA certificate, and a server certificate plus key signed by it, all PEM.
@@ -251,9 +232,7 @@ pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
 
     let mut ca_params = CertificateParams::new(Vec::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "smtp-testkit test CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "smtp-testkit test CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate().map_err(err)?;
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
@@ -261,9 +240,7 @@ pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
 
     let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .map_err(err)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    params.distinguished_name.push(DnType::CommonName, "localhost");
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

@@ -99,10 +99,9 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Missing(what) => write!(
-                f,
-                "{what} is not installed (run scripts/install-test-servers as root)"
-            ),
+            StartError::Missing(what) => {
+                write!(f, "{what} is not installed (run scripts/install-test-servers as root)")
+            }
             StartError::Failed(why) => write!(f, "test server failed to start: {why}"),
         }
     }

@@ -97,17 +97,11 @@ impl Postfix {
             r#""$1" -c "$2/etc" stop; rm -rf "$2""#,
             &[program.as_os_str(), root.as_os_str()],
         )?;
-        let postfix = Postfix {
-            _watchdog: watchdog,
-            program: program.to_path_buf(),
-            port,
-            _dir: dir,
-        };
+        let postfix =
+            Postfix { _watchdog: watchdog, program: program.to_path_buf(), port, _dir: dir };
         let log = root.join("log/start.log");
         let out = File::create(&log).map_err(|e| failed("create the start log", e))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| failed("dup the start log", e))?;
+        let err = out.try_clone().map_err(|e| failed("dup the start log", e))?;
         // Files, not pipes: the daemon it leaves behind would hold a pipe open.
         let status = Command::new(program)
             .arg("-c")
@@ -126,12 +120,8 @@ impl Postfix {
             )));
         }
         wait_for_port(port, || {
-            (!postfix.master_alive()).then(|| {
-                format!(
-                    "postfix master is gone: {}",
-                    read_log(&root.join("log/maillog"))
-                )
-            })
+            (!postfix.master_alive())
+                .then(|| format!("postfix master is gone: {}", read_log(&root.join("log/maillog"))))
         })?;
         Ok(postfix)
     }
@@ -192,11 +182,7 @@ impl Postfix {
         let mut files = files_in(&maildir.join("new"));
         files.extend(files_in(&maildir.join("cur")));
         files.sort_by_cached_key(|f| delivery_time(f));
-        files
-            .into_iter()
-            .filter_map(|f| fs::read(f).ok())
-            .map(parse_delivered)
-            .collect()
+        files.into_iter().filter_map(|f| fs::read(f).ok()).map(parse_delivered).collect()
     }
 
     /// Waits up to `timeout` until `user`'s Maildir holds at least `n` messages, then returns
@@ -238,10 +224,8 @@ fn delivery_time(file: &Path) -> (u64, u64) {
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     let mut parts = name.split('.');
     let secs = parts.next().and_then(|s| s.parse().ok());
-    let micros = parts
-        .next()
-        .and_then(|unique| unique.rsplit_once('M'))
-        .and_then(|(_, us)| us.parse().ok());
+    let micros =
+        parts.next().and_then(|unique| unique.rsplit_once('M')).and_then(|(_, us)| us.parse().ok());
     (secs.unwrap_or(u64::MAX), micros.unwrap_or(0))
 }
 
@@ -249,10 +233,7 @@ fn delivery_time(file: &Path) -> (u64, u64) {
 fn parse_delivered(raw: Vec<u8>) -> ReceivedMessage {
     let mut rest = &raw[..];
     let mut fields: [Option<String>; 3] = Default::default();
-    for (i, name) in ["Return-Path:", "X-Original-To:", "Delivered-To:"]
-        .iter()
-        .enumerate()
-    {
+    for (i, name) in ["Return-Path:", "X-Original-To:", "Delivered-To:"].iter().enumerate() {
         if let Some((line, after)) = split_line(rest) {
             if let Some(value) = line.strip_prefix(name.as_bytes()) {
                 fields[i] = Some(String::from_utf8_lossy(value).trim().to_string());
@@ -365,10 +346,7 @@ deferrer   unix - n n - - pipe
                 .to_string(),
         ),
         ("vmailbox", vmailbox),
-        (
-            "vmailbox_catchall",
-            format!("/@example\\.org$/ example.org/{}/\n", Postfix::CATCH_ALL),
-        ),
+        ("vmailbox_catchall", format!("/@example\\.org$/ example.org/{}/\n", Postfix::CATCH_ALL)),
         (
             "transport",
             "/^bounce[^@]*@example\\.org$/ bouncer:\n/^defer[^@]*@example\\.org$/ deferrer:\n"

@@ -109,10 +109,7 @@ impl Default for Script {
 impl Script {
     /// An empty script: the server accepts a connection and closes it at once.
     pub fn new() -> Script {
-        Script {
-            steps: Vec::new(),
-            patience: DEFAULT_PATIENCE,
-        }
+        Script { steps: Vec::new(), patience: DEFAULT_PATIENCE }
     }
 
     /// Bounds every wait of the server (accept, reads, writes); [`DEFAULT_PATIENCE`] by default.
@@ -322,9 +319,7 @@ impl ScriptedServer {
         let tls = Arc::new(server_config(&cert_pem, &key_pem));
 
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
+        listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let listener = Arc::new(Mutex::new(listener));
         let (handoff, handed) = mpsc::channel();
@@ -467,13 +462,8 @@ fn play(sock: TcpStream, script: Script, tls: Arc<ServerConfig>) -> Recording {
         .and_then(|()| sock.set_nodelay(true))
         .and_then(|()| sock.set_read_timeout(Some(patience)))
         .and_then(|()| sock.set_write_timeout(Some(patience)));
-    let mut conn = Conn {
-        sock: Some(sock),
-        tls: None,
-        buf: Vec::new(),
-        rec: Recording::default(),
-        patience,
-    };
+    let mut conn =
+        Conn { sock: Some(sock), tls: None, buf: Vec::new(), rec: Recording::default(), patience };
     if let Err(e) = setup {
         conn.rec.failure = Some(format!("socket setup: {e}"));
         return conn.rec;
@@ -522,9 +512,7 @@ impl Conn {
                 if ok {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "expected a line starting with {prefix:?}, got {line:?}"
-                    ))
+                    Err(format!("expected a line starting with {prefix:?}, got {line:?}"))
                 }
             }
             Step::ExpectDataEnd => {
@@ -677,10 +665,9 @@ impl Conn {
                 Err(format!("the client closed before {what}"))
             }
             Ok(_) => Ok(()),
-            Err(e) if is_timeout(&e) => Err(format!(
-                "the client sent nothing for {:?} (waiting for {what})",
-                self.patience
-            )),
+            Err(e) if is_timeout(&e) => {
+                Err(format!("the client sent nothing for {:?} (waiting for {what})", self.patience))
+            }
             Err(e) => {
                 if e.kind() != ErrorKind::NotConnected {
                     self.rec.client_closed = true;
@@ -763,10 +750,7 @@ mod tests {
         c.write_all(b"HELO x\r\n").unwrap();
         let rec = server.join();
         let failure = rec.failure.expect("a failure");
-        assert!(
-            failure.contains("step 0") && failure.contains("HELO x"),
-            "{failure}"
-        );
+        assert!(failure.contains("step 0") && failure.contains("HELO x"), "{failure}");
     }
 
     #[test]
@@ -799,9 +783,7 @@ mod tests {
     #[test]
     fn a_silent_client_times_out() {
         let server = ScriptedServer::start(
-            Script::new()
-                .patience(Duration::from_millis(100))
-                .expect_line("EHLO"),
+            Script::new().patience(Duration::from_millis(100)).expect_line("EHLO"),
         );
         let _c = connect(&server);
         let rec = server.join();

@@ -238,8 +238,7 @@ fn open_files(pid: u32) -> HashSet<PathBuf> {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return HashSet::new();
     };
-    fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok())
-        .collect()
+    fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok()).collect()
 }
 
 /// Splits the shared dump file at the marker lines.
@@ -293,12 +292,7 @@ fn parse_dump(raw: Vec<u8>) -> ReceivedMessage {
     if body.last() == Some(&b'\n') {
         body.pop();
     }
-    ReceivedMessage {
-        from,
-        recipients,
-        body,
-        raw,
-    }
+    ReceivedMessage { from, recipients, body, raw }
 }
 
 #[cfg(test)]
@@ -323,10 +317,7 @@ mod tests {
     #[test]
     fn splits_at_markers_only() {
         let data = b"M: 1\nbody M: 1\nX\n\nM: 1\nY\n\n";
-        assert_eq!(
-            split_dumps(data, b"M: 1\n"),
-            [&b"M: 1\nbody M: 1\nX\n\n"[..], b"M: 1\nY\n\n"]
-        );
+        assert_eq!(split_dumps(data, b"M: 1\n"), [&b"M: 1\nbody M: 1\nX\n\n"[..], b"M: 1\nY\n\n"]);
         assert!(split_dumps(b"", b"M: 1\n").is_empty());
     }
 

@@ -32,18 +32,9 @@ fn stores_the_message_byte_for_byte() {
     let (mut raw, greeting) = Raw::connect(server.port());
     expect(&greeting, "220");
     let ehlo = raw.cmd("EHLO client.test");
-    assert!(
-        !ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
-        "{ehlo:?}"
-    );
-    assert!(
-        ehlo.contains("SMTPUTF8") && ehlo.contains("8BITMIME"),
-        "{ehlo:?}"
-    );
-    expect(
-        &raw.cmd("MAIL FROM:<alice@example.org> BODY=8BITMIME"),
-        "250",
-    );
+    assert!(!ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"), "{ehlo:?}");
+    assert!(ehlo.contains("SMTPUTF8") && ehlo.contains("8BITMIME"), "{ehlo:?}");
+    expect(&raw.cmd("MAIL FROM:<alice@example.org> BODY=8BITMIME"), "250");
     expect(&raw.cmd("RCPT TO:<bob@example.org>"), "250");
     expect(&raw.cmd("RCPT TO:<carol@example.org>"), "250");
     expect(&raw.cmd("DATA"), "354");
@@ -67,10 +58,7 @@ fn stores_the_message_byte_for_byte() {
     let stopped = Instant::now();
     drop(server);
     eprintln!("aiosmtpd stop: {:?}", stopped.elapsed());
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "still listening"
-    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening");
 }
 
 #[test]
@@ -80,18 +68,9 @@ fn refuses_recipients_by_local_part() {
     let (mut raw, _) = Raw::connect(server.port());
     expect(&raw.cmd("EHLO client.test"), "250");
     expect(&raw.cmd("MAIL FROM:<alice@example.org>"), "250");
-    assert_eq!(
-        raw.cmd("RCPT TO:<reject-me@example.org>"),
-        "550 5.1.1 no such user\r\n"
-    );
-    assert_eq!(
-        raw.cmd("RCPT TO:<TempFail2@example.org>"),
-        "451 4.3.0 try later\r\n"
-    );
-    assert_eq!(
-        raw.cmd("RCPT TO:<full@example.org>"),
-        "552 5.2.2 mailbox full\r\n"
-    );
+    assert_eq!(raw.cmd("RCPT TO:<reject-me@example.org>"), "550 5.1.1 no such user\r\n");
+    assert_eq!(raw.cmd("RCPT TO:<TempFail2@example.org>"), "451 4.3.0 try later\r\n");
+    assert_eq!(raw.cmd("RCPT TO:<full@example.org>"), "552 5.2.2 mailbox full\r\n");
     assert_eq!(raw.cmd("RCPT TO:<bob@example.org>"), "250 OK\r\n");
     expect(&raw.cmd("DATA"), "354");
     raw.send(b"Hi\r\n.\r\n");
@@ -137,14 +116,7 @@ fn starttls_and_auth_are_advertised_when_enabled() {
     expect(&raw.cmd("dXNlcg=="), "334");
     expect(&raw.cmd("c2VjcmV0"), "235");
     assert_eq!(
-        send_mail(
-            &mut raw,
-            "EHLO",
-            "a@example.org",
-            &["b@example.org"],
-            b"x\r\n"
-        )
-        .get(..3),
+        send_mail(&mut raw, "EHLO", "a@example.org", &["b@example.org"], b"x\r\n").get(..3),
         Some("250")
     );
     let got = server.wait_for(1, WAIT);
@@ -157,10 +129,7 @@ fn implicit_tls_speaks_tls_first() {
     let plain = start(AioOptions::default());
     assert_eq!(Raw::first_bytes(plain.port(), b"").first(), Some(&b'2'));
 
-    let server = start(AioOptions {
-        implicit_tls: true,
-        ..AioOptions::default()
-    });
+    let server = start(AioOptions { implicit_tls: true, ..AioOptions::default() });
     // No greeting in plaintext: a TLS server waits for a ClientHello, and answers a plaintext
     // command with an alert or by closing.
     let first = Raw::first_bytes(server.port(), b"EHLO client.test\r\n");
@@ -169,11 +138,8 @@ fn implicit_tls_speaks_tls_first() {
 
 #[test]
 fn starttls_and_implicit_tls_exclude_each_other() {
-    let both = Aiosmtpd::start(AioOptions {
-        starttls: true,
-        implicit_tls: true,
-        ..AioOptions::default()
-    });
+    let both =
+        Aiosmtpd::start(AioOptions { starttls: true, implicit_tls: true, ..AioOptions::default() });
     assert!(both.is_err());
 }
 
@@ -199,11 +165,7 @@ s.quit()
         .args([if implicit { "1" } else { "0" }, host])
         .output()
         .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

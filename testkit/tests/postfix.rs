@@ -22,15 +22,9 @@ fn delivers_to_maildirs_and_refuses_by_rule() {
     let (mut raw, greeting) = Raw::connect(postfix.port());
     expect(&greeting, "220");
     let ehlo = raw.cmd("EHLO client.test");
-    for ext in [
-        "PIPELINING",
-        "SIZE",
-        "8BITMIME",
-        "DSN",
-        "SMTPUTF8",
-        "CHUNKING",
-        "ENHANCEDSTATUSCODES",
-    ] {
+    for ext in
+        ["PIPELINING", "SIZE", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING", "ENHANCEDSTATUSCODES"]
+    {
         assert!(ehlo.contains(ext), "{ext} missing: {ehlo:?}");
     }
     expect(&raw.cmd("MAIL FROM:<alice@example.org>"), "250");
@@ -54,11 +48,7 @@ fn delivers_to_maildirs_and_refuses_by_rule() {
         String::from_utf8_lossy(&bob[0].body),
         "Subject: testkit\n\nline one\n.leading dot\n.\nété 8-bit\nbare cr and bare\nlf\nlast\n"
     );
-    assert!(
-        bob[0]
-            .raw
-            .starts_with(b"Return-Path: <alice@example.org>\n")
-    );
+    assert!(bob[0].raw.starts_with(b"Return-Path: <alice@example.org>\n"));
     let other = postfix.wait_for_mailbox(Postfix::CATCH_ALL, 1, WAIT);
     assert_eq!(other[0].recipients, ["zed@example.org"]);
     assert_eq!(other[0].body, bob[0].body);
@@ -84,10 +74,7 @@ fn delivers_to_maildirs_and_refuses_by_rule() {
     let stopped = Instant::now();
     drop(postfix);
     eprintln!("postfix stop: {:?}", stopped.elapsed());
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "still listening"
-    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening");
 }
 
 #[test]
@@ -97,32 +84,17 @@ fn bounces_come_back_to_a_local_sender() {
     let (mut raw, _) = Raw::connect(postfix.port());
     expect(&raw.cmd("EHLO client.test"), "250");
     expect(&raw.cmd("MAIL FROM:<alice@example.org> RET=HDRS"), "250");
-    expect(
-        &raw.cmd("RCPT TO:<bounce1@example.org> NOTIFY=FAILURE"),
-        "250",
-    );
-    expect(
-        &raw.cmd("RCPT TO:<carol@example.org> NOTIFY=SUCCESS"),
-        "250",
-    );
+    expect(&raw.cmd("RCPT TO:<bounce1@example.org> NOTIFY=FAILURE"), "250");
+    expect(&raw.cmd("RCPT TO:<carol@example.org> NOTIFY=SUCCESS"), "250");
     expect(&raw.cmd("DATA"), "354");
     raw.send(b"Subject: dsn\r\n\r\nbody\r\n.\r\n");
     expect(&raw.reply(), "250");
     assert_eq!(postfix.wait_for_mailbox("carol", 1, WAIT).len(), 1);
     let reports = postfix.wait_for_mailbox("alice", 2, WAIT);
     assert_eq!(reports.len(), 2, "a failure and a success report");
-    let text: String = reports
-        .iter()
-        .map(|r| String::from_utf8_lossy(&r.body))
-        .collect();
-    assert!(
-        text.contains("Action: failed") && text.contains("Action: delivered"),
-        "{text}"
-    );
-    assert!(
-        reports.iter().all(|r| r.from.is_empty()),
-        "reports have a null sender"
-    );
+    let text: String = reports.iter().map(|r| String::from_utf8_lossy(&r.body)).collect();
+    assert!(text.contains("Action: failed") && text.contains("Action: delivered"), "{text}");
+    assert!(reports.iter().all(|r| r.from.is_empty()), "reports have a null sender");
 }
 
 #[test]
@@ -133,10 +105,7 @@ fn two_instances_run_side_by_side() {
     for (server, user) in [(&a, "alice"), (&b, "bob")] {
         let (mut raw, _) = Raw::connect(server.port());
         let to = format!("{user}@example.org");
-        expect(
-            &send_mail(&mut raw, "EHLO", "x@client.test", &[&to], b"Hi\r\n"),
-            "250",
-        );
+        expect(&send_mail(&mut raw, "EHLO", "x@client.test", &[&to], b"Hi\r\n"), "250");
     }
     // "Hi" is not a header: Postfix ends the (empty) header section with a blank line first.
     assert_eq!(a.wait_for_mailbox("alice", 1, WAIT)[0].body, b"\nHi\n");
@@ -145,13 +114,7 @@ fn two_instances_run_side_by_side() {
     // b still works after a is stopped.
     let (mut raw, _) = Raw::connect(b.port());
     expect(
-        &send_mail(
-            &mut raw,
-            "EHLO",
-            "x@client.test",
-            &["bob@example.org"],
-            b"Again\r\n",
-        ),
+        &send_mail(&mut raw, "EHLO", "x@client.test", &["bob@example.org"], b"Again\r\n"),
         "250",
     );
     assert_eq!(b.wait_for_mailbox("bob", 2, WAIT).len(), 2);

@@ -28,10 +28,7 @@ fn stores_the_message_without_crs() {
     let (mut raw, greeting) = Raw::connect(sink.port());
     expect(&greeting, "220");
     let to = ["bob@example.org", "carol@example.org"];
-    expect(
-        &send_mail(&mut raw, "EHLO", "alice@example.org", &to, STUFFED),
-        "250",
-    );
+    expect(&send_mail(&mut raw, "EHLO", "alice@example.org", &to, STUFFED), "250");
     expect(&raw.cmd("QUIT"), "221");
 
     // Stored before the 250, so no waiting is needed.
@@ -51,10 +48,7 @@ fn stores_the_message_without_crs() {
     let stopped = Instant::now();
     drop(sink);
     eprintln!("smtp-sink stop: {:?}", stopped.elapsed());
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "still listening"
-    );
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening");
 }
 
 #[test]
@@ -65,10 +59,7 @@ fn keeps_parameters_and_order_and_leaves_out_unfinished_transactions() {
     expect(&raw.cmd("EHLO client.test"), "250");
     for n in 1..=3 {
         expect(&raw.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME"), "250");
-        expect(
-            &raw.cmd(&format!("RCPT TO:<r{n}@example.org> NOTIFY=NEVER")),
-            "250",
-        );
+        expect(&raw.cmd(&format!("RCPT TO:<r{n}@example.org> NOTIFY=NEVER")), "250");
         expect(&raw.cmd("DATA"), "354");
         raw.send(format!("Subject: {n}\r\n\r\n.\r\n").as_bytes());
         expect(&raw.reply(), "250");
@@ -83,19 +74,10 @@ fn keeps_parameters_and_order_and_leaves_out_unfinished_transactions() {
 
     let got = sink.wait_for(4, Duration::from_millis(300));
     let subjects: Vec<_> = got.iter().map(|m| m.body.clone()).collect();
-    assert_eq!(
-        subjects,
-        [b"Subject: 1\n\n", b"Subject: 2\n\n", b"Subject: 3\n\n"]
-    );
+    assert_eq!(subjects, [b"Subject: 1\n\n", b"Subject: 2\n\n", b"Subject: 3\n\n"]);
     let raw_text = String::from_utf8_lossy(&got[0].raw);
-    assert!(
-        raw_text.contains("X-Mail-Args: <a@example.org> BODY=8BITMIME\n"),
-        "{raw_text}"
-    );
-    assert!(
-        raw_text.contains("X-Rcpt-Args: <r1@example.org> NOTIFY=NEVER\n"),
-        "{raw_text}"
-    );
+    assert!(raw_text.contains("X-Mail-Args: <a@example.org> BODY=8BITMIME\n"), "{raw_text}");
+    assert!(raw_text.contains("X-Rcpt-Args: <r1@example.org> NOTIFY=NEVER\n"), "{raw_text}");
 
     raw.send(b".\r\n");
     expect(&raw.reply(), "250");
@@ -105,10 +87,7 @@ fn keeps_parameters_and_order_and_leaves_out_unfinished_transactions() {
 #[test]
 #[ignore = "needs smtp-sink/postfix/aiosmtpd: run scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn options_change_the_dialog() {
-    let plain = start(SinkOptions {
-        no_esmtp: true,
-        ..SinkOptions::default()
-    });
+    let plain = start(SinkOptions { no_esmtp: true, ..SinkOptions::default() });
     let (mut raw, greeting) = Raw::connect(plain.port());
     assert!(!greeting.contains("ESMTP"), "{greeting:?}");
     expect(&raw.cmd("EHLO client.test"), "500");
@@ -123,10 +102,7 @@ fn options_change_the_dialog() {
     });
     let (mut raw, _) = Raw::connect(picky.port());
     let ehlo = raw.cmd("EHLO client.test");
-    assert!(
-        !ehlo.contains("PIPELINING") && !ehlo.contains("8BITMIME"),
-        "{ehlo:?}"
-    );
+    assert!(!ehlo.contains("PIPELINING") && !ehlo.contains("8BITMIME"), "{ehlo:?}");
     expect(&raw.cmd("MAIL FROM:<a@example.org>"), "250");
     let rcpt = raw.cmd("RCPT TO:<b@example.org>");
     eprintln!("hard_reject RCPT: {rcpt:?}");
@@ -135,22 +111,12 @@ fn options_change_the_dialog() {
     eprintln!("soft_reject DATA: {data:?}");
     expect(&data, "4");
 
-    let dropper = start(SinkOptions {
-        disconnect_after: Some("MAIL"),
-        ..SinkOptions::default()
-    });
+    let dropper = start(SinkOptions { disconnect_after: Some("MAIL"), ..SinkOptions::default() });
     let (mut raw, _) = Raw::connect(dropper.port());
     expect(&raw.cmd("EHLO client.test"), "250");
-    assert_eq!(
-        raw.cmd("MAIL FROM:<a@example.org>"),
-        "",
-        "expected end-of-file"
-    );
+    assert_eq!(raw.cmd("MAIL FROM:<a@example.org>"), "", "expected end-of-file");
 
-    let closer = start(SinkOptions {
-        close_421_after: Some("RCPT"),
-        ..SinkOptions::default()
-    });
+    let closer = start(SinkOptions { close_421_after: Some("RCPT"), ..SinkOptions::default() });
     let (mut raw, _) = Raw::connect(closer.port());
     expect(&raw.cmd("EHLO client.test"), "250");
     expect(&raw.cmd("MAIL FROM:<a@example.org>"), "250");
@@ -161,16 +127,10 @@ fn options_change_the_dialog() {
 #[test]
 #[ignore = "needs smtp-sink/postfix/aiosmtpd: run scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn lmtp_replies_once_per_recipient() {
-    let sink = start(SinkOptions {
-        lmtp: true,
-        ..SinkOptions::default()
-    });
+    let sink = start(SinkOptions { lmtp: true, ..SinkOptions::default() });
     let (mut raw, _) = Raw::connect(sink.port());
     let to = ["x@example.org", "y@example.org"];
-    expect(
-        &send_mail(&mut raw, "LHLO", "a@example.org", &to, b"Hi\r\n"),
-        "250",
-    );
+    expect(&send_mail(&mut raw, "LHLO", "a@example.org", &to, b"Hi\r\n"), "250");
     expect(&raw.reply(), "250");
     let got = sink.wait_for(1, WAIT);
     assert_eq!(got[0].recipients, to);
@@ -180,21 +140,14 @@ fn lmtp_replies_once_per_recipient() {
 #[test]
 #[ignore = "needs smtp-sink/postfix/aiosmtpd: run scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn delays_the_data_reply() {
-    let sink = start(SinkOptions {
-        delay_data_reply_secs: Some(1),
-        ..SinkOptions::default()
-    });
+    let sink = start(SinkOptions { delay_data_reply_secs: Some(1), ..SinkOptions::default() });
     let (mut raw, _) = Raw::connect(sink.port());
     expect(&raw.cmd("EHLO client.test"), "250");
     expect(&raw.cmd("MAIL FROM:<a@example.org>"), "250");
     expect(&raw.cmd("RCPT TO:<b@example.org>"), "250");
     let asked = Instant::now();
     expect(&raw.cmd("DATA"), "354");
-    assert!(
-        asked.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() >= Duration::from_millis(900), "{:?}", asked.elapsed());
 }
 
 #[test]
@@ -204,10 +157,7 @@ fn instances_are_independent() {
     for (i, sink) in sinks.iter().enumerate() {
         let (mut raw, _) = Raw::connect(sink.port());
         let to = format!("r{i}@example.org");
-        expect(
-            &send_mail(&mut raw, "EHLO", "a@example.org", &[&to], b"x\r\n"),
-            "250",
-        );
+        expect(&send_mail(&mut raw, "EHLO", "a@example.org", &[&to], b"x\r\n"), "250");
     }
     for (i, sink) in sinks.iter().enumerate() {
         let got = sink.wait_for(1, WAIT);

@@ -51,10 +51,7 @@ impl Subscriber for Capture {
 /// lines.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let subscriber = Capture {
-        lines: lines.clone(),
-        next_span: AtomicU64::new(0),
-    };
+    let subscriber = Capture { lines: lines.clone(), next_span: AtomicU64::new(0) };
     let out = tracing::subscriber::with_default(subscriber, f);
     let lines = lines.lock().expect("not poisoned").clone();
     (out, lines)

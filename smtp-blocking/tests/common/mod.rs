@@ -52,11 +52,7 @@ pub struct Received {
 
 impl Peer {
     pub fn new(stream: Box<dyn Duplex>) -> Peer {
-        Peer {
-            stream: PeerStream::Plain(stream),
-            buf: Vec::new(),
-            received: Vec::new(),
-        }
+        Peer { stream: PeerStream::Plain(stream), buf: Vec::new(), received: Vec::new() }
     }
 
     fn read_more(&mut self) -> io::Result<usize> {
@@ -170,10 +166,7 @@ impl Peer {
 
     /// Runs the server side of a TLS handshake on the plain stream.
     pub fn starttls(&mut self, config: Arc<ServerConfig>) -> Result<(), rustls::Error> {
-        assert!(
-            self.buf.is_empty(),
-            "plaintext pending before the handshake"
-        );
+        assert!(self.buf.is_empty(), "plaintext pending before the handshake");
         let PeerStream::Plain(mut sock) = std::mem::replace(&mut self.stream, PeerStream::Gone)
         else {
             panic!("already TLS");
@@ -181,12 +174,10 @@ impl Peer {
         let mut conn = ServerConnection::new(config)?;
         while conn.is_handshaking() {
             if let Err(e) = conn.complete_io(&mut sock) {
-                return Err(
-                    match e.into_inner().map(|i| i.downcast::<rustls::Error>()) {
-                        Some(Ok(e)) => *e,
-                        _ => rustls::Error::General("handshake IO failed".into()),
-                    },
-                );
+                return Err(match e.into_inner().map(|i| i.downcast::<rustls::Error>()) {
+                    Some(Ok(e)) => *e,
+                    _ => rustls::Error::General("handshake IO failed".into()),
+                });
             }
         }
         self.stream = PeerStream::Tls(Box::new(StreamOwned::new(conn, sock)));
@@ -200,11 +191,7 @@ impl Peer {
         let mut messages = Vec::new();
         let mut current = Received::default();
         while let Some(line) = self.try_line() {
-            let verb = line
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase();
+            let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
             match verb.as_str() {
                 "EHLO" | "LHLO" => self.send(ehlo),
                 "MAIL" => {
@@ -280,9 +267,9 @@ fn accept(listener: &TcpListener) -> TcpStream {
 /// Client options for the scripted server: no TLS, a fixed EHLO name, every reply bounded by [`PATIENCE`].
 pub fn options(port: u16) -> Options {
     let mut o = Options::new("127.0.0.1", port);
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.test".parse().expect("valid EHLO name"));
-    o.timeouts = Timeouts::uniform(PATIENCE);
+    o.session.timeouts = Timeouts::uniform(PATIENCE);
     o.connect_timeout = PATIENCE;
     o
 }
@@ -305,9 +292,7 @@ pub fn pki() -> Pki {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("smtp-blocking test CA {n}"));
+    ca_params.distinguished_name.push(DnType::CommonName, format!("smtp-blocking test CA {n}"));
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -320,21 +305,14 @@ pub fn pki() -> Pki {
     let mut leaf_params =
         CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .expect("leaf params");
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf = leaf_params
-        .signed_by(&leaf_key, &issuer)
-        .expect("leaf cert");
+    leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf cert");
 
     let ca_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("smtp-blocking-ca-{}-{n}.pem", std::process::id()));
     std::fs::write(&ca_file, ca_cert.pem()).expect("write the CA file");
 
-    let chain = vec![
-        leaf.der().clone(),
-        CertificateDer::from(ca_cert.der().to_vec()),
-    ];
+    let chain = vec![leaf.der().clone(), CertificateDer::from(ca_cert.der().to_vec())];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = ServerConfig::builder_with_provider(provider)
@@ -343,16 +321,13 @@ pub fn pki() -> Pki {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .expect("server config");
-    Pki {
-        ca_file,
-        server: Arc::new(server),
-    }
+    Pki { ca_file, server: Arc::new(server) }
 }
 
 /// Client options for a TLS test against the scripted server.
 pub fn tls_options(port: u16, pki: &Pki, tls: TlsMode) -> Options {
     let mut o = options(port);
-    o.tls = tls;
+    o.session.tls = tls;
     o.ca_file = Some(pki.ca_file.clone());
     o
 }

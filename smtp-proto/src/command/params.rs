@@ -147,9 +147,7 @@ impl EnvId {
         if s.is_empty() {
             return Err(err(ParamErrorKind::Empty));
         }
-        if s.chars()
-            .any(|c| c < ' ' || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c))
-        {
+        if s.chars().any(|c| c < ' ' || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c)) {
             return Err(err(ParamErrorKind::ControlCharacter));
         }
         if !s.is_ascii() {
@@ -334,10 +332,7 @@ impl OrigRecipient {
             if addr.is_empty() {
                 return Err(err(ParamErrorKind::Empty));
             }
-            if addr
-                .chars()
-                .any(|c| c < ' ' || ('\u{7f}'..='\u{9f}').contains(&c))
-            {
+            if addr.chars().any(|c| c < ' ' || ('\u{7f}'..='\u{9f}').contains(&c)) {
                 return Err(err(ParamErrorKind::ControlCharacter));
             }
             if !addr.is_ascii() {
@@ -348,11 +343,7 @@ impl OrigRecipient {
         if addr_type.len() + 1 + len > MAX_ORCPT_LEN {
             return Err(err(ParamErrorKind::TooLong));
         }
-        Ok(OrigRecipient {
-            addr_type: String::from(addr_type),
-            addr,
-            utf8,
-        })
+        Ok(OrigRecipient { addr_type: String::from(addr_type), addr, utf8 })
     }
 
     /// The ORCPT for a recipient at first submission: `rfc822` for an ASCII path, `utf-8` otherwise
@@ -361,11 +352,7 @@ impl OrigRecipient {
     pub fn from_forward_path(p: &ForwardPath) -> Self {
         let utf8 = p.needs_smtputf8();
         let addr_type = if utf8 { "utf-8" } else { "rfc822" };
-        OrigRecipient {
-            addr_type: String::from(addr_type),
-            addr: String::from(p.as_str()),
-            utf8,
-        }
+        OrigRecipient { addr_type: String::from(addr_type), addr: String::from(p.as_str()), utf8 }
     }
 
     /// The address type, as given (`rfc822`, `utf-8`, ...).

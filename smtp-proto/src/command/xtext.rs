@@ -31,16 +31,7 @@ pub fn xtext_encode(input: &[u8], out: &mut Vec<u8>) {
 
 /// The length of the xtext encoding of `input`.
 pub(crate) fn xtext_len(input: &[u8]) -> usize {
-    input
-        .iter()
-        .map(|&b| {
-            if matches!(b, 33..=126) && b != b'+' && b != b'=' {
-                1
-            } else {
-                3
-            }
-        })
-        .sum()
+    input.iter().map(|&b| if matches!(b, 33..=126) && b != b'+' && b != b'=' { 1 } else { 3 }).sum()
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -69,16 +60,8 @@ pub fn xtext_decode(input: &[u8]) -> Result<Vec<u8>, ParamError> {
     while i < input.len() {
         let b = input[i];
         if b == b'+' {
-            let hi = input
-                .get(i + 1)
-                .copied()
-                .and_then(hex_value)
-                .ok_or_else(err)?;
-            let lo = input
-                .get(i + 2)
-                .copied()
-                .and_then(hex_value)
-                .ok_or_else(err)?;
+            let hi = input.get(i + 1).copied().and_then(hex_value).ok_or_else(err)?;
+            let lo = input.get(i + 2).copied().and_then(hex_value).ok_or_else(err)?;
             out.push(hi << 4 | lo);
             i += 3;
         } else if matches!(b, 33..=126) && b != b'=' {
@@ -165,19 +148,10 @@ mod tests {
 
     #[test]
     fn tv40_utf8_addr() {
-        assert_eq!(
-            utf8("caf\u{e9}@example.com", false),
-            "caf\\x{E9}@example.com"
-        );
+        assert_eq!(utf8("caf\u{e9}@example.com", false), "caf\\x{E9}@example.com");
         assert_eq!(utf8("caf\u{e9}@example.com", true), "caf\u{e9}@example.com");
-        assert_eq!(
-            utf8("\"a b+=\\\\\"@x", true),
-            "\"a\\x{20}b\\x{2B}\\x{3D}\\x{5C}\\x{5C}\"@x"
-        );
-        assert_eq!(
-            utf8("\u{4e2d}\u{1f600}\u{100}", false),
-            "\\x{4E2D}\\x{1F600}\\x{100}"
-        );
+        assert_eq!(utf8("\"a b+=\\\\\"@x", true), "\"a\\x{20}b\\x{2B}\\x{3D}\\x{5C}\\x{5C}\"@x");
+        assert_eq!(utf8("\u{4e2d}\u{1f600}\u{100}", false), "\\x{4E2D}\\x{1F600}\\x{100}");
         assert_eq!(utf8("\u{1}", false), "\\x{01}");
     }
 }

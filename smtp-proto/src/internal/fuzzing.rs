@@ -146,9 +146,7 @@ pub(crate) fn chunks<'d>(data: &'d [u8], lens: &[usize]) -> Vec<&'d [u8]> {
 /// Maps each byte onto `alphabet` (Stalwart smtp-proto's `into_alphabet`): mutations then stay within
 /// plausible protocol text.
 pub(crate) fn map_onto(data: &[u8], alphabet: &[u8]) -> Vec<u8> {
-    data.iter()
-        .map(|&b| alphabet[usize::from(b) % alphabet.len()])
-        .collect()
+    data.iter().map(|&b| alphabet[usize::from(b) % alphabet.len()]).collect()
 }
 
 /// Whether every CR in `bytes` is followed by LF and every LF preceded by CR.

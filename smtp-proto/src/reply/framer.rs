@@ -27,12 +27,7 @@ pub(crate) struct Framer {
 
 impl Framer {
     pub(crate) fn new(max_line_len: usize, allow_bare_lf: bool) -> Self {
-        Framer {
-            buf: Vec::new(),
-            taken: false,
-            max_line_len,
-            allow_bare_lf,
-        }
+        Framer { buf: Vec::new(), taken: false, max_line_len, allow_bare_lf }
     }
 
     /// True when bytes of an incomplete line are buffered.
@@ -138,11 +133,7 @@ mod tests {
 
     #[test]
     fn strict_table() {
-        type Case = (
-            &'static [&'static [u8]],
-            Result<&'static [&'static [u8]], ParseError>,
-            bool,
-        );
+        type Case = (&'static [&'static [u8]], Result<&'static [&'static [u8]], ParseError>, bool);
         let cases: &[Case] = &[
             (&[b"a\r\nb\r\n"], Ok(&[b"a", b"b"]), false),
             (&[b"a\r", b"\nb\r\n"], Ok(&[b"a", b"b"]), false),
@@ -170,10 +161,7 @@ mod tests {
 
     #[test]
     fn bare_lf_table() {
-        type Case = (
-            &'static [&'static [u8]],
-            Result<&'static [&'static [u8]], ParseError>,
-        );
+        type Case = (&'static [&'static [u8]], Result<&'static [&'static [u8]], ParseError>);
         let cases: &[Case] = &[
             (&[b"a\nb\r\n"], Ok(&[b"a", b"b"])),
             (&[b"a\r", b"\n"], Ok(&[b"a"])),

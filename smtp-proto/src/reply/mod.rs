@@ -143,10 +143,7 @@ impl Storage {
         if text.len() <= INLINE {
             let mut buf = [0u8; INLINE];
             buf[..text.len()].copy_from_slice(text);
-            return Storage::Inline {
-                len: text.len() as u8,
-                buf,
-            };
+            return Storage::Inline { len: text.len() as u8, buf };
         }
         Storage::Heap(text.into())
     }
@@ -185,10 +182,7 @@ impl Reply {
     /// assert_eq!(r.text(), b"5.3.0 odd");
     /// ```
     pub fn new(code: u16, text: &str) -> Reply {
-        assert!(
-            ReplyClass::from_code(code).is_some(),
-            "reply code {code} outside 200..=599"
-        );
+        assert!(ReplyClass::from_code(code).is_some(), "reply code {code} outside 200..=599");
         assert!(!text.contains('\r'), "a reply's text holds no CR");
         let class = (code / 100) as u8;
         let mut enhanced = None;
@@ -206,11 +200,7 @@ impl Reply {
 
     /// Assembles the reply from its lines' text joined with `\n` (at most one allocation).
     fn build(code: u16, enhanced: Option<EnhancedCode>, text: &[u8]) -> Reply {
-        Reply {
-            code,
-            enhanced,
-            data: Storage::new(text),
-        }
+        Reply { code, enhanced, data: Storage::new(text) }
     }
 
     /// The three-digit reply code.
@@ -262,10 +252,7 @@ impl Reply {
     /// The text of each line, with the code, the separator and any enhanced status code stripped. A line
     /// with only a code gives `b""`. No line holds CR or LF.
     pub fn lines(&self) -> Lines<'_> {
-        Lines {
-            rest: Some(self.text()),
-            left: self.line_count(),
-        }
+        Lines { rest: Some(self.text()), left: self.line_count() }
     }
 
     /// All lines' text joined with `b'\n'`.
@@ -382,9 +369,7 @@ struct LinesDebug<'a>(&'a Reply);
 
 impl fmt::Debug for LinesDebug<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.0.lines().map(String::from_utf8_lossy))
-            .finish()
+        f.debug_list().entries(self.0.lines().map(String::from_utf8_lossy)).finish()
     }
 }
 
@@ -452,10 +437,7 @@ impl fmt::Display for ParseError {
             ParseError::Malformed => f.write_str("malformed reply line"),
             ParseError::InvalidCode(code) => write!(f, "invalid reply code {code:03}"),
             ParseError::CodeMismatch { first, line } => {
-                write!(
-                    f,
-                    "reply code {line:03} inside a reply that started with {first:03}"
-                )
+                write!(f, "reply code {line:03} inside a reply that started with {first:03}")
             }
         }
     }
@@ -522,10 +504,7 @@ impl Accumulator {
             return Err(ParseError::InvalidCode(line.code));
         }
         if !self.is_empty() && line.code != self.first_code && !self.allow_code_mismatch {
-            return Err(ParseError::CodeMismatch {
-                first: self.first_code,
-                line: line.code,
-            });
+            return Err(ParseError::CodeMismatch { first: self.first_code, line: line.code });
         }
         let (esc, text) = split_enhanced((line.code / 100) as u8, line.text);
         if self.is_empty() {
@@ -548,9 +527,7 @@ impl Accumulator {
             return Ok(None);
         }
         // In lenient mode the last line's code wins; keep the enhanced code only if it still agrees.
-        let enhanced = self
-            .enhanced
-            .filter(|e| u16::from(e.class) == line.code / 100);
+        let enhanced = self.enhanced.filter(|e| u16::from(e.class) == line.code / 100);
         let reply = Reply::build(line.code, enhanced, &self.text);
         self.reset();
         Ok(Some(reply))
@@ -631,12 +608,7 @@ mod tests {
 
     #[test]
     fn replies_table() {
-        type Case = (
-            &'static [u8],
-            u16,
-            Option<(u8, u16, u16)>,
-            &'static [&'static [u8]],
-        );
+        type Case = (&'static [u8], u16, Option<(u8, u16, u16)>, &'static [&'static [u8]]);
         let cases: &[Case] = &[
             (b"250\r\n", 250, None, &[b""]),
             (b"250 \r\n", 250, None, &[b""]),
@@ -665,11 +637,7 @@ mod tests {
             assert_eq!(reply.code(), code);
             assert_eq!(
                 reply.enhanced(),
-                esc.map(|(class, subject, detail)| EnhancedCode {
-                    class,
-                    subject,
-                    detail
-                })
+                esc.map(|(class, subject, detail)| EnhancedCode { class, subject, detail })
             );
             let want: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
             assert_eq!(lines_of(&reply), want, "{input:?}");
@@ -693,13 +661,7 @@ mod tests {
             (b"250 a\rb\r\n", ParseError::BareCr),
             (b"099 x\r\n", ParseError::InvalidCode(99)),
             (b"600 x\r\n", ParseError::InvalidCode(600)),
-            (
-                b"250-a\r\n550 b\r\n",
-                ParseError::CodeMismatch {
-                    first: 250,
-                    line: 550,
-                },
-            ),
+            (b"250-a\r\n550 b\r\n", ParseError::CodeMismatch { first: 250, line: 550 }),
         ];
         for &(input, err) in cases {
             assert_eq!(parse_one(input, strict), Err(err), "{input:?}");
@@ -708,10 +670,7 @@ mod tests {
 
     #[test]
     fn lenient_modes() {
-        let lenient = ReplyConfig {
-            allow_code_mismatch: true,
-            ..ReplyConfig::default()
-        };
+        let lenient = ReplyConfig { allow_code_mismatch: true, ..ReplyConfig::default() };
         let (_, r) = parse_one(b"250-a\r\n550 b\r\n", lenient).unwrap();
         let r = r.unwrap();
         assert_eq!(r.code(), 550);
@@ -720,40 +679,25 @@ mod tests {
         let (_, r) = parse_one(b"250-2.0.0 a\r\n550 b\r\n", lenient).unwrap();
         assert_eq!(r.unwrap().enhanced(), None);
 
-        let bare = ReplyConfig {
-            allow_bare_lf: true,
-            ..ReplyConfig::default()
-        };
+        let bare = ReplyConfig { allow_bare_lf: true, ..ReplyConfig::default() };
         let (n, r) = parse_one(b"250 ok\n250 second\r\n", bare).unwrap();
         assert_eq!((n, lines_of(&r.unwrap())), (7, vec![b"ok".to_vec()]));
         let (n, r) = parse_one(b"250-a\n250 b\r\n", bare).unwrap();
-        assert_eq!(
-            (n, lines_of(&r.unwrap())),
-            (13, vec![b"a".to_vec(), b"b".to_vec()])
-        );
+        assert_eq!((n, lines_of(&r.unwrap())), (13, vec![b"a".to_vec(), b"b".to_vec()]));
         // Strict: a bare LF fails at once, before the rest of the line arrives.
-        assert_eq!(
-            parse_one(b"250 ok\n", ReplyConfig::default()),
-            Err(ParseError::BareLf)
-        );
+        assert_eq!(parse_one(b"250 ok\n", ReplyConfig::default()), Err(ParseError::BareLf));
     }
 
     #[test]
     fn max_lines_boundary() {
-        let config = ReplyConfig {
-            max_lines: 3,
-            ..ReplyConfig::default()
-        };
+        let config = ReplyConfig { max_lines: 3, ..ReplyConfig::default() };
         let (_, r) = parse_one(b"250-a\r\n250-b\r\n250 c\r\n", config).unwrap();
         assert_eq!(r.unwrap().line_count(), 3);
         assert_eq!(
             parse_one(b"250-a\r\n250-b\r\n250-c\r\n", config),
             Err(ParseError::TooManyLines)
         );
-        let one = ReplyConfig {
-            max_lines: 1,
-            ..ReplyConfig::default()
-        };
+        let one = ReplyConfig { max_lines: 1, ..ReplyConfig::default() };
         assert_eq!(parse_one(b"250-a\r\n", one), Err(ParseError::TooManyLines));
         assert!(parse_one(b"250 a\r\n", one).unwrap().1.is_some());
     }
@@ -776,10 +720,7 @@ mod tests {
         let cases: &[(Reply, &str)] = &[
             (Reply::new(250, ""), "250"),
             (Reply::new(250, "ok"), "250 ok"),
-            (
-                Reply::new(550, "5.1.1 no\n5.1.1 really"),
-                "550 5.1.1 no / really",
-            ),
+            (Reply::new(550, "5.1.1 no\n5.1.1 really"), "550 5.1.1 no / really"),
             (Reply::new(250, "a\n\nc"), "250 a /  / c"),
             (Reply::new(250, "x\ty\u{1b}"), "250 x\ty\\u{1b}"),
         ];
@@ -791,23 +732,14 @@ mod tests {
         assert_eq!(r.to_string(), "250 caf\u{e9}\u{fffd}");
         assert_eq!(r.text_lossy(), "caf\u{e9}\u{fffd}");
         let dbg = alloc::format!("{r:?}");
-        assert!(
-            dbg.contains("code: 250") && dbg.contains("caf\u{e9}\u{fffd}"),
-            "{dbg}"
-        );
+        assert!(dbg.contains("code: 250") && dbg.contains("caf\u{e9}\u{fffd}"), "{dbg}");
     }
 
     #[test]
     fn reply_new_matches_parser() {
-        let (_, parsed) = parse_one(
-            b"550-5.7.1 first\r\n550 5.7.1 second\r\n",
-            ReplyConfig::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            parsed.unwrap(),
-            Reply::new(550, "5.7.1 first\n5.7.1 second")
-        );
+        let (_, parsed) =
+            parse_one(b"550-5.7.1 first\r\n550 5.7.1 second\r\n", ReplyConfig::default()).unwrap();
+        assert_eq!(parsed.unwrap(), Reply::new(550, "5.7.1 first\n5.7.1 second"));
         let r = Reply::new(250, "a\n");
         assert_eq!(r.line_count(), 2);
         assert_eq!(r.lines().next_back(), Some(&b""[..]));
@@ -824,16 +756,9 @@ mod tests {
 
     #[test]
     fn parse_error_display() {
+        assert_eq!(ParseError::InvalidCode(99).to_string(), "invalid reply code 099");
         assert_eq!(
-            ParseError::InvalidCode(99).to_string(),
-            "invalid reply code 099"
-        );
-        assert_eq!(
-            ParseError::CodeMismatch {
-                first: 250,
-                line: 550
-            }
-            .to_string(),
+            ParseError::CodeMismatch { first: 250, line: 550 }.to_string(),
             "reply code 550 inside a reply that started with 250"
         );
     }

@@ -27,8 +27,7 @@ pub(crate) struct Line<'a> {
 type Res<'a, T> = IResult<&'a [u8], T, ()>;
 
 fn digits_value(d: &[u8]) -> u16 {
-    d.iter()
-        .fold(0u16, |acc, &b| acc * 10 + u16::from(b - b'0'))
+    d.iter().fold(0u16, |acc, &b| acc * 10 + u16::from(b - b'0'))
 }
 
 fn is_digit(b: u8) -> bool {
@@ -39,11 +38,7 @@ fn is_digit(b: u8) -> bool {
 fn line(i: &[u8]) -> Res<'_, (u16, bool, &[u8])> {
     (
         map(take_while_m_n(3, 3, is_digit), digits_value),
-        alt((
-            value(false, tag(&b"-"[..])),
-            value(true, tag(&b" "[..])),
-            value(true, eof),
-        )),
+        alt((value(false, tag(&b"-"[..])), value(true, tag(&b" "[..])), value(true, eof))),
         rest,
     )
         .parse(i)
@@ -72,14 +67,7 @@ fn enhanced(class: u8) -> impl Fn(&[u8]) -> Res<'_, EnhancedCode> {
             alt((take_while1(|b| b == b' '), eof)),
         )
             .parse(i)?;
-        Ok((
-            rest_in,
-            EnhancedCode {
-                class,
-                subject,
-                detail,
-            },
-        ))
+        Ok((rest_in, EnhancedCode { class, subject, detail }))
     }
 }
 
@@ -136,13 +124,7 @@ mod tests {
 
     #[test]
     fn enhanced_table() {
-        let e = |class, subject, detail| {
-            Some(EnhancedCode {
-                class,
-                subject,
-                detail,
-            })
-        };
+        let e = |class, subject, detail| Some(EnhancedCode { class, subject, detail });
         type Case = (u8, &'static [u8], Option<EnhancedCode>, &'static [u8]);
         let cases: &[Case] = &[
             (5, b"5.1.1 Mailbox", e(5, 1, 1), b"Mailbox"),

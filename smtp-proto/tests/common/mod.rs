@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use smtp_proto::internal::fuzzing::{self, push_bytes, session_seed};
 use smtp_proto::{
-    Client, ClientConfig, Envelope, Error, Event, MessageId, MessageReport, Protocol, TlsMode,
+    Client, ClientConfig, Envelope, Error, Event, ExtensionUse, MessageId, MessageReport, Protocol,
+    TlsMode,
 };
 
 /// One step of a transcript.
@@ -36,16 +37,9 @@ pub enum Step {
     /// The client must have written nothing since the previous `C`.
     Nothing,
     /// Hand over a message; its body is written when requested, in chunks of `chunk` bytes.
-    Send {
-        env: Envelope,
-        body: Vec<u8>,
-        chunk: usize,
-    },
+    Send { env: Envelope, body: Vec<u8>, chunk: usize },
     /// `send_message` must fail with this error's Debug text containing the given string.
-    SendFails {
-        env: Envelope,
-        contains: &'static str,
-    },
+    SendFails { env: Envelope, contains: &'static str },
     /// The server closes the connection.
     Eof,
     /// Time passes; `handle_timeout` is called.
@@ -77,12 +71,7 @@ impl Run {
 
     pub fn report(&self) -> &MessageReport {
         let r = self.reports();
-        assert_eq!(
-            r.len(),
-            1,
-            "expected exactly one report, events: {:#?}",
-            self.events
-        );
+        assert_eq!(r.len(), 1, "expected exactly one report, events: {:#?}", self.events);
         r[0]
     }
 
@@ -100,7 +89,12 @@ impl Run {
 }
 
 pub fn config() -> ClientConfig {
-    ClientConfig::new("client.example.org".parse().unwrap())
+    ClientConfig::new()
+}
+
+/// The client's EHLO name in every transcript.
+pub fn helo() -> smtp_proto::address::HeloName {
+    "client.example.org".parse().unwrap()
 }
 
 pub fn env(from: &str, to: &[&str]) -> Envelope {
@@ -219,7 +213,7 @@ fn show(bytes: &[u8]) -> String {
 
 fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
     let mut h = Harness {
-        client: Client::new(config.clone(), Duration::ZERO),
+        client: Client::new(helo(), config.clone(), Duration::ZERO),
         now: Duration::ZERO,
         wire: Vec::new(),
         out: Vec::new(),
@@ -243,11 +237,7 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
                 h.wire.clear();
             }
             Step::Nothing => {
-                assert_eq!(
-                    show(&h.wire),
-                    "",
-                    "step {n}: client wrote something (split {split:?})"
-                );
+                assert_eq!(show(&h.wire), "", "step {n}: client wrote something (split {split:?})");
             }
             Step::Send { env, body, chunk } => {
                 let id = h.client.send_message(env.clone()).expect("send_message");
@@ -255,15 +245,9 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
                 h.drain();
             }
             Step::SendFails { env, contains } => {
-                let err = h
-                    .client
-                    .send_message(env.clone())
-                    .expect_err("send_message must fail");
+                let err = h.client.send_message(env.clone()).expect_err("send_message must fail");
                 let text = format!("{err:?}");
-                assert!(
-                    text.contains(contains),
-                    "step {n}: error {text} lacks {contains}"
-                );
+                assert!(text.contains(contains), "step {n}: error {text} lacks {contains}");
                 h.drain();
             }
             Step::Eof => {
@@ -289,11 +273,7 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
             }
         }
     }
-    assert_eq!(
-        show(&h.wire),
-        "",
-        "client bytes not accounted for by a C step (split {split:?})"
-    );
+    assert_eq!(show(&h.wire), "", "client bytes not accounted for by a C step (split {split:?})");
     Run { events: h.events }
 }
 
@@ -314,11 +294,7 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
     splits.extend((1..=8).map(Split::Random));
     for split in splits {
         let run = run_split(config, script, split);
-        assert_eq!(
-            comparable(&run),
-            comparable(&whole),
-            "events differ with split {split:?}"
-        );
+        assert_eq!(comparable(&run), comparable(&whole), "events differ with split {split:?}");
     }
     fuzz_seed(config, script);
     whole
@@ -338,7 +314,8 @@ pub fn check(config: &ClientConfig, script: &[Step]) -> Run {
 /// - `Eof`, `TlsUp` → opcode 11 with its EOF or TLS choice (`TlsUpWith` adds its bytes as `S`); `Quit` → 9;
 /// - `C`, `Nothing`, `SendFails` → nothing (the fuzz body's own sends use valid envelopes).
 pub fn session_input(config: &ClientConfig, script: &[Step]) -> Vec<u8> {
-    let mut bits = u8::from(config.pipelining) | u8::from(config.chunking) << 1;
+    let on = |u| u8::from(u == ExtensionUse::WhenOffered);
+    let mut bits = on(config.pipelining) | on(config.chunking) << 1;
     bits |= match config.tls {
         TlsMode::None => 0,
         TlsMode::Opportunistic => 1,
@@ -406,13 +383,7 @@ fn seed_name() -> String {
         .name()
         .unwrap_or("unnamed")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
         .collect();
     let mut checks = CHECKS.lock().unwrap_or_else(PoisonError::into_inner);
     let n = checks.entry(test.clone()).or_insert(0);
@@ -424,9 +395,7 @@ fn seed_name() -> String {
 }
 
 fn seed_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus/session")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/session").join(name)
 }
 
 /// Runs the script's translation through the `session` fuzz body, then checks (or, with
@@ -457,10 +426,7 @@ fn fuzz_seed(config: &ClientConfig, script: &[Step]) {
 /// StartTls was already announced (a real driver would be in the handshake, which the bytes then break).
 fn comparable(run: &Run) -> Vec<&Event> {
     let injected = run.closed() == Some(Some(Error::StartTlsInjection));
-    run.events
-        .iter()
-        .filter(|e| !(injected && **e == Event::StartTls))
-        .collect()
+    run.events.iter().filter(|e| !(injected && **e == Event::StartTls)).collect()
 }
 
 /// The usual start: greeting, EHLO with the given capability lines.

@@ -161,11 +161,7 @@ impl Server {
             let _ = session.serve(sock, script);
             session.rec
         });
-        Server {
-            port,
-            release,
-            thread,
-        }
+        Server { port, release, thread }
     }
 
     /// Lets a hanging server go, waits for it and returns what it saw.
@@ -303,10 +299,7 @@ impl Session {
             }
             Action::StartTls(r) => {
                 self.send(&r)?;
-                assert!(
-                    self.buf.is_empty(),
-                    "client sent bytes before the handshake"
-                );
+                assert!(self.buf.is_empty(), "client sent bytes before the handshake");
                 self.start_tls(script.tls.clone().expect("STARTTLS needs a TLS config"))?;
                 self.rec.tls_from = Some(self.rec.commands.len());
             }
@@ -426,9 +419,7 @@ impl Pki {
         // A name of its own: a second CA with the same name would be "bad signature", not "unknown issuer".
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!("smtp-smol test CA {}", N.fetch_add(1, Ordering::Relaxed));
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, name);
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
 
@@ -446,10 +437,7 @@ impl Pki {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .unwrap();
-        Pki {
-            ca_file: write_temp("ca.pem", ca_cert.pem().as_bytes()),
-            server: Arc::new(server),
-        }
+        Pki { ca_file: write_temp("ca.pem", ca_cert.pem().as_bytes()), server: Arc::new(server) }
     }
 }
 
@@ -470,9 +458,9 @@ pub fn write_temp(name: &str, contents: &[u8]) -> PathBuf {
 /// Options for a plaintext session with the test server: no TLS, a fixed EHLO name, 10 s timeouts.
 pub fn options(port: u16) -> Options {
     let mut o = Options::new("127.0.0.1", port);
-    o.tls = TlsMode::None;
+    o.session.tls = TlsMode::None;
     o.helo_name = Some("client.test".parse().unwrap());
-    o.timeouts = Timeouts::uniform(Duration::from_secs(10));
+    o.session.timeouts = Timeouts::uniform(Duration::from_secs(10));
     o.connect_timeout = Duration::from_secs(10);
     o
 }

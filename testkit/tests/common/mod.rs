@@ -15,13 +15,9 @@ impl Raw {
     /// Connects and returns the client with the greeting.
     pub fn connect(port: u16) -> (Raw, String) {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut raw = Raw {
-            writer: stream.try_clone().expect("clone"),
-            reader: BufReader::new(stream),
-        };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut raw =
+            Raw { writer: stream.try_clone().expect("clone"), reader: BufReader::new(stream) };
         let greeting = raw.reply();
         (raw, greeting)
     }
@@ -54,9 +50,7 @@ impl Raw {
     /// The first bytes the server sends (for a server that does not speak SMTP first).
     pub fn first_bytes(port: u16, send: &[u8]) -> Vec<u8> {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         stream.write_all(send).expect("write");
         let mut buf = [0u8; 64];
         match stream.read(&mut buf) {

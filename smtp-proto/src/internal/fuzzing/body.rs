@@ -73,10 +73,7 @@ fn normalize(pieces: &[&[u8]]) -> Vec<u8> {
         assert!(out.len() - before <= DotStuffer::max_encoded_len(piece.len()));
     }
     norm.finish(&mut out);
-    assert_eq!(
-        norm.consumed(),
-        pieces.iter().map(|p| p.len() as u64).sum::<u64>()
-    );
+    assert_eq!(norm.consumed(), pieces.iter().map(|p| p.len() as u64).sum::<u64>());
     out
 }
 
@@ -138,10 +135,7 @@ fn check(lens: &[usize], body: &[u8], last_every: bool) {
         .max()
         .unwrap_or(0);
     assert_eq!(reference.longest_line(), longest as u64);
-    assert_eq!(
-        reference.ends_with_line_end(),
-        body.is_empty() || norm.ends_with(b"\r\n")
-    );
+    assert_eq!(reference.ends_with_line_end(), body.is_empty() || norm.ends_with(b"\r\n"));
 
     // BDAT binary: header plus bytes unchanged, per chunk.
     let mut stream = Vec::new();
@@ -178,6 +172,5 @@ fn parse_bdat_header(s: &[u8]) -> Option<(u64, bool, usize)> {
         Some(t) => (true, t),
         None => (false, after),
     };
-    tail.starts_with(b"\r\n")
-        .then(|| (size, last, s.len() - tail.len() + 2))
+    tail.starts_with(b"\r\n").then(|| (size, last, s.len() - tail.len() + 2))
 }

@@ -96,14 +96,7 @@ pub struct CommandSeed<'a> {
 pub fn command_seed(seed: &CommandSeed<'_>) -> Vec<u8> {
     let mut out = alloc::vec![seed.flags, seed.options];
     out.extend_from_slice(&seed.size.to_le_bytes());
-    for s in [
-        seed.address,
-        seed.helo,
-        seed.envid,
-        seed.notify,
-        seed.orcpt_type,
-        seed.orcpt,
-    ] {
+    for s in [seed.address, seed.helo, seed.envid, seed.notify, seed.orcpt_type, seed.orcpt] {
         push_bytes(&mut out, s);
     }
     out.extend_from_slice(seed.raw);
@@ -112,10 +105,7 @@ pub fn command_seed(seed: &CommandSeed<'_>) -> Vec<u8> {
 
 fn text(bytes: &[u8], alphabet: bool) -> String {
     if alphabet {
-        bytes
-            .iter()
-            .map(|&b| ADDRESS_CHARS[usize::from(b) % ADDRESS_CHARS.len()])
-            .collect()
+        bytes.iter().map(|&b| ADDRESS_CHARS[usize::from(b) % ADDRESS_CHARS.len()]).collect()
     } else {
         String::from_utf8_lossy(bytes).into_owned()
     }
@@ -165,18 +155,12 @@ pub fn command(data: &[u8]) {
     }
     .ok();
     if let Some(o) = &orcpt {
-        assert_eq!(
-            OrigRecipient::new(o.addr_type(), o.address()).as_ref(),
-            Ok(o)
-        );
+        assert_eq!(OrigRecipient::new(o.addr_type(), o.address()).as_ref(), Ok(o));
     }
 
     // MAIL.
     if let Ok(from) = ReversePath::parse(&address) {
-        assert_eq!(
-            ReversePath::parse(&alloc::format!("{from}")).as_ref(),
-            Ok(&from)
-        );
+        assert_eq!(ReversePath::parse(&alloc::format!("{from}")).as_ref(), Ok(&from));
         let params = MailParams {
             size: (flags & 0x40 != 0).then_some(size),
             body: [
@@ -186,19 +170,12 @@ pub fn command(data: &[u8]) {
                 Some(BodyType::BinaryMime),
             ][usize::from(options & 3)],
             smtputf8: flags & 2 != 0,
-            ret: (flags & 8 != 0).then_some(if flags & 0x10 != 0 {
-                Ret::Full
-            } else {
-                Ret::Hdrs
-            }),
+            ret: (flags & 8 != 0).then_some(if flags & 0x10 != 0 { Ret::Full } else { Ret::Hdrs }),
             envid: envid.filter(|_| options & 4 != 0),
             auth: (flags & 0x80 != 0).then(|| from.clone()),
             requiretls: flags & 4 != 0,
         };
-        let cmd = Command::Mail {
-            from: &from,
-            params: &params,
-        };
+        let cmd = Command::Mail { from: &from, params: &params };
         if let Some(line) = encode(&cmd, from.needs_smtputf8() && !params.smtputf8, false) {
             let path = from.as_mailbox().map_or("", Mailbox::as_str);
             let params_text = split_path(&line, b"MAIL FROM:<", path);
@@ -224,11 +201,7 @@ pub fn command(data: &[u8]) {
             orcpt: orcpt.filter(|_| options & 0x10 != 0),
         };
         let smtputf8 = flags & 0x20 != 0;
-        let cmd = Command::Rcpt {
-            to: &to,
-            params: &params,
-            smtputf8,
-        };
+        let cmd = Command::Rcpt { to: &to, params: &params, smtputf8 };
         let utf8_error = to.needs_smtputf8() && !smtputf8;
         if let Some(line) = encode(&cmd, utf8_error, params.orcpt.is_some()) {
             let params_text = split_path(&line, b"RCPT TO:<", to.as_str());
@@ -269,15 +242,10 @@ pub fn command(data: &[u8]) {
         assert_eq!(STANDARD.decode(b64).as_deref(), Ok(raw));
     }
     let mech = Mechanism::PREFERENCE[usize::from(options >> 6) % 5];
-    let auth = Command::Auth {
-        mechanism: mech.name(),
-        initial_response: Some(raw),
-    };
+    let auth = Command::Auth { mechanism: mech.name(), initial_response: Some(raw) };
     if let Some(line) = encode(&auth, false, false) {
         let rest = line.strip_prefix(b"AUTH ").expect("AUTH verb");
-        let rest = rest
-            .strip_prefix(mech.name().as_bytes())
-            .expect("mechanism name");
+        let rest = rest.strip_prefix(mech.name().as_bytes()).expect("mechanism name");
         let ir = match &rest[..rest.len() - 2] {
             b" =" => Vec::new(),
             b64 => {
@@ -294,16 +262,8 @@ fn notify_text(n: Notify) -> String {
     if n.is_never() {
         return String::from("NEVER");
     }
-    let names = [
-        (n.success(), "SUCCESS"),
-        (n.failure(), "FAILURE"),
-        (n.delay(), "DELAY"),
-    ];
-    let set: Vec<&str> = names
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, s)| *s)
-        .collect();
+    let names = [(n.success(), "SUCCESS"), (n.failure(), "FAILURE"), (n.delay(), "DELAY")];
+    let set: Vec<&str> = names.iter().filter(|(on, _)| *on).map(|(_, s)| *s).collect();
     set.join(",")
 }
 
@@ -311,11 +271,7 @@ fn notify_text(n: Notify) -> String {
 fn check_mailbox(m: &Mailbox) {
     let s = m.as_str();
     assert_eq!(Mailbox::parse(s).as_ref(), Ok(m), "{s:?}");
-    assert_eq!(
-        alloc::format!("{}@{}", m.local_part(), m.domain()),
-        s,
-        "parts"
-    );
+    assert_eq!(alloc::format!("{}@{}", m.local_part(), m.domain()), s, "parts");
     assert!(!m.local_part().is_empty() && !m.domain().is_empty());
     assert!(m.local_part().len() <= crate::address::MAX_LOCAL_PART_LEN);
     assert!(m.domain().len() <= crate::address::MAX_DOMAIN_LEN);
@@ -339,12 +295,7 @@ fn encode(cmd: &Command<'_>, utf8_error: bool, param_error: bool) -> Option<Vec<
                 !body.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)),
                 "CR, LF or NUL inside {line:?}"
             );
-            assert!(
-                line.len() <= cmd.max_len(),
-                "{} > {}",
-                line.len(),
-                cmd.max_len()
-            );
+            assert!(line.len() <= cmd.max_len(), "{} > {}", line.len(), cmd.max_len());
             Some(line)
         }
         Err(e) => {
@@ -368,9 +319,7 @@ fn encode(cmd: &Command<'_>, utf8_error: bool, param_error: bool) -> Option<Vec<
 /// Checks that `line` is `prefix path >` and returns what follows (without the CRLF).
 fn split_path<'l>(line: &'l [u8], prefix: &[u8], path: &str) -> &'l [u8] {
     let rest = line.strip_prefix(prefix).expect("verb and opening bracket");
-    let rest = rest
-        .strip_prefix(path.as_bytes())
-        .expect("the path as its text");
+    let rest = rest.strip_prefix(path.as_bytes()).expect("the path as its text");
     let rest = rest.strip_prefix(b">").expect("closing bracket");
     &rest[..rest.len() - 2]
 }
@@ -387,10 +336,7 @@ fn check_params(params: &[u8], n: usize) {
     for t in tokens {
         let key = t.split(|&b| b == b'=').next().unwrap_or(b"");
         assert!(
-            !key.is_empty()
-                && key
-                    .iter()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            !key.is_empty() && key.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
             "parameter {t:?}"
         );
     }

@@ -99,10 +99,7 @@ pub fn ehlo(data: &[u8]) {
         }
     }
     // A reply never holds a CR (the parser refuses one): a CR here stands for a space.
-    check(&Reply::new(
-        code,
-        &String::from_utf8_lossy(payload).replace('\r', " "),
-    ));
+    check(&Reply::new(code, &String::from_utf8_lossy(payload).replace('\r', " ")));
     check(&Reply::new(code, &into_ehlo_alphabet(payload)));
 }
 
@@ -190,10 +187,7 @@ fn check(reply: &Reply) {
     assert_eq!(got.len(), want.len(), "keywords {got:?} vs {want:?}");
     for (g, w) in got.iter().zip(&want) {
         assert!(g.eq_ignore_ascii_case(w), "keyword {g:?} vs {w:?}");
-        assert!(
-            !g.is_empty() && !g.iter().any(|&b| is_ws(b)),
-            "keyword {g:?}"
-        );
+        assert!(!g.is_empty() && !g.iter().any(|&b| is_ws(b)), "keyword {g:?}");
         let name = String::from_utf8_lossy(g);
         if !name.contains('\u{fffd}') {
             assert!(caps.extension(&name).is_some(), "extension({name:?})");

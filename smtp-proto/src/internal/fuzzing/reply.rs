@@ -108,11 +108,7 @@ fn feed(config: ReplyConfig, pieces: &[&[u8]]) -> Outcome {
                 }
                 Err(e) => {
                     assert_eq!(parser.push(b"250 ok\r\n"), Err(e), "sticky error");
-                    return Outcome {
-                        replies,
-                        error: Some(e),
-                        partial: false,
-                    };
+                    return Outcome { replies, error: Some(e), partial: false };
                 }
             }
             if off == piece.len() {
@@ -122,11 +118,7 @@ fn feed(config: ReplyConfig, pieces: &[&[u8]]) -> Outcome {
         offset += piece.len();
     }
     assert_eq!(offset, pieces.iter().map(|p| p.len()).sum::<usize>());
-    Outcome {
-        replies,
-        error: None,
-        partial: parser.has_partial(),
-    }
+    Outcome { replies, error: None, partial: parser.has_partial() }
 }
 
 /// Splits a reply's raw bytes into lines: `(content, length with terminator)`. Every LF ends a line (the
@@ -135,10 +127,8 @@ fn raw_lines(raw: &[u8]) -> Vec<(&[u8], usize)> {
     let mut out = Vec::new();
     let mut rest = raw;
     while !rest.is_empty() {
-        let lf = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .expect("a reply ends with a line terminator");
+        let lf =
+            rest.iter().position(|&b| b == b'\n').expect("a reply ends with a line terminator");
         let content = rest[..lf].strip_suffix(b"\r").unwrap_or(&rest[..lf]);
         out.push((content, lf + 1));
         rest = &rest[lf + 1..];
@@ -164,9 +154,7 @@ fn check_reply(config: ReplyConfig, reply: &Reply, raw: &[u8]) {
             assert!(*len - content.len() == 2, "line {i} not ended by CRLF");
         }
         assert!(content.len() >= 3 && content[..3].iter().all(u8::is_ascii_digit));
-        let line_code = content[..3]
-            .iter()
-            .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+        let line_code = content[..3].iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
         if !config.allow_code_mismatch || i + 1 == n {
             assert_eq!(line_code, code, "line {i}");
         }
@@ -177,10 +165,7 @@ fn check_reply(config: ReplyConfig, reply: &Reply, raw: &[u8]) {
             assert_ne!(sep, Some(b'-'), "last line");
         }
         let raw_text = content.get(4..).unwrap_or(b"");
-        assert!(
-            raw_text.ends_with(text),
-            "line {i}: text is not from the raw line"
-        );
+        assert!(raw_text.ends_with(text), "line {i}: text is not from the raw line");
         if raw_text.len() != text.len() {
             // Only an enhanced code (and the spaces after it) is ever stripped.
             assert_eq!(raw_text[0], b'0' + (line_code / 100) as u8);
@@ -194,9 +179,6 @@ fn check_reply(config: ReplyConfig, reply: &Reply, raw: &[u8]) {
         assert!(esc.subject <= 999 && esc.detail <= 999);
     }
     let shown = format!("{reply}");
-    assert!(
-        !shown.contains(['\r', '\n']),
-        "Display spans lines: {shown:?}"
-    );
+    assert!(!shown.contains(['\r', '\n']), "Display spans lines: {shown:?}");
     let _ = format!("{reply:?}");
 }

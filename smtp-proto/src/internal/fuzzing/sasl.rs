@@ -11,9 +11,8 @@ use crate::command::Command;
 use crate::sasl::{Credentials, Mechanism, SaslClient, SaslError, SaslFailureReason, Secret, Step};
 
 /// Characters for credentials in the alphabet variant: separators of every mechanism, controls, UTF-8.
-const CRED_CHARS: [char; 16] = [
-    'u', 's', 'e', 'r', '@', '.', ',', '=', '\0', '\u{1}', ' ', '\r', '\n', 'é', '=', '2',
-];
+const CRED_CHARS: [char; 16] =
+    ['u', 's', 'e', 'r', '@', '.', ',', '=', '\0', '\u{1}', ' ', '\r', '\n', 'é', '=', '2'];
 
 /// Everything the [`sasl`] body reads, in order. Build seeds with [`sasl_seed`].
 #[derive(Clone, Debug, Default)]
@@ -53,10 +52,7 @@ pub fn sasl_seed(seed: &SaslSeed<'_>) -> Vec<u8> {
 
 fn text(bytes: &[u8], alphabet: bool) -> String {
     if alphabet {
-        bytes
-            .iter()
-            .map(|&b| CRED_CHARS[usize::from(b) % CRED_CHARS.len()])
-            .collect()
+        bytes.iter().map(|&b| CRED_CHARS[usize::from(b) % CRED_CHARS.len()]).collect()
     } else {
         String::from_utf8_lossy(bytes).into_owned()
     }
@@ -65,11 +61,7 @@ fn text(bytes: &[u8], alphabet: bool) -> String {
 /// Another secret with the same UTF-8 length per character (so response lengths match), never `s` itself.
 fn same_shape(s: &str) -> String {
     let pick = |alt: bool| {
-        if alt {
-            ['y', 'ê', '丁', '\u{1f601}']
-        } else {
-            ['x', 'é', '中', '\u{1f600}']
-        }
+        if alt { ['y', 'ê', '丁', '\u{1f601}'] } else { ['x', 'é', '中', '\u{1f600}'] }
     };
     let shaped = |alt| -> String { s.chars().map(|c| pick(alt)[c.len_utf8() - 1]).collect() };
     let first = shaped(false);
@@ -110,16 +102,9 @@ pub fn sasl(data: &[u8]) {
     let username = text(input.bytes(), alphabet);
     let secret = text(input.bytes(), alphabet);
     let extra = (flags & 4 != 0).then(|| text(input.bytes(), alphabet));
-    let wants_password = matches!(
-        mech,
-        Mechanism::Plain | Mechanism::Login | Mechanism::CramMd5
-    );
+    let wants_password = matches!(mech, Mechanism::Plain | Mechanism::Login | Mechanism::CramMd5);
     let creds = if wants_password != (flags & 1 != 0) {
-        Credentials::Password {
-            authzid: extra,
-            username,
-            password: Secret::new(secret.clone()),
-        }
+        Credentials::Password { authzid: extra, username, password: Secret::new(secret.clone()) }
     } else {
         Credentials::OAuth2 {
             username,
@@ -153,12 +138,7 @@ pub fn sasl(data: &[u8]) {
     assert_eq!(client.mechanism(), mech);
 
     let first = client_first(mech, &creds);
-    let mut model = Model {
-        rounds: 0,
-        done: false,
-        ir_taken: false,
-        failure: None,
-    };
+    let mut model = Model { rounds: 0, done: false, ir_taken: false, failure: None };
     if flags & 2 != 0 {
         let ir = client.initial_response();
         let _ = twin.initial_response();
@@ -183,11 +163,7 @@ pub fn sasl(data: &[u8]) {
         }
         let step = client.step(&challenge);
         let twin_step = twin.step(&challenge);
-        assert_eq!(
-            format!("{step:?}"),
-            format!("{twin_step:?}"),
-            "secret in Debug"
-        );
+        assert_eq!(format!("{step:?}"), format!("{twin_step:?}"), "secret in Debug");
         let (want, detail) = model.step(mech, &creds, first.as_deref(), &challenge);
         assert_eq!(step, want, "{mech} step");
         assert_eq!(client.failure().map(|f| f.reason), model.failure, "failure");
@@ -197,9 +173,7 @@ pub fn sasl(data: &[u8]) {
         let mut line = Vec::new();
         match &step {
             Step::Respond(bytes) => {
-                Command::AuthResponse(bytes)
-                    .encode(&mut line)
-                    .expect("a response fits on a line");
+                Command::AuthResponse(bytes).encode(&mut line).expect("a response fits on a line");
                 let b64 = &line[..line.len() - 2];
                 assert_eq!(STANDARD.decode(b64).as_deref(), Ok(&bytes[..]));
             }
@@ -208,22 +182,14 @@ pub fn sasl(data: &[u8]) {
                 assert_eq!(line, b"*\r\n");
             }
         }
-        assert_eq!(
-            format!("{client:?}"),
-            format!("{twin:?}"),
-            "secret in Debug"
-        );
+        assert_eq!(format!("{client:?}"), format!("{twin:?}"), "secret in Debug");
     }
 }
 
 /// The documented validity rules of [`Credentials::validate`].
 fn valid(creds: &Credentials) -> bool {
     match creds {
-        Credentials::Password {
-            authzid,
-            username,
-            password,
-        } => {
+        Credentials::Password { authzid, username, password } => {
             let p = password.expose();
             !username.is_empty()
                 && !p.is_empty()
@@ -231,12 +197,7 @@ fn valid(creds: &Credentials) -> bool {
                     .iter()
                     .any(|s| s.contains('\0'))
         }
-        Credentials::OAuth2 {
-            username,
-            token,
-            host,
-            ..
-        } => {
+        Credentials::OAuth2 { username, token, host, .. } => {
             let t = token.expose();
             !username.is_empty()
                 && !t.is_empty()
@@ -250,36 +211,13 @@ fn valid(creds: &Credentials) -> bool {
 /// The client-first message as RFC 4616, Google's XOAUTH2 page and RFC 7628 spell it.
 fn client_first(mech: Mechanism, creds: &Credentials) -> Option<Vec<u8>> {
     let msg = match (mech, creds) {
-        (
-            Mechanism::Plain,
-            Credentials::Password {
-                authzid,
-                username,
-                password,
-            },
-        ) => format!(
-            "{}\0{username}\0{}",
-            authzid.as_deref().unwrap_or(""),
-            password.expose()
-        ),
-        (
-            Mechanism::XOAuth2,
-            Credentials::OAuth2 {
-                username, token, ..
-            },
-        ) => format!(
-            "user={username}\u{1}auth=Bearer {}\u{1}\u{1}",
-            token.expose()
-        ),
-        (
-            Mechanism::OAuthBearer,
-            Credentials::OAuth2 {
-                username,
-                token,
-                host,
-                port,
-            },
-        ) => {
+        (Mechanism::Plain, Credentials::Password { authzid, username, password }) => {
+            format!("{}\0{username}\0{}", authzid.as_deref().unwrap_or(""), password.expose())
+        }
+        (Mechanism::XOAuth2, Credentials::OAuth2 { username, token, .. }) => {
+            format!("user={username}\u{1}auth=Bearer {}\u{1}\u{1}", token.expose())
+        }
+        (Mechanism::OAuthBearer, Credentials::OAuth2 { username, token, host, port }) => {
             let mut user = String::new();
             for c in username.chars() {
                 match c {
@@ -288,14 +226,9 @@ fn client_first(mech: Mechanism, creds: &Credentials) -> Option<Vec<u8>> {
                     c => user.push(c),
                 }
             }
-            let host = host
-                .as_deref()
-                .map_or(String::new(), |h| format!("host={h}\u{1}"));
+            let host = host.as_deref().map_or(String::new(), |h| format!("host={h}\u{1}"));
             let port = port.map_or(String::new(), |p| format!("port={p}\u{1}"));
-            format!(
-                "n,a={user},\u{1}{host}{port}auth=Bearer {}\u{1}\u{1}",
-                token.expose()
-            )
+            format!("n,a={user},\u{1}{host}{port}auth=Bearer {}\u{1}\u{1}", token.expose())
         }
         _ => return None,
     };
@@ -340,12 +273,8 @@ impl Model {
             return self.cancel(SaslFailureReason::BadChallenge);
         };
         let (user, secret) = match creds {
-            Credentials::Password {
-                username, password, ..
-            } => (username, password.expose()),
-            Credentials::OAuth2 {
-                username, token, ..
-            } => (username, token.expose()),
+            Credentials::Password { username, password, .. } => (username, password.expose()),
+            Credentials::OAuth2 { username, token, .. } => (username, token.expose()),
         };
         let fresh = self.rounds == 0 && (!self.ir_taken || decoded.is_empty());
         match mech {
@@ -379,11 +308,7 @@ impl Model {
                 self.failure = Some(SaslFailureReason::ServerError);
                 let detail =
                     (!decoded.is_empty()).then(|| String::from_utf8_lossy(&decoded).into_owned());
-                let ack = if mech == Mechanism::OAuthBearer {
-                    alloc::vec![1]
-                } else {
-                    Vec::new()
-                };
+                let ack = if mech == Mechanism::OAuthBearer { alloc::vec![1] } else { Vec::new() };
                 (Step::Respond(ack), Some(detail))
             }
         }
@@ -391,13 +316,7 @@ impl Model {
 }
 
 fn trim_blanks(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
     &s[start..end]
 }

@@ -32,8 +32,8 @@ use super::{Input, push_bytes};
 use crate::reply::Reply;
 use crate::sasl::Credentials;
 use crate::{
-    Client, ClientConfig, Envelope, Event, Failure, MessageId, MessageReport, Outcome, Protocol,
-    RecipientStatus, TlsMode,
+    Client, ClientConfig, Envelope, Event, ExtensionUse, Failure, MessageId, MessageReport,
+    Outcome, Protocol, RecipientStatus, TlsMode,
 };
 
 /// Capability sets the mini server offers.
@@ -132,8 +132,7 @@ impl MiniServer {
 
     fn reply(&mut self, positive: &'static [u8], negative: &'static [u8]) -> bool {
         let ok = self.decide();
-        self.pending
-            .push_back((if ok { positive } else { negative }, Tag::Plain));
+        self.pending.push_back((if ok { positive } else { negative }, Tag::Plain));
         ok
     }
 
@@ -146,11 +145,7 @@ impl MiniServer {
         for _ in 0..lmtp_replies {
             let ok = self.decide();
             self.finals += 1;
-            let reply: &'static [u8] = if ok {
-                b"250 queued\r\n"
-            } else {
-                b"554 rejected\r\n"
-            };
+            let reply: &'static [u8] = if ok { b"250 queued\r\n" } else { b"554 rejected\r\n" };
             self.pending.push_back((reply, Tag::Final));
         }
     }
@@ -246,9 +241,7 @@ impl MiniServer {
                 if self.refusal_fed == Some(self.txn_no) {
                     self.bdat_after_refusal = true;
                 }
-                let n = words
-                    .next()
-                    .and_then(|n| core::str::from_utf8(n).ok()?.parse().ok());
+                let n = words.next().and_then(|n| core::str::from_utf8(n).ok()?.parse().ok());
                 self.bdat_left = n.unwrap_or(0);
                 if words.next() == Some(b"LAST") {
                     // Answered once its octets are read.
@@ -258,15 +251,9 @@ impl MiniServer {
                     self.most_in_flight = self.most_in_flight.max(self.chunks.0 - self.chunks.1);
                     let refused = !self.decide();
                     self.txn.chunk_refused |= refused;
-                    let tag = Tag::Chunk {
-                        txn: self.txn_no,
-                        refused,
-                    };
-                    let reply: &'static [u8] = if refused {
-                        b"552 too big\r\n"
-                    } else {
-                        b"250 ok\r\n"
-                    };
+                    let tag = Tag::Chunk { txn: self.txn_no, refused };
+                    let reply: &'static [u8] =
+                        if refused { b"552 too big\r\n" } else { b"250 ok\r\n" };
                     self.pending.push_back((reply, tag));
                 }
             }
@@ -308,11 +295,7 @@ impl World {
         if self.client.poll_transmit(self.now, &mut self.out) == 0 {
             return false;
         }
-        assert!(
-            self.out.len() <= self.bound,
-            "one transmit of {} octets",
-            self.out.len()
-        );
+        assert!(self.out.len() <= self.bound, "one transmit of {} octets", self.out.len());
         if self.closed {
             self.after_close.extend_from_slice(&self.out);
         }
@@ -381,9 +364,7 @@ impl World {
                 match event {
                     Event::BodyRequested { id } | Event::BodyWritable { id } => self.write_body(id),
                     Event::StartTls => {
-                        self.client
-                            .tls_established(self.now)
-                            .expect("an upgrade was asked for");
+                        self.client.tls_established(self.now).expect("an upgrade was asked for");
                     }
                     Event::RecipientRejected { reply, .. } => check_reply(&reply),
                     Event::MessageDone(r) => self.report(&r),
@@ -410,26 +391,15 @@ impl World {
 
     fn report(&mut self, r: &MessageReport) {
         assert!(self.sent.contains(&r.id), "report for an unknown message");
-        assert!(
-            self.done.insert(r.id, r.outcome).is_none(),
-            "two reports for {:?}",
-            r.id
-        );
+        assert!(self.done.insert(r.id, r.outcome).is_none(), "two reports for {:?}", r.id);
         self.bodies.remove(&r.id);
         assert_eq!(r.failure.is_none(), r.outcome == Outcome::Sent, "{r:?}");
         let replies = [&r.mail_reply, &r.data_reply, &r.final_reply];
-        let each = r
-            .recipients
-            .iter()
-            .flat_map(|x| [&x.rcpt_reply, &x.lmtp_reply]);
+        let each = r.recipients.iter().flat_map(|x| [&x.rcpt_reply, &x.lmtp_reply]);
         for reply in replies.into_iter().chain(each).flatten() {
             check_reply(reply);
         }
-        let lmtp: Vec<&Reply> = r
-            .recipients
-            .iter()
-            .filter_map(|x| x.lmtp_reply.as_ref())
-            .collect();
+        let lmtp: Vec<&Reply> = r.recipients.iter().filter_map(|x| x.lmtp_reply.as_ref()).collect();
         let ends: Vec<&Reply> = r.final_reply.iter().chain(lmtp.iter().copied()).collect();
         // An end of data is answered 2yz, 4yz or 5yz; anything else leaves it unknown.
         assert!(ends.iter().all(|e| !e.is_intermediate()), "{r:?}");
@@ -444,10 +414,7 @@ impl World {
             assert!(ends.iter().any(|e| !e.is_positive()), "{r:?}");
         }
         self.unknown += if self.server.lmtp {
-            r.recipients
-                .iter()
-                .filter(|x| x.status == RecipientStatus::Unknown)
-                .count() as u64
+            r.recipients.iter().filter(|x| x.status == RecipientStatus::Unknown).count() as u64
         } else {
             u64::from(r.outcome == Outcome::Unknown)
         };
@@ -487,15 +454,14 @@ fn check_reply(reply: &Reply) {
 
 fn config(input: &mut Input<'_>) -> ClientConfig {
     let bits = input.byte();
-    let mut c = ClientConfig::new("client.example.org".parse().expect("valid name"));
-    c.pipelining = bits & 1 != 0;
-    c.chunking = bits & 2 != 0;
-    c.tls = [
-        TlsMode::None,
-        TlsMode::Opportunistic,
-        TlsMode::Required,
-        TlsMode::Implicit,
-    ][usize::from(bits >> 2) & 3];
+    let mut c = ClientConfig::new();
+    let offered = |on| {
+        if on { ExtensionUse::WhenOffered } else { ExtensionUse::Never }
+    };
+    c.pipelining = offered(bits & 1 != 0);
+    c.chunking = offered(bits & 2 != 0);
+    c.tls = [TlsMode::None, TlsMode::Opportunistic, TlsMode::Required, TlsMode::Implicit]
+        [usize::from(bits >> 2) & 3];
     if bits & 16 != 0 {
         c.protocol = Protocol::Lmtp;
     }
@@ -518,21 +484,16 @@ fn run(data: &[u8]) -> Vec<Outcome> {
     let config = config(&mut input);
     let bound = 4 * config.body_buffer + 64 * 1024;
     let caps = CAPS[usize::from(input.byte()) % CAPS.len()];
-    let refusals = if input.byte() & 1 == 0 {
-        0
-    } else {
-        input.u64()
-    };
+    let refusals = if input.byte() & 1 == 0 { 0 } else { input.u64() };
     let lmtp = config.protocol == Protocol::Lmtp;
     let window = config.bdat_window.max(1);
     let mut w = World {
-        server: MiniServer {
-            caps,
-            refusals,
-            lmtp,
-            ..MiniServer::default()
-        },
-        client: Client::new(config, Duration::ZERO),
+        server: MiniServer { caps, refusals, lmtp, ..MiniServer::default() },
+        client: Client::new(
+            "client.example.org".parse().expect("valid name"),
+            config,
+            Duration::ZERO,
+        ),
         now: Duration::ZERO,
         out: Vec::new(),
         wire: Vec::new(),
@@ -547,9 +508,7 @@ fn run(data: &[u8]) -> Vec<Outcome> {
     };
     // Whether the fuzzer injected replies of its own: the mini server may then disagree with the client.
     let mut garbage = false;
-    w.server
-        .pending
-        .push_back((b"220 mx ESMTP\r\n", Tag::Plain));
+    w.server.pending.push_back((b"220 mx ESMTP\r\n", Tag::Plain));
     w.drain();
     while !input.is_empty() {
         match input.byte() % 12 {
@@ -569,11 +528,8 @@ fn run(data: &[u8]) -> Vec<Outcome> {
             }
             7 | 8 => {
                 let rcpts = 1 + usize::from(input.byte() % 3);
-                let body: Vec<u8> = input
-                    .bytes()
-                    .iter()
-                    .map(|b| b".a\r\n"[usize::from(*b) % 4])
-                    .collect();
+                let body: Vec<u8> =
+                    input.bytes().iter().map(|b| b".a\r\n"[usize::from(*b) % 4]).collect();
                 let to: Vec<String> = (0..rcpts).map(|i| format!("r{i}@x.test")).collect();
                 let to: Vec<&str> = to.iter().map(String::as_str).collect();
                 let env = Envelope::parse("a@x.test", &to).expect("valid addresses");
@@ -641,10 +597,7 @@ fn run(data: &[u8]) -> Vec<Outcome> {
     let ends = w.wire.windows(5).filter(|x| *x == b"\r\n.\r\n").count()
         + w.wire.windows(6).filter(|x| *x == b"LAST\r\n").count();
     let ended = w.done.values().filter(|o| **o != Outcome::Rejected).count();
-    assert!(
-        ended <= ends,
-        "{ended} messages past the end of data, {ends} ends written"
-    );
+    assert!(ended <= ends, "{ended} messages past the end of data, {ends} ends written");
     w.done.into_values().collect()
 }
 

@@ -1,0 +1,89 @@
+//! The report that ends every message: its outcome, and each recipient's.
+
+use crate::error::Error;
+use crate::event::{Failure, MessageReport, Outcome, RecipientResult, RecipientStatus};
+use crate::reply::Reply;
+
+use super::transaction::{Phase, Txn};
+
+impl Txn {
+    /// Builds the report; `session` is the error that ended the session, if one did.
+    pub(super) fn conclude(self, session: Option<&Error>) -> MessageReport {
+        let (failure, unknown) = match self.phase {
+            Phase::Decided { failure, .. } => (failure, false),
+            // The end of data left and its reply never came: it may have been delivered.
+            Phase::Ending { handed_out } => (None, handed_out && session.is_some()),
+            Phase::Queued | Phase::Envelope { .. } | Phase::Body(_) => (None, false),
+        };
+        let failure = failure.or_else(|| session.map(|e| Failure::Session(e.clone())));
+        let replies = self.replies;
+        let lmtp = !replies.lmtp.is_empty();
+        let lmtp_any = replies.lmtp.iter().flatten().any(Reply::is_positive);
+        let outcome = match (unknown, lmtp_any, &failure) {
+            (_, true, _) | (false, _, None) => Outcome::Sent,
+            (true, false, _) => Outcome::Unknown,
+            (false, false, Some(_)) => Outcome::Rejected,
+        };
+        // What accepted recipients got when the message failed as a whole.
+        let whole = match (&failure, outcome) {
+            (_, Outcome::Sent) => RecipientStatus::Delivered,
+            (_, Outcome::Unknown) => RecipientStatus::Unknown,
+            (Some(Failure::Refused(_)), _) => RecipientStatus::PermanentFailure,
+            (Some(Failure::Session(_)) | None, _) => RecipientStatus::TemporaryFailure,
+            (Some(Failure::MailRejected), _) => class_status(replies.mail.as_ref()),
+            (Some(Failure::DataRejected), _) => class_status(replies.data.as_ref()),
+            (Some(_), _) => class_status(replies.end.as_ref()),
+        };
+        // After a refused MAIL the RCPT replies only echo it (503 "need MAIL"): the MAIL reply decides.
+        let mail_refused = failure == Some(Failure::MailRejected);
+        let mut lmtp_replies = replies.lmtp.into_iter();
+        let recipients = self.env.into_recipients().into_iter().zip(replies.rcpt);
+        let recipients = recipients
+            .map(|(r, rcpt_reply)| {
+                let lmtp_reply = lmtp.then(|| lmtp_replies.next().flatten()).flatten();
+                let status = match &rcpt_reply {
+                    _ if mail_refused => whole,
+                    Some(rr) if !rr.is_positive() => class_status(Some(rr)),
+                    Some(_) if lmtp => lmtp_status(lmtp_reply.as_ref(), unknown),
+                    Some(_) => whole,
+                    // Never answered: never delivered.
+                    None => match whole {
+                        RecipientStatus::Unknown | RecipientStatus::Delivered => {
+                            RecipientStatus::TemporaryFailure
+                        }
+                        s => s,
+                    },
+                };
+                let path = r.into_path();
+                RecipientResult { path, rcpt_reply, lmtp_reply, status }
+            })
+            .collect();
+        MessageReport {
+            id: self.id,
+            outcome,
+            failure: failure.filter(|_| outcome != Outcome::Sent),
+            recipients,
+            mail_reply: replies.mail,
+            data_reply: replies.data,
+            final_reply: replies.end,
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// An LMTP recipient the server accepted: its own reply after the body decides.
+fn lmtp_status(reply: Option<&Reply>, unknown: bool) -> RecipientStatus {
+    match reply {
+        Some(r) if r.is_positive() => RecipientStatus::Delivered,
+        Some(r) => class_status(Some(r)),
+        None if unknown => RecipientStatus::Unknown,
+        None => RecipientStatus::TemporaryFailure,
+    }
+}
+
+fn class_status(reply: Option<&Reply>) -> RecipientStatus {
+    match reply {
+        Some(r) if r.is_permanent() => RecipientStatus::PermanentFailure,
+        _ => RecipientStatus::TemporaryFailure,
+    }
+}
