@@ -1,6 +1,6 @@
 //! Server capabilities from an EHLO (or LHLO) reply: SIZE, PIPELINING, AUTH, LIMITS and the rest.
 //!
-//! Parsing rules (RFC 5321 §4.1.1.1, RFC 1869, checklist SESS-07/08):
+//! Parsing rules (RFC 5321 §4.1.1.1, RFC 1869, docs/conformance.md SESS-07/08):
 //! - the first line is `domain [greeting]`, never a keyword; a one-line `250 domain` means no extensions;
 //! - keywords are case-insensitive; a line splits on runs of SP/HTAB into the keyword and its parameters;
 //! - unknown keywords are kept with their parameters ([`Capabilities::extension`]);

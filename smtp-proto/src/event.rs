@@ -231,7 +231,7 @@ impl MessageReport {
     }
 
     /// The recipients the server turned away for being too many in one transaction (452, or 552 with
-    /// enhanced code X.5.3: RFC 5321 §4.5.3.1.10, checklist TXN-09). Send them the message again in a new
+    /// enhanced code X.5.3: RFC 5321 §4.5.3.1.10, docs/conformance.md TXN-09). Send them the message again in a new
     /// transaction; the body was streamed, so only the caller can supply it again.
     pub fn retry_recipients(&self) -> impl Iterator<Item = &ForwardPath> + '_ {
         self.recipients

@@ -1,4 +1,4 @@
-//! Command encoding and address validation against the checklist: TV-39, TV-40, TV-49, TV-50, INJ-1..5,
+//! Command encoding and address validation against `docs/conformance.md`: TV-39, TV-40, TV-49, TV-50, INJ-1..5,
 //! LIM-01/02, AUTH-15, plus property tests.
 
 use proptest::prelude::*;

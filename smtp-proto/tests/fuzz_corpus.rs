@@ -4,7 +4,7 @@
 //!   `smtp_proto::internal::fuzzing` (the same function the `cargo fuzz` shim calls). It fails when a
 //!   directory is missing or empty, or when a directory has no matching body, so it cannot pass by asserting
 //!   nothing.
-//! - `seeds` builds the hand-written seeds (checklist §22 vectors, smuggling strings, address vectors) and runs
+//! - `seeds` builds the hand-written seeds (`docs/conformance.md` §22 vectors, smuggling strings, address vectors) and runs
 //!   them through the bodies, and checks that the committed corpus holds each one, unchanged, as
 //!   `fuzz/corpus/<target>/seed-<name>`. With `SMTP_FUZZ_WRITE_CORPUS=1`, both tests first (re)write the
 //!   seed files (stale `seed-*` files of removed seeds must be deleted by hand).

@@ -1,4 +1,4 @@
-//! Reply parser and EHLO capability vectors (checklist §22: TV-01..TV-11, TV-17, TV-50), each also fed split at
+//! Reply parser and EHLO capability vectors (`docs/conformance.md` §22: TV-01..TV-11, TV-17, TV-50), each also fed split at
 //! every byte boundary and byte by byte, plus DoS caps and property tests.
 
 use proptest::prelude::*;

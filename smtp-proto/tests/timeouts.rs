@@ -172,3 +172,52 @@ fn data_block_timer_armed_when_body_is_requested() {
     while c.poll_event().is_some() {}
     assert_eq!(c.poll_timeout(), Some(4 * MIN));
 }
+
+/// A run loop that ignores `Event::StartTls` must not wait for ever: the handshake has a deadline.
+#[test]
+fn tls_handshake_has_a_deadline() {
+    let mut c = Client::new(common::helo(), tls_required(), Duration::ZERO);
+    let mut out = Vec::new();
+    for (at, packet) in
+        [(0, &b"220 mx\r\n"[..]), (1, b"250-mx\r\n250 STARTTLS\r\n"), (2, b"220 go ahead\r\n")]
+    {
+        c.handle_input(Duration::from_secs(at), packet);
+        while c.poll_transmit(Duration::from_secs(at), &mut out) > 0 {}
+    }
+    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e == Event::StartTls));
+    assert_eq!(c.poll_timeout(), Some(Duration::from_secs(2) + 5 * MIN));
+    c.handle_timeout(Duration::from_secs(2) + 5 * MIN);
+    let closed = std::iter::from_fn(|| c.poll_event()).find_map(|e| match e {
+        Event::Closed { reason } => reason,
+        _ => None,
+    });
+    assert_eq!(closed, Some(Error::Timeout(Timer::TlsHandshake)));
+}
+
+/// The documented order (transmit, events, then the deadline) is checked in debug builds: waiting with
+/// events not taken would stall the session.
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "drain them before waiting")]
+fn waiting_with_events_not_taken_is_caught() {
+    let mut c = Client::new(common::helo(), config(), Duration::ZERO);
+    c.handle_input(Duration::ZERO, b"220 mx\r\n");
+    while c.poll_transmit(Duration::ZERO, &mut Vec::new()) > 0 {}
+    c.handle_input(Duration::ZERO, b"250 mx\r\n"); // Event::Ready is now queued
+    let _ = c.poll_timeout();
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "drain it before waiting")]
+fn waiting_with_bytes_not_taken_is_caught() {
+    let mut c = Client::new(common::helo(), config(), Duration::ZERO);
+    c.handle_input(Duration::ZERO, b"220 mx\r\n"); // EHLO is now queued
+    let _ = c.poll_timeout();
+}
+
+fn tls_required() -> smtp_proto::ClientConfig {
+    let mut c = config();
+    c.tls = smtp_proto::TlsMode::Required;
+    c
+}

@@ -1849,3 +1849,44 @@ fn pipelined_mail_refusal_is_the_messages_reply() {
     }
     assert!(r.is_temporary());
 }
+
+/// Each misuse has its own `ApiMisuse`, refused with no effect; each session error says whose fault it is.
+#[test]
+fn misuse_is_typed_and_errors_carry_blame() {
+    use smtp_proto::{ApiMisuse, Blame, Timer};
+    let now = std::time::Duration::ZERO;
+    let mut c = smtp_proto::Client::new(common::helo(), config(), now);
+    assert_eq!(c.tls_established(now), Err(ApiMisuse::NoTlsUpgradePending));
+    packet(&mut c, now, b"220 mx\r\n");
+    packet(&mut c, now, PIPE_CAPS);
+    let id = c.send_message(env("a@x.test", &["b@x.test"])).unwrap();
+    assert_eq!(c.finish_body(id), Err(ApiMisuse::BodyNotRequested));
+    assert_eq!(c.write_body(id, b"early"), Ok(0));
+    let busy = c.send_message(env("a@x.test", &["b@x.test"]));
+    assert_eq!(busy, Err(smtp_proto::SendError::Misuse(ApiMisuse::Busy)));
+    packet(&mut c, now, b"");
+    packet(&mut c, now, b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(c.write_body(id, b"x\r\n"), Ok(3));
+    assert_eq!(c.finish_body(id), Ok(()));
+    assert_eq!(c.finish_body(id), Err(ApiMisuse::BodyFinished));
+    assert_eq!(c.write_body(id, b"late"), Err(ApiMisuse::BodyFinished));
+    packet(&mut c, now, b"250 queued\r\n");
+    assert_eq!(c.write_body(id, b"late"), Err(ApiMisuse::UnknownMessage));
+
+    let reply = Reply::new(421, "bye");
+    for (error, blame) in [
+        (Error::Parse(ParseError::BareLf), Blame::Remote),
+        (Error::ServiceUnavailable(reply.clone()), Blame::Remote),
+        (Error::StartTlsInjection, Blame::Remote),
+        (Error::TlsUnavailable(None), Blame::Local),
+        (Error::AuthRequiresTls, Blame::Local),
+        (Error::NoAuthMechanism, Blame::Local),
+        (Error::Aborted, Blame::Misuse),
+        (Error::Timeout(Timer::Mail), Blame::Transport),
+        (Error::UnexpectedEof, Blame::Transport),
+    ] {
+        assert_eq!(error.blame(), blame, "{error}");
+    }
+    assert_eq!(Error::ServiceUnavailable(reply.clone()).reply(), Some(&reply));
+    assert_eq!(Error::UnexpectedEof.reply(), None);
+}

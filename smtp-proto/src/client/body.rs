@@ -1,7 +1,5 @@
 //! The body, by DATA (dot-stuffed, RFC 5321 §4.5.2) or BDAT (RFC 3030), and the replies that end a message.
 
-use alloc::format;
-
 use super::Client;
 use super::expect::{Expect, Kind};
 use super::transaction::Phase;
@@ -137,15 +135,7 @@ impl Client {
             self.expects.push_back(ends(Kind::DataEnd(id)));
         }
         t.outstanding += self.expects.len() - before;
-        match last_chunk {
-            Some(size) => self.log_chunk(start, size),
-            // Built only when asked for: no allocation per message otherwise.
-            None if self.config.transcript => {
-                self.log_text(false, format!("({} octets of body)", body.sent));
-                self.log_text(false, ".".into());
-            }
-            None => {}
-        }
+        self.log_end(start, last_chunk, body.sent);
         self.try_progress();
         Ok(())
     }

@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::event::{Failure, MessageReport, Outcome, RecipientResult, RecipientStatus};
 use crate::reply::Reply;
 
-use super::transaction::{Phase, Txn};
+use super::transaction::{Phase, Replies, Txn};
 
 impl Txn {
     /// Builds the report; `session` is the error that ended the session, if one did.
@@ -24,16 +24,7 @@ impl Txn {
             (true, false, _) => Outcome::Unknown,
             (false, false, Some(_)) => Outcome::Rejected,
         };
-        // What accepted recipients got when the message failed as a whole.
-        let whole = match (&failure, outcome) {
-            (_, Outcome::Sent) => RecipientStatus::Delivered,
-            (_, Outcome::Unknown) => RecipientStatus::Unknown,
-            (Some(Failure::Refused(_)), _) => RecipientStatus::PermanentFailure,
-            (Some(Failure::Session(_)) | None, _) => RecipientStatus::TemporaryFailure,
-            (Some(Failure::MailRejected), _) => class_status(replies.mail.as_ref()),
-            (Some(Failure::DataRejected), _) => class_status(replies.data.as_ref()),
-            (Some(_), _) => class_status(replies.end.as_ref()),
-        };
+        let whole = whole_status(failure.as_ref(), outcome, &replies);
         // After a refused MAIL the RCPT replies only echo it (503 "need MAIL"): the MAIL reply decides.
         let mail_refused = failure == Some(Failure::MailRejected);
         let mut lmtp_replies = replies.lmtp.into_iter();
@@ -68,6 +59,19 @@ impl Txn {
             final_reply: replies.end,
             warnings: self.warnings,
         }
+    }
+}
+
+/// What the recipients the server accepted got, from the message's outcome.
+fn whole_status(failure: Option<&Failure>, outcome: Outcome, replies: &Replies) -> RecipientStatus {
+    match (failure, outcome) {
+        (_, Outcome::Sent) => RecipientStatus::Delivered,
+        (_, Outcome::Unknown) => RecipientStatus::Unknown,
+        (Some(Failure::Refused(_)), _) => RecipientStatus::PermanentFailure,
+        (Some(Failure::Session(_)) | None, _) => RecipientStatus::TemporaryFailure,
+        (Some(Failure::MailRejected), _) => class_status(replies.mail.as_ref()),
+        (Some(Failure::DataRejected), _) => class_status(replies.data.as_ref()),
+        (Some(_), _) => class_status(replies.end.as_ref()),
     }
 }
 

@@ -35,6 +35,19 @@ impl Client {
         }
     }
 
+    /// The end of a body written at `start`: the last BDAT header (`last_chunk` octets), or the body's size
+    /// and the dot. Built only when asked for: no allocation per message otherwise.
+    pub(super) fn log_end(&mut self, start: usize, last_chunk: Option<usize>, sent: u64) {
+        match last_chunk {
+            Some(size) => self.log_chunk(start, size),
+            None if self.config.transcript => {
+                self.log_text(false, format!("({sent} octets of body)"));
+                self.log_text(false, ".".into());
+            }
+            None => {}
+        }
+    }
+
     /// A reply as read; an AUTH challenge is hidden.
     pub(super) fn log_reply(&mut self, reply: &Reply) {
         if self.config.transcript {
