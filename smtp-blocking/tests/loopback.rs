@@ -490,7 +490,10 @@ fn eight_bit_body_under_a_seven_bit_declaration_is_a_body_error() {
         p.wait_close();
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    match client.send(envelope(&["bob@example.org"]), &b"caf\xc3\xa9\r\n"[..]) {
+    match client.send(
+        envelope(&["bob@example.org"]).body_type(smtp_proto::command::BodyType::SevenBit),
+        &b"caf\xc3\xa9\r\n"[..],
+    ) {
         Err(Error::Body(e)) => assert_eq!(e.kind(), ErrorKind::InvalidData),
         other => panic!("{other:?}"),
     }

@@ -115,7 +115,7 @@ pub struct Envelope {
     recipients: Vec<Recipient>,
     ret: Option<Ret>,
     envid: Option<EnvId>,
-    body: BodyType,
+    body: Option<BodyType>,
     size: Option<u64>,
     requiretls: bool,
     smtputf8: bool,
@@ -136,7 +136,7 @@ impl Envelope {
             recipients,
             ret: None,
             envid: None,
-            body: BodyType::SevenBit,
+            body: None,
             size: None,
             requiretls: false,
             smtputf8: false,
@@ -166,10 +166,11 @@ impl Envelope {
         self
     }
 
-    /// Declares the body's content: 7-bit (the default), 8-bit MIME, or binary MIME. The client checks
-    /// 7-bit bodies as they stream and refuses 8-bit data under a 7-bit declaration.
+    /// Declares the body's content: 7-bit, 8-bit MIME, or binary MIME (RFC 6152, RFC 3030). Undeclared, the
+    /// client declares 8BITMIME to a server that offers it, and 7-bit to one that does not. Under a 7-bit
+    /// declaration the client checks the body as it streams and refuses 8-bit octets.
     pub fn body_type(mut self, body: BodyType) -> Envelope {
-        self.body = body;
+        self.body = Some(body);
         self
     }
 
@@ -220,8 +221,8 @@ impl Envelope {
         self.envid.as_ref()
     }
 
-    /// The declared body type.
-    pub fn declared_body(&self) -> BodyType {
+    /// The declared body type, if any.
+    pub fn declared_body(&self) -> Option<BodyType> {
         self.body
     }
 

@@ -7,8 +7,10 @@ use common::{Step::*, check, config, ehlo, env};
 use smtp_proto::reply::{ParseError, Reply};
 use smtp_proto::{Error, Event, Failure, Outcome, ProtocolViolation, RecipientStatus};
 
-const PIPE_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
-const PLAIN_CAPS: &[u8] = b"250-mx.example.com\r\n250 8BITMIME\r\n";
+// No 8BITMIME: a body the envelope does not declare then goes as 7-bit, with no BODY parameter (see
+// `undeclared_body_is_8bitmime_where_offered` for the other case).
+const PIPE_CAPS: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n";
+const PLAIN_CAPS: &[u8] = b"250-mx.example.com\r\n250 ENHANCEDSTATUSCODES\r\n";
 
 /// TV-01: a multi-line greeting; nothing is sent until it is complete.
 #[test]
@@ -597,7 +599,7 @@ fn tv36_size() {
 }
 
 const CHUNK_CAPS: &[u8] =
-    b"250-mx.example.com\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
+    b"250-mx.example.com\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n";
 
 /// TV-37: BDAT, whose content may look like a terminator: no stuffing, no dot. Replies to MAIL/RCPT come
 /// first (BDAT-05).
@@ -1244,11 +1246,13 @@ fn eight_bit_body() {
     ]);
     check(&config(), &script);
 
+    // Declared 7-bit: 8-bit octets are refused as they stream.
     let mut client = smtp_proto::Client::new(common::helo(), config(), std::time::Duration::ZERO);
     let now = std::time::Duration::ZERO;
     packet(&mut client, now, b"220 mx\r\n");
     packet(&mut client, now, UTF8_CAPS);
-    let id = client.send_message(env("a@x.test", &["b@x.test"])).unwrap();
+    let seven = env("a@x.test", &["b@x.test"]).body_type(BodyType::SevenBit);
+    let id = client.send_message(seven).unwrap();
     packet(&mut client, now, b"");
     packet(&mut client, now, b"250 ok\r\n250 ok\r\n354 go\r\n");
     assert_eq!(
@@ -1256,6 +1260,29 @@ fn eight_bit_body() {
         Err(smtp_proto::ApiMisuse::UndeclaredEightBit)
     );
     assert_eq!(client.write_body(id, b"ascii"), Ok(5));
+}
+
+/// A body the envelope does not declare is declared 8BITMIME to a server that offers it (RFC 6152), so an
+/// accented character never ends the session; to a server without 8BITMIME it goes as 7-bit, checked.
+#[test]
+fn undeclared_body_is_8bitmime_where_offered() {
+    let mut script = ehlo(UTF8_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@x.test", &["b@x.test"]), body: "café\r\n".into(), chunk: 8 },
+        C(b"MAIL FROM:<a@x.test> BODY=8BITMIME\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C("café\r\n.\r\n".as_bytes()),
+        S(b"250 queued\r\n"),
+    ]);
+    assert_eq!(check(&config(), &script).report().outcome, Outcome::Sent);
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@x.test", &["b@x.test"]), body: b"plain\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"plain\r\n.\r\n"),
+    ]);
+    check(&config(), &script);
 }
 
 /// TV-50: limits from the EHLO before TLS do not survive the upgrade (RFC 9422 §3.6, RFC 3207 §4.2).

@@ -52,7 +52,7 @@ fn pipelined_session() {
         rec.commands,
         [
             "EHLO client.test",
-            "MAIL FROM:<alice@example.org>",
+            "MAIL FROM:<alice@example.org> BODY=8BITMIME",
             "RCPT TO:<bob@example.org>",
             "RCPT TO:<carol@example.org>",
             "DATA",
@@ -341,7 +341,8 @@ fn a_failing_body_aborts_the_session() {
 
 #[test]
 fn undeclared_eight_bit_body_is_a_body_error() {
-    let server = Server::start(Script::new(esmtp(&["PIPELINING", "8BITMIME"])));
+    // Without 8BITMIME an undeclared body goes as 7-bit: 8-bit octets in it cannot be sent.
+    let server = Server::start(Script::new(esmtp(&["PIPELINING"])));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
         let body = "Subject: caf\u{e9}\r\n\r\nd\u{e9}j\u{e0} vu\r\n";

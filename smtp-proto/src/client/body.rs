@@ -39,8 +39,7 @@ impl Client {
         let idx = self.txn_index(id).ok_or(ApiMisuse::UnknownMessage)?;
         let room = self.body_room(idx);
         let t = &mut self.txns[idx];
-        // SMTPUTF8 goes with BODY=8BITMIME (RFC 6531 §3.4): only a plain 7-bit body refuses 8-bit octets.
-        let seven_bit = t.env.declared_body() == BodyType::SevenBit && !t.env.needs_smtputf8();
+        let seven_bit = t.plan.body == BodyType::SevenBit;
         let body = match &mut t.phase {
             Phase::Queued | Phase::Envelope { .. } => return Ok(0),
             Phase::Body(body) => body,
@@ -144,7 +143,7 @@ impl Client {
         // The application must start feeding the body within a data block's time.
         self.block_deadline = Some(self.now + self.config.timeouts.data_block);
         let t = &mut self.txns[idx];
-        let encoder = match (t.plan.bdat, t.env.declared_body()) {
+        let encoder = match (t.plan.bdat, t.plan.body) {
             (false, _) => Encoder::Data(DotStuffer::new()),
             (true, BodyType::BinaryMime) => Encoder::Bdat(None),
             (true, _) => Encoder::Bdat(Some(CrlfNormalizer::new())),

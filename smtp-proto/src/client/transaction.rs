@@ -31,12 +31,14 @@ pub(super) struct Txn {
 }
 
 /// How a transaction goes out.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Plan {
     /// MAIL, every RCPT (and DATA) in one write (RFC 2920).
     pub(super) pipelined: bool,
     /// The body goes by BDAT (RFC 3030), not DATA.
     pub(super) bdat: bool,
+    /// What the body is declared to be.
+    pub(super) body: BodyType,
 }
 
 /// The server's replies to one transaction.
@@ -75,7 +77,7 @@ impl Txn {
             id,
             replies: Replies { rcpt: vec![None; n], ..Replies::default() },
             env,
-            plan: Plan::default(),
+            plan: Plan { pipelined: false, bdat: false, body: BodyType::SevenBit },
             outstanding: 0,
             warnings: Vec::new(),
             phase: Phase::Queued,
@@ -214,15 +216,15 @@ impl Client {
         }
         let chunking = self.config.chunking == ExtensionUse::WhenOffered && caps.chunking();
         match env.declared_body() {
-            BodyType::SevenBit => {}
-            BodyType::EightBitMime if !caps.eight_bit_mime() => {
+            None | Some(BodyType::SevenBit) => {}
+            Some(BodyType::EightBitMime) if !caps.eight_bit_mime() => {
                 return Err(Refusal::EightBitUnsupported);
             }
-            BodyType::EightBitMime => {}
-            BodyType::BinaryMime if !(caps.binary_mime() && chunking) => {
+            Some(BodyType::EightBitMime) => {}
+            Some(BodyType::BinaryMime) if !(caps.binary_mime() && chunking) => {
                 return Err(Refusal::BinaryUnsupported);
             }
-            BodyType::BinaryMime => {}
+            Some(BodyType::BinaryMime) => {}
         }
         let count = env.recipients().len();
         if let Some(max) = caps.rcpt_max().filter(|&max| count > max as usize) {
@@ -251,9 +253,18 @@ impl Client {
         let caps = self.caps.as_ref().expect("a ready session knows the capabilities");
         let env = &self.txns[idx].env;
         let chunking = self.config.chunking == ExtensionUse::WhenOffered && caps.chunking();
+        // An undeclared body is declared 8BITMIME where the server takes it (RFC 6152): a body with 8-bit
+        // octets then never fails half-way; SMTPUTF8 goes with BODY=8BITMIME (RFC 6531 §3.4).
+        let body = match env.declared_body() {
+            Some(BodyType::SevenBit) | None if env.needs_smtputf8() => BodyType::EightBitMime,
+            Some(declared) => declared,
+            None if caps.eight_bit_mime() => BodyType::EightBitMime,
+            None => BodyType::SevenBit,
+        };
         let plan = Plan {
             pipelined: self.pipelining(),
-            bdat: env.declared_body() == BodyType::BinaryMime || chunking,
+            bdat: body == BodyType::BinaryMime || chunking,
+            body,
         };
         let dsn = caps.dsn();
         let id = self.txns[idx].id;
@@ -451,7 +462,7 @@ fn encode_envelope(
     expects: &mut VecDeque<Expect>,
 ) -> Result<usize, CommandError> {
     let mut expect = |kind| expects.push_back(Expect { kind, deadline: None });
-    let params = mail_params(env, caps);
+    let params = mail_params(env, caps, plan.body);
     Command::Mail { from: env.from(), params: &params }.encode(tx)?;
     expect(Kind::Mail(id));
     let mail_end = tx.len();
@@ -469,17 +480,12 @@ fn encode_envelope(
 }
 
 /// MAIL's parameters for what the envelope asks and the server offers.
-fn mail_params(env: &Envelope, caps: &Capabilities) -> MailParams {
-    let smtputf8 = env.needs_smtputf8();
+fn mail_params(env: &Envelope, caps: &Capabilities, body: BodyType) -> MailParams {
     let dsn = caps.dsn();
     MailParams {
         size: env.declared_size().filter(|_| caps.size_advertised()),
-        body: match env.declared_body() {
-            BodyType::SevenBit if smtputf8 => Some(BodyType::EightBitMime),
-            BodyType::SevenBit => None,
-            other => Some(other),
-        },
-        smtputf8,
+        body: Some(body).filter(|b| *b != BodyType::SevenBit),
+        smtputf8: env.needs_smtputf8(),
         ret: env.ret_request().filter(|_| dsn),
         envid: env.envid_value().filter(|_| dsn).cloned(),
         requiretls: env.requires_tls(),
