@@ -151,6 +151,11 @@ pub struct RecipientResult {
     pub lmtp_reply: Option<Reply>,
     /// The verdict.
     pub status: RecipientStatus,
+    /// The reply that decided the verdict, as the server wrote it: its own LMTP reply or RCPT refusal, the
+    /// refusal of MAIL (which the RCPT replies after it only echo), or, for a recipient the server accepted,
+    /// the message's [`reply`](MessageReport::reply). `None` when no reply decided it (refused before any
+    /// byte, the connection lost, a timeout, or the outcome is unknown).
+    pub reply: Option<Reply>,
 }
 
 /// The report that ends a message.
@@ -204,11 +209,8 @@ impl MessageReport {
         }
     }
 
-    /// The reply that decided one recipient's [`status`](RecipientResult::status) (`r` is one of
-    /// [`MessageReport::recipients`]): its own LMTP reply or RCPT refusal, the refusal of MAIL (which the
-    /// RCPT replies after it only echo), or, for a recipient the server accepted, the message's
-    /// [`reply`](MessageReport::reply). `None` when no reply decided it.
-    pub fn recipient_reply<'a>(&'a self, r: &'a RecipientResult) -> Option<&'a Reply> {
+    /// The reply that decides recipient `r`: see [`RecipientResult::reply`].
+    pub(crate) fn deciding_reply<'a>(&'a self, r: &'a RecipientResult) -> Option<&'a Reply> {
         if let Some(reply) = &r.lmtp_reply {
             return Some(reply);
         }

@@ -1847,9 +1847,9 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
             RecipientStatus::Unknown
         ]
     );
-    assert_eq!(r.recipient_reply(&r.recipients[0]).map(Reply::code), Some(452));
-    assert_eq!(r.recipient_reply(&r.recipients[1]).map(Reply::code), Some(550));
-    assert_eq!(r.recipient_reply(&r.recipients[2]), None);
+    assert_eq!(r.recipients[0].reply.as_ref().map(Reply::code), Some(452));
+    assert_eq!(r.recipients[1].reply.as_ref().map(Reply::code), Some(550));
+    assert_eq!(r.recipients[2].reply, None);
 }
 
 /// A pipelined MAIL refusal decides the message and every recipient: the 503s after it only echo it.
@@ -1872,7 +1872,7 @@ fn pipelined_mail_refusal_is_the_messages_reply() {
     assert_eq!(r.reply().map(Reply::code), Some(451));
     for x in &r.recipients {
         assert_eq!(x.status, RecipientStatus::TemporaryFailure);
-        assert_eq!(r.recipient_reply(x).map(Reply::code), Some(451));
+        assert_eq!(x.reply.as_ref().map(Reply::code), Some(451));
     }
     assert!(r.is_temporary());
 }

@@ -46,10 +46,10 @@ impl Txn {
                     },
                 };
                 let path = r.into_path();
-                RecipientResult { path, rcpt_reply, lmtp_reply, status }
+                RecipientResult { path, rcpt_reply, lmtp_reply, status, reply: None }
             })
             .collect();
-        MessageReport {
+        let mut report = MessageReport {
             id: self.id,
             outcome,
             failure: failure.filter(|_| outcome != Outcome::Sent),
@@ -58,7 +58,12 @@ impl Txn {
             data_reply: replies.data,
             final_reply: replies.end,
             warnings: self.warnings,
+        };
+        for i in 0..report.recipients.len() {
+            let reply = report.deciding_reply(&report.recipients[i]).cloned();
+            report.recipients[i].reply = reply;
         }
+        report
     }
 }
 
