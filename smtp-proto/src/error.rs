@@ -39,7 +39,7 @@ pub enum Error {
         /// Details from the SASL exchange (an undecodable challenge, an OAuth error document).
         sasl: Option<SaslFailure>,
     },
-    /// RSET was refused: the session is no longer reliable.
+    /// RSET or NOOP was refused: the session is no longer reliable.
     ResetFailed(Reply),
     /// A reply did not come within its deadline.
     Timeout(Timer),
@@ -65,7 +65,7 @@ impl fmt::Display for Error {
             Error::NoAuthMechanism => f.write_str("the server offers no usable authentication mechanism"),
             Error::AuthFailed { reply: Some(r), .. } => write!(f, "authentication failed: {r}"),
             Error::AuthFailed { reply: None, .. } => f.write_str("authentication failed"),
-            Error::ResetFailed(r) => write!(f, "RSET refused: {r}"),
+            Error::ResetFailed(r) => write!(f, "RSET or NOOP refused: {r}"),
             Error::Timeout(t) => write!(f, "timed out waiting for {t}"),
             Error::UnexpectedEof => f.write_str("the server closed the connection unexpectedly"),
             Error::Aborted => f.write_str("the session was aborted"),

@@ -27,7 +27,7 @@ pub enum Timer {
     DataBlock,
     /// The reply after the final dot or `BDAT … LAST`: the outcome is unknown.
     DataTermination,
-    /// The reply to RSET.
+    /// The reply to RSET or NOOP.
     Reset,
     /// The 221 to QUIT.
     Quit,
@@ -46,7 +46,7 @@ impl fmt::Display for Timer {
             Timer::DataInit => "the DATA reply",
             Timer::DataBlock => "a data block",
             Timer::DataTermination => "the reply to the end of data",
-            Timer::Reset => "the RSET reply",
+            Timer::Reset => "the RSET/NOOP reply",
             Timer::Quit => "the QUIT reply",
         })
     }

@@ -1917,3 +1917,30 @@ fn misuse_is_typed_and_errors_carry_blame() {
     assert_eq!(Error::ServiceUnavailable(reply.clone()).reply(), Some(&reply));
     assert_eq!(Error::UnexpectedEof.reply(), None);
 }
+
+/// NOOP between messages: `Alive` after its 250; refused, the session ends; not while a message is in flight.
+#[test]
+fn noop_checks_the_session() {
+    let now = std::time::Duration::ZERO;
+    let mut c = smtp_proto::Client::new(common::helo(), config(), now);
+    assert_eq!(c.noop(), Err(smtp_proto::ApiMisuse::NotConnected));
+    packet(&mut c, now, b"220 mx\r\n");
+    packet(&mut c, now, PIPE_CAPS);
+    while c.poll_event().is_some() {}
+    c.noop().unwrap();
+    let mut out = Vec::new();
+    assert!(c.poll_transmit(now, &mut out) > 0);
+    assert_eq!(out, b"NOOP\r\n");
+    c.handle_input(now, b"250 2.0.0 ok\r\n");
+    assert_eq!(c.poll_event(), Some(Event::Alive));
+    c.send_message(env("a@x.test", &["b@x.test"])).unwrap();
+    assert_eq!(c.noop(), Err(smtp_proto::ApiMisuse::Busy));
+
+    let mut c = smtp_proto::Client::new(common::helo(), config(), now);
+    packet(&mut c, now, b"220 mx\r\n");
+    packet(&mut c, now, PIPE_CAPS);
+    c.noop().unwrap();
+    packet(&mut c, now, b"");
+    packet(&mut c, now, b"421 4.4.2 gone\r\n");
+    assert!(c.is_closed());
+}

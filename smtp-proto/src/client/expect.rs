@@ -28,6 +28,7 @@ pub(super) enum Kind {
         last: bool,
     },
     Rset,
+    Noop,
     Quit,
 }
 
@@ -45,7 +46,7 @@ impl Kind {
                 Timer::DataTermination
             }
             Kind::Bdat { last: false, .. } => Timer::DataBlock,
-            Kind::Rset => Timer::Reset,
+            Kind::Rset | Kind::Noop => Timer::Reset,
             Kind::Quit => Timer::Quit,
         }
     }
@@ -65,6 +66,7 @@ impl Kind {
             | Kind::StartTls
             | Kind::Auth
             | Kind::Rset
+            | Kind::Noop
             | Kind::Quit => None,
         }
     }
@@ -92,6 +94,7 @@ impl Kind {
             Kind::DataEnd(_) | Kind::LmtpRcpt(..) => "the end of data",
             Kind::Bdat { .. } => "BDAT",
             Kind::Rset => "RSET",
+            Kind::Noop => "NOOP",
             Kind::Quit => "QUIT",
         }
     }

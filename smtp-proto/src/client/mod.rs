@@ -24,7 +24,7 @@ use crate::address::HeloName;
 use crate::command::Command;
 use crate::config::{ClientConfig, TlsMode};
 use crate::ehlo::Capabilities;
-use crate::error::{Error, ProtocolViolation};
+use crate::error::{ApiMisuse, Error, ProtocolViolation};
 use crate::event::{Event, MessageId};
 use crate::reply::{Reply, ReplyParser};
 use crate::sasl::Mechanism;
@@ -199,6 +199,22 @@ impl Client {
 
     // ----------------------------------------------------------------------------------------------
     // Commands (sending a message and its body: `transaction.rs`, `body.rs`; TLS: `setup.rs`)
+
+    /// Asks the server whether the session still works (NOOP, RFC 5321 §4.1.1.9): [`Event::Alive`] follows its
+    /// 250; a refusal ends the session ([`Error::ResetFailed`]), as a lost connection does. Only between
+    /// messages: [`ApiMisuse::Busy`] while one is in flight, [`ApiMisuse::NotConnected`] before the session is
+    /// ready or after it ended.
+    pub fn noop(&mut self) -> Result<(), ApiMisuse> {
+        if !matches!(self.session, Session::Ready) || self.quit_requested {
+            return Err(ApiMisuse::NotConnected);
+        }
+        if !self.txns.is_empty() || !self.expects.is_empty() {
+            return Err(ApiMisuse::Busy);
+        }
+        self.emit(&Command::Noop);
+        self.push_expect(Kind::Noop);
+        Ok(())
+    }
 
     /// Ends the session gracefully: QUIT goes out once the messages in flight are done (right away when idle),
     /// and [`Event::Closed`] with no reason follows the 221 or the server's close.
@@ -402,7 +418,11 @@ impl Client {
             Kind::LmtpRcpt(id, i) => self.on_lmtp(id, i, reply),
             Kind::Bdat { id, last } => self.on_bdat(id, last, reply),
             Kind::Rset if reply.is_positive() => self.try_progress(),
-            Kind::Rset => self.quit_with(Error::ResetFailed(reply)),
+            Kind::Noop if reply.is_positive() => {
+                self.events.push_back(Event::Alive);
+                self.try_progress();
+            }
+            Kind::Rset | Kind::Noop => self.quit_with(Error::ResetFailed(reply)),
             Kind::Quit => self.close_quietly(),
         }
     }

@@ -543,11 +543,14 @@ fn run(data: &[u8]) -> Vec<Outcome> {
                 w.now += Duration::from_secs(u64::from(input.u16()));
                 w.client.handle_timeout(w.now);
             }
-            _ => match input.byte() % 3 {
+            _ => match input.byte() % 4 {
                 0 => w.client.abort(),
                 1 => w.client.handle_eof(w.now),
-                _ => {
+                2 => {
                     let _ = w.client.tls_established(w.now);
+                }
+                _ => {
+                    let _ = w.client.noop();
                 }
             },
         }
