@@ -24,7 +24,8 @@ pub mod exit {
     pub const UNKNOWN: i32 = 3;
     /// Bad usage (EX_USAGE).
     pub const USAGE: i32 = 64;
-    /// Invalid input: an address, a control character in an envelope field, an unreadable message (EX_DATAERR).
+    /// Invalid input: an address, a control character in an envelope field, an unreadable message, a From:
+    /// that names no single sender, a message that needs BINARYMIME under `--chunking never` (EX_DATAERR).
     pub const DATAERR: i32 = 65;
 }
 
@@ -93,7 +94,8 @@ pub struct Cli {
     /// Name of the environment variable holding the password.
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
-    /// Reverse-path (default: the message's From: address; '' for the null path <>).
+    /// Reverse-path (default: the message's From: address, or its Sender: when From: names several; ''
+    /// for the null path <>).
     #[arg(long, value_name = "ADDR")]
     pub from: Option<String>,
     /// A recipient (repeatable).
@@ -269,19 +271,28 @@ impl Cli {
     fn envelope(&self, message: &Message) -> Result<Envelope, Invalid> {
         let from = match &self.from {
             Some(f) => ReversePath::parse(f).map_err(|e| data(format!("--from: {e}")))?,
-            None => match message.from_address() {
-                Some(a) => ReversePath::parse(a).map_err(|e| {
+            None => match message.header_sender() {
+                Ok(s) => ReversePath::parse(&s.address).map_err(|e| {
                     data(format!(
-                        "the message's From: address is not usable, give --from: {e}"
+                        "the message's {} address {:?} is not usable as the envelope sender ({e}): \
+                         give it with --from ('' for <>)",
+                        s.field, s.address
                     ))
                 })?,
-                None => {
-                    return Err(data(
-                        "the message has no From: header: give --from ('' for <>)",
-                    ));
+                Err(why) => {
+                    return Err(data(format!(
+                        "{why}: give the envelope sender with --from ('' for <>)"
+                    )));
                 }
             },
         };
+        if let (Some(why), AutoNever::Never) = (message.binary_reason(), self.chunking) {
+            // BINARYMIME only travels over BDAT (RFC 3030 §3): certain before connecting.
+            return Err(data(format!(
+                "the message needs BODY=BINARYMIME over BDAT (RFC 3030): {why}; --chunking never \
+                 rules out BDAT"
+            )));
+        }
         let notify = match &self.dsn_notify {
             Some(n) => Some(Notify::parse(n).map_err(|e| data(format!("--dsn-notify: {e}")))?),
             None => None,
@@ -305,7 +316,12 @@ impl Cli {
         if let Some(id) = &self.dsn_envid {
             env = env.envid(EnvId::new(id).map_err(|e| data(format!("--dsn-envid: {e}")))?);
         }
-        Ok(env.body_type(message.body_type()).size(message.size()))
+        // UTF-8 in the header needs SMTPUTF8 (RFC 6532 §3, RFC 6531 §3.4); the core refuses the message
+        // before MAIL when the server lacks it.
+        Ok(env
+            .body_type(message.body_type())
+            .size(message.size())
+            .smtputf8(message.eight_bit_header_field().is_some()))
     }
 }
 
