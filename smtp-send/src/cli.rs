@@ -20,12 +20,13 @@ pub mod exit {
     pub const PARTIAL: i32 = 1;
     /// Rejected or failed: nothing delivered.
     pub const FAILED: i32 = 2;
-    /// Outcome unknown: the connection ended after the final dot, before the reply.
+    /// Some recipient's outcome is unknown: the connection ended after the final dot, before the reply (in
+    /// LMTP, before that recipient's reply). A retry may deliver twice.
     pub const UNKNOWN: i32 = 3;
     /// Bad usage (EX_USAGE).
     pub const USAGE: i32 = 64;
     /// Invalid input: an address, a control character in an envelope field, an unreadable message, a From:
-    /// that names no single sender, a message that needs BINARYMIME under `--chunking never` (EX_DATAERR).
+    /// that names no single sender, a message that needs BINARYMIME where it cannot have it (EX_DATAERR).
     pub const DATAERR: i32 = 65;
 }
 
@@ -64,8 +65,9 @@ pub enum RetArg {
 /// generator. Without --server or --url it delivers to a built-in sink on 127.0.0.1 and prints what the
 /// sink received.
 ///
-/// Exit status: 0 every recipient accepted, 1 some only, 2 rejected or failed, 3 outcome unknown,
-/// 64 bad usage, 65 invalid input (reported before connecting).
+/// Exit status: 0 every recipient delivered, 1 some only, 2 nothing delivered, 3 some recipient's outcome
+/// unknown, 64 bad usage, 65 invalid input (reported before connecting, or a message that needs
+/// BINARYMIME the server lacks).
 #[derive(Debug, Parser)]
 #[command(name = "smtp-send", version)]
 pub struct Cli {
@@ -122,13 +124,14 @@ pub struct Cli {
     /// Bound on the wait for each reply, counted from the command (default: RFC 5321 per-phase timeouts).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
-    /// Send the message N times over each connection.
+    /// Send the message N times over each connection. A connection lost midway (421, EOF) is replaced and
+    /// the messages left go over the new one (3 tries without progress, 100 ms backoff doubling).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
     /// Run C connections at once.
     #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub connections: u64,
-    /// Print one JSON object on stdout.
+    /// Print one JSON object on stdout, on every exit path (usage errors included).
     #[arg(long)]
     pub json: bool,
     /// Print the SMTP dialogue on stderr (AUTH redacted).

@@ -116,6 +116,19 @@ fn latin1_in_the_from_address_exits_65_before_connecting() {
     assert!(!message.contains('\u{fffd}'), "{message}");
 }
 
+#[test]
+fn latin1_in_an_address_argument_exits_65() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .arg("--to")
+        .arg(std::ffi::OsStr::from_bytes(b"j\xf6rg@example.org"))
+        .args(["--json", "--from", "", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65), "{}", both(&out));
+    assert_eq!(json(&out)["error"]["kind"], "invalid_input");
+}
+
 // ---- item 13: UTF-8 header fields need SMTPUTF8 ----
 
 const UTF8_SUBJECT: &[u8] = b"From: alice@example.org\nSubject: caf\xc3\xa9\n\nhi\n";
@@ -127,6 +140,38 @@ fn utf8_header_asks_for_smtputf8() {
     let text = stdout(&out);
     let mail = text.lines().find(|l| l.starts_with("MAIL FROM:")).unwrap();
     assert!(mail.contains("SMTPUTF8"), "{mail}");
+}
+
+#[test]
+fn utf8_header_to_a_server_without_smtputf8_is_refused_before_mail() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .send(b"220 mx.test ESMTP\r\n")
+            .on("EHLO", b"250-mx.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+            .on("QUIT", b"221 2.0.0 bye\r\n"),
+    );
+    let addr = format!("127.0.0.1:{}", server.port());
+    let out = run_stdin(
+        &[
+            "--server",
+            &addr,
+            "--tls",
+            "none",
+            "--to",
+            "bob@example.org",
+            "--json",
+            "-",
+        ],
+        UTF8_SUBJECT,
+    );
+    let rec = server.finish();
+    assert!(!rec.sent_command("MAIL"), "{rec}");
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    let message = error_message(&out);
+    assert!(
+        message.contains("SMTPUTF8") && message.contains("Subject"),
+        "{message}"
+    );
 }
 
 // ---- item 14: NUL octets and long lines need BINARYMIME ----
@@ -203,6 +248,48 @@ fn a_line_over_998_octets_goes_as_binarymime() {
         "{:?}",
         rec.commands
     );
+}
+
+#[test]
+fn binary_without_binarymime_is_refused_naming_both_sides() {
+    for (caps, lacks) in [
+        ("CHUNKING", "BINARYMIME"),
+        ("BINARYMIME", "CHUNKING"),
+        ("PIPELINING", "BINARYMIME and CHUNKING"),
+    ] {
+        let server = ScriptedServer::start(
+            Script::new()
+                .send(b"220 mx.test ESMTP\r\n")
+                .on("EHLO", format!("250-mx.test\r\n250 {caps}\r\n"))
+                .on("QUIT", b"221 2.0.0 bye\r\n"),
+        );
+        let addr = format!("127.0.0.1:{}", server.port());
+        let out = run_stdin(
+            &[
+                "--server",
+                &addr,
+                "--tls",
+                "none",
+                "--to",
+                "bob@example.org",
+                "--json",
+                "-",
+            ],
+            b"From: alice@example.org\n\na\0b\n",
+        );
+        let rec = server.finish();
+        assert!(
+            !rec.sent_command("MAIL") && !rec.sent_command("DATA"),
+            "{rec}"
+        );
+        assert_eq!(out.status.code(), Some(65), "{caps}: {}", both(&out));
+        let message = error_message(&out);
+        assert!(message.contains("NUL"), "{message}");
+        assert!(
+            message.contains(&format!("does not offer {lacks}")),
+            "{message}"
+        );
+    }
 }
 
 #[test]
