@@ -20,11 +20,13 @@ pub mod exit {
     pub const PARTIAL: i32 = 1;
     /// Rejected or failed: nothing delivered.
     pub const FAILED: i32 = 2;
-    /// Outcome unknown: the connection ended after the final dot, before the reply.
+    /// Some recipient's outcome is unknown: the connection ended after the final dot, before the reply (in
+    /// LMTP, before that recipient's reply). A retry may deliver twice.
     pub const UNKNOWN: i32 = 3;
     /// Bad usage (EX_USAGE).
     pub const USAGE: i32 = 64;
-    /// Invalid input: an address, a control character in an envelope field, an unreadable message (EX_DATAERR).
+    /// Invalid input: an address, a control character in an envelope field, an unreadable message, a From:
+    /// that names no single sender, a message that needs BINARYMIME where it cannot have it (EX_DATAERR).
     pub const DATAERR: i32 = 65;
 }
 
@@ -63,8 +65,9 @@ pub enum RetArg {
 /// generator. Without --server or --url it delivers to a built-in sink on 127.0.0.1 and prints what the
 /// sink received.
 ///
-/// Exit status: 0 every recipient accepted, 1 some only, 2 rejected or failed, 3 outcome unknown,
-/// 64 bad usage, 65 invalid input (reported before connecting).
+/// Exit status: 0 every recipient delivered, 1 some only, 2 nothing delivered, 3 some recipient's outcome
+/// unknown, 64 bad usage, 65 invalid input (reported before connecting, or a message that needs
+/// BINARYMIME the server lacks).
 #[derive(Debug, Parser)]
 #[command(name = "smtp-send", version)]
 pub struct Cli {
@@ -93,7 +96,8 @@ pub struct Cli {
     /// Name of the environment variable holding the password.
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
-    /// Reverse-path (default: the message's From: address; '' for the null path <>).
+    /// Reverse-path (default: the message's From: address, or its Sender: when From: names several; ''
+    /// for the null path <>).
     #[arg(long, value_name = "ADDR")]
     pub from: Option<String>,
     /// A recipient (repeatable).
@@ -120,13 +124,14 @@ pub struct Cli {
     /// Bound on the wait for each reply, counted from the command (default: RFC 5321 per-phase timeouts).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
-    /// Send the message N times over each connection.
+    /// Send the message N times over each connection. A connection lost midway (421, EOF) is replaced and
+    /// the messages left go over the new one (3 tries without progress, 100 ms backoff doubling).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
     /// Run C connections at once.
     #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub connections: u64,
-    /// Print one JSON object on stdout.
+    /// Print one JSON object on stdout, on every exit path (usage errors included).
     #[arg(long)]
     pub json: bool,
     /// Print the SMTP dialogue on stderr (AUTH redacted).
@@ -266,15 +271,28 @@ impl Cli {
     fn envelope(&self, message: &Message) -> Result<Envelope, Invalid> {
         let from = match &self.from {
             Some(f) => ReversePath::parse(f).map_err(|e| data(format!("--from: {e}")))?,
-            None => match message.from_address() {
-                Some(a) => ReversePath::parse(a).map_err(|e| {
-                    data(format!("the message's From: address is not usable, give --from: {e}"))
+            None => match message.header_sender() {
+                Ok(s) => ReversePath::parse(&s.address).map_err(|e| {
+                    data(format!(
+                        "the message's {} address {:?} is not usable as the envelope sender ({e}): \
+                         give it with --from ('' for <>)",
+                        s.field, s.address
+                    ))
                 })?,
-                None => {
-                    return Err(data("the message has no From: header: give --from ('' for <>)"));
+                Err(why) => {
+                    return Err(data(format!(
+                        "{why}: give the envelope sender with --from ('' for <>)"
+                    )));
                 }
             },
         };
+        if let (Some(why), AutoNever::Never) = (message.binary_reason(), self.chunking) {
+            // BINARYMIME only travels over BDAT (RFC 3030 §3): certain before connecting.
+            return Err(data(format!(
+                "the message needs BODY=BINARYMIME over BDAT (RFC 3030): {why}; --chunking never \
+                 rules out BDAT"
+            )));
+        }
         let notify = match &self.dsn_notify {
             Some(n) => Some(Notify::parse(n).map_err(|e| data(format!("--dsn-notify: {e}")))?),
             None => None,
@@ -298,7 +316,12 @@ impl Cli {
         if let Some(id) = &self.dsn_envid {
             env = env.envid(EnvId::new(id).map_err(|e| data(format!("--dsn-envid: {e}")))?);
         }
-        Ok(env.body_type(message.body_type()).size(message.size()))
+        // UTF-8 in the header needs SMTPUTF8 (RFC 6532 §3, RFC 6531 §3.4); the core refuses the message
+        // before MAIL when the server lacks it.
+        Ok(env
+            .body_type(message.body_type())
+            .size(message.size())
+            .smtputf8(message.eight_bit_header_field().is_some()))
     }
 }
 

@@ -2,74 +2,151 @@
 //!
 //! See `smtp-send --help` and the README for the contract (arguments, exit statuses, JSON).
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{Value, json};
-use smtp_proto::{MessageReport, Outcome, RecipientStatus, Reply, Warning};
+use smtp_proto::ehlo::Capabilities;
+use smtp_proto::{
+    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Refusal, Reply, SendError,
+    Warning,
+};
 use smtp_send::cli::{Cli, Plan, exit};
 use smtp_send::message::Message;
 use smtp_send::sink::Sink;
-use smtp_transport::Options;
+use smtp_transport::{Error, Options};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE as u8 } else { 0 });
-        }
+        Err(e) => return ExitCode::from(parse_error(&e, &args) as u8),
     };
     ExitCode::from(run(&cli) as u8)
 }
 
-/// What one connection did. Counts, not reports: a load run of a million messages keeps one report (the last), not a million.
+/// An invocation clap refused (or `--help`/`--version`, which are not errors). With `--json` the JSON object
+/// goes to stdout too: every exit path prints it.
+fn parse_error(e: &clap::Error, args: &[OsString]) -> i32 {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return exit::SENT;
+    }
+    // An argument that is not UTF-8 (an address in Latin-1, say) is invalid input, not bad usage.
+    let status =
+        if e.kind() == clap::error::ErrorKind::InvalidUtf8 { exit::DATAERR } else { exit::USAGE };
+    // clap stopped before it knew the flags: look for --json among the options (before any `--`).
+    let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+    if json {
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        println!("{}", error_json(kind_of_status(status), message, None));
+    }
+    status
+}
+
+/// What went wrong, once, for the error output: whose fault and at which step in `message` (a sentence),
+/// the server's reply when one was the cause, and the exit status when it is not the usual one.
+#[derive(Clone, Debug)]
+struct Problem {
+    kind: &'static str,
+    message: String,
+    reply: Option<Reply>,
+    status: Option<i32>,
+}
+
+/// What one connection (and the ones that replaced it) did. Counts, not reports: a load run of a million
+/// messages keeps one report (the last), not a million.
 #[derive(Default)]
 struct Tally {
     last: Option<MessageReport>,
-    /// Messages with an outcome.
-    messages: usize,
-    /// Outcome Sent.
-    sent: usize,
+    /// Messages this tally was to send.
+    requested: u64,
+    /// Outcome Sent (delivered to at least one recipient).
+    sent: u64,
     /// Sent to every recipient.
-    complete: usize,
-    /// Delivered to at least one recipient.
-    delivered: usize,
-    unknown: usize,
+    complete: u64,
+    /// Rejected by the server, or refused by smtp-send before sending.
+    rejected: u64,
+    /// Outcome Unknown.
+    unknown: u64,
+    /// Messages with at least one recipient whose outcome is unknown (Unknown ones, and LMTP's).
+    unknown_recipients: u64,
+    /// Size of the messages sent.
     bytes: u64,
-    error: Option<(String, String)>,
+    /// The first cause of trouble.
+    problem: Option<Problem>,
 }
 
 impl Tally {
+    fn new(requested: u64) -> Tally {
+        Tally { requested, ..Tally::default() }
+    }
+
+    fn counted(&self) -> u64 {
+        self.sent + self.rejected + self.unknown
+    }
+
     fn record(&mut self, report: MessageReport, size: u64) {
-        self.messages += 1;
-        if report.outcome == Outcome::Sent {
-            self.sent += 1;
-            self.bytes += size;
-            if report.all_delivered() {
-                self.complete += 1;
+        match report.outcome {
+            Outcome::Sent => {
+                self.sent += 1;
+                self.bytes += size;
+                if report.all_delivered() {
+                    self.complete += 1;
+                }
             }
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::Unknown => self.unknown += 1,
         }
-        if report.recipients.iter().any(|x| x.status == RecipientStatus::Delivered) {
-            self.delivered += 1;
+        if report.recipients.iter().any(|r| r.status == RecipientStatus::Unknown) {
+            self.unknown_recipients += 1;
         }
-        if report.outcome == Outcome::Unknown {
-            self.unknown += 1;
+        if let Some(f) = &report.failure {
+            self.note(Problem {
+                kind: failure_kind(f),
+                message: failure_sentence(&report),
+                reply: report.reply().cloned(),
+                status: None,
+            });
         }
         self.last = Some(report);
     }
+
+    /// A message smtp-send refused itself: it counts as rejected.
+    fn refuse(&mut self, problem: Problem) {
+        self.rejected += 1;
+        self.note(problem);
+    }
+
+    /// Keeps the first cause only: later errors are usually its consequences.
+    fn note(&mut self, problem: Problem) {
+        if self.problem.is_none() {
+            self.problem = Some(problem);
+        }
+    }
+}
+
+/// Everything a sender needs.
+struct Job<'a> {
+    cli: &'a Cli,
+    plan: &'a Plan,
+    options: &'a Options,
+    message: &'a Message,
 }
 
 fn run(cli: &Cli) -> i32 {
     let message = match Message::load(cli.file.as_deref()) {
         Ok(m) => m,
-        Err(e) => return fail_early(cli, exit::DATAERR, &e.to_string()),
+        Err(e) => return fail_early(cli, exit::DATAERR, "invalid_input", &e.to_string()),
     };
     let plan = match cli.plan(&message) {
         Ok(p) => p,
-        Err(e) => return fail_early(cli, e.status, &e.message),
+        Err(e) => return fail_early(cli, e.status, kind_of_status(e.status), &e.message),
     };
     if cli.transcript {
         // The drivers log each dialogue line (AUTH redacted by the core) at DEBUG under this target.
@@ -94,6 +171,7 @@ fn run(cli: &Cli) -> i32 {
                 return fail_early(
                     cli,
                     exit::FAILED,
+                    "sink",
                     &format!("cannot start the built-in sink: {e}"),
                 );
             }
@@ -105,24 +183,25 @@ fn run(cli: &Cli) -> i32 {
             let mut o = Options::new(sink.addr().ip().to_string(), sink.addr().port());
             o.session.tls = smtp_proto::TlsMode::None;
             if let Err(e) = cli.apply(&mut o, &|var| std::env::var(var).ok()) {
-                return fail_early(cli, e.status, &e.message);
+                return fail_early(cli, e.status, kind_of_status(e.status), &e.message);
             }
             o
         }
         (None, None) => unreachable!("the sink starts when no server is named"),
     };
+    let job = Job { cli, plan: &plan, options: &options, message: &message };
     let started = Instant::now();
-    let tallies = if plan.connections == 1 {
-        vec![send_blocking(&options, &plan, &message, cli)]
-    } else {
-        send_concurrently(&options, &plan, &message)
-    };
+    let tallies =
+        if plan.connections == 1 { vec![send_blocking(&job)] } else { send_concurrently(&job) };
     let seconds = started.elapsed().as_secs_f64();
     let status = exit_status(&tallies);
     if cli.json {
         println!("{}", json_report(&tallies, status, load.then_some(seconds)));
     } else if !cli.quiet {
         human_report(&tallies, load.then_some(seconds));
+    } else if let Some(p) = first_problem(&tallies) {
+        // --quiet prints nothing but errors.
+        eprintln!("smtp-send: {}", p.message);
     }
     if let Some(sink) = sink {
         if !cli.quiet && !cli.json {
@@ -136,157 +215,459 @@ fn run(cli: &Cli) -> i32 {
     status
 }
 
-fn fail_early(cli: &Cli, status: i32, message: &str) -> i32 {
+fn kind_of_status(status: i32) -> &'static str {
+    if status == exit::USAGE { "usage" } else { "invalid_input" }
+}
+
+fn error_json(kind: &str, message: &str, reply: Option<&Reply>) -> Value {
+    json!({"status": "error", "reply": reply_json(reply), "recipients": [], "warnings": [],
+           "error": {"kind": kind, "message": message}})
+}
+
+fn fail_early(cli: &Cli, status: i32, kind: &str, message: &str) -> i32 {
     eprintln!("smtp-send: {message}");
     if cli.json {
-        let kind = if status == exit::USAGE { "usage" } else { "invalid_input" };
-        println!(
-            "{}",
-            json!({"status": "error", "reply": null, "recipients": [], "warnings": [],
-            "error": {"kind": kind, "message": message}})
-        );
+        println!("{}", error_json(kind, message, None));
     }
     status
 }
 
-/// One connection, `plan.count` messages, with the blocking driver.
-fn send_blocking(options: &Options, plan: &Plan, message: &Message, cli: &Cli) -> Tally {
-    let mut tally = Tally::default();
-    let mut client = match smtp_blocking::SmtpClient::connect(options) {
-        Ok(c) => c,
-        Err(e) => {
-            tally.error = Some(error_of(&e));
-            return tally;
+/// How often a load run tries again after its connection failed or ended early, without a message counted
+/// in between; the wait before each try doubles from [`RETRY_BACKOFF`].
+const RETRY_ATTEMPTS: u32 = 3;
+/// The wait before the first new try.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Bounded retries with exponential backoff, counted from the last progress.
+#[derive(Default)]
+struct Retry {
+    failures: u32,
+}
+
+impl Retry {
+    /// The wait before the next try, or `None` when the tries are used up.
+    fn next(&mut self) -> Option<Duration> {
+        if self.failures >= RETRY_ATTEMPTS {
+            return None;
         }
-    };
-    let size = message.size();
-    let result = if plan.count == 1 {
-        // One message: with a progress bar when it is large and stderr is a terminal.
-        let bar = progress_bar(cli, size);
-        let result =
-            message.open().map_err(|e| ("body".to_owned(), e.to_string())).and_then(|body| {
-                client
-                    .send_with_progress(plan.envelope.clone(), body, |sent, _| {
-                        if let Some(b) = &bar {
-                            b.set_position(sent);
-                        }
-                    })
-                    .map(|report| tally.record(report, size))
-                    .map_err(|e| error_of(&e))
-            });
-        if let Some(b) = bar {
-            b.finish_and_clear();
+        let wait = RETRY_BACKOFF * 2u32.pow(self.failures);
+        self.failures += 1;
+        Some(wait)
+    }
+
+    fn progressed(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// A message the server never took and a new connection may carry: rejected only because the session ended
+/// (before its end of data, or with a 421), every recipient temporarily. Never an Unknown one: it may have
+/// been delivered.
+fn is_retryable(r: &MessageReport) -> bool {
+    r.outcome == Outcome::Rejected
+        && r.is_temporary()
+        && (matches!(r.failure, Some(Failure::Session(_)))
+            || r.reply().is_some_and(|x| x.code() == 421))
+}
+
+/// Whether a new connection may fare better than this failed one: network trouble, a timeout, a 4yz
+/// greeting or EHLO. Never after a refused AUTH (a retry could lock the account) or a TLS failure.
+fn is_transient(e: &Error) -> bool {
+    use smtp_proto::Error as S;
+    match e {
+        Error::Connect(_) | Error::Io(_) => true,
+        Error::Session(S::UnexpectedEof | S::Timeout(_)) => true,
+        Error::Session(S::ServiceUnavailable(r) | S::HelloRejected(r)) => r.is_transient(),
+        _ => false,
+    }
+}
+
+/// Messages a session ended before the server took them: tried again on the next connection, counted as
+/// rejected when the tries run out.
+#[derive(Default)]
+struct Held(Vec<MessageReport>);
+
+impl Held {
+    fn give_up(&mut self, tally: &mut Tally, size: u64) {
+        for r in self.0.drain(..) {
+            tally.record(r, size);
         }
-        result
-    } else {
-        // Many: each next message's commands ride with the previous final dot (one round trip each).
-        let mut open_error = None;
-        let copies = (0..plan.count).map_while(|_| match message.open() {
-            Ok(body) => Some((plan.envelope.clone(), body)),
+    }
+}
+
+/// One connection at a time, with the blocking driver: one message, or `plan.count` pipelined with
+/// `send_all`, opening a new connection when one ends early.
+fn send_blocking(job: &Job<'_>) -> Tally {
+    let mut tally = Tally::new(job.plan.count);
+    if job.plan.count == 1 {
+        send_one(job, &mut tally);
+        return tally;
+    }
+    let size = job.message.size();
+    let mut retry = Retry::default();
+    let mut held = Held::default();
+    let mut remaining = job.plan.count;
+    while remaining > 0 {
+        let mut client = match smtp_blocking::SmtpClient::connect(job.options) {
+            Ok(c) => c,
             Err(e) => {
-                open_error = Some(("body".to_owned(), e.to_string()));
+                tally.note(connect_problem(&e, job.options));
+                match retry.next().filter(|_| is_transient(&e)) {
+                    Some(wait) => {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+        };
+        // Held messages are tried again now, as part of `remaining`.
+        held.0.clear();
+        let before = tally.counted();
+        let mut open_error = None;
+        // Identical copies: which ones were held does not matter, only how many are left.
+        let copies = (0..remaining).map_while(|_| match job.message.open() {
+            Ok(body) => Some((job.plan.envelope.clone(), body)),
+            Err(e) => {
+                open_error = Some(e);
                 None
             }
         });
-        let sent =
-            client.send_all(copies, |report| tally.record(report, size)).map_err(|e| error_of(&e));
-        match open_error {
-            Some(e) => Err(e),
-            None => sent,
-        }
-    };
-    match result {
-        Err(e) => tally.error = Some(e),
-        Ok(()) => {
-            if let Some(e) = client.close_reason() {
-                tally.error = Some(error_of(e));
-            } else if let Err(e) = client.quit() {
-                // The messages already have their outcomes; a failed QUIT changes none of them.
-                tracing::debug!("QUIT failed: {e}");
+        let result = client.send_all(copies, |report| {
+            if is_retryable(&report) {
+                held.0.push(report);
+            } else {
+                tally.record(report, size);
+                remaining -= 1;
             }
+        });
+        if let Some(e) = open_error {
+            tally.note(body_problem(&e));
+            finish(client);
+            break;
+        }
+        match result {
+            Ok(()) => {
+                finish(client);
+                break;
+            }
+            Err(e) => match send_problem(&e, &client, job.message) {
+                Stop::Refused(p) => {
+                    // Every copy is the same message: the others would be refused alike.
+                    tally.refuse(p);
+                    finish(client);
+                    break;
+                }
+                Stop::Session(p) => {
+                    tally.note(p);
+                    finish(client);
+                    if tally.counted() > before {
+                        retry.progressed();
+                    }
+                    match retry.next() {
+                        Some(wait) => std::thread::sleep(wait),
+                        None => break,
+                    }
+                }
+            },
         }
     }
+    held.give_up(&mut tally, size);
     tally
 }
 
-fn report_is_session_end(report: &MessageReport) -> bool {
-    matches!(report.failure, Some(smtp_proto::Failure::Session(_)))
-}
-
-/// `plan.connections` connections at once, `plan.count` messages each, with the smol driver.
-fn send_concurrently(options: &Options, plan: &Plan, message: &Message) -> Vec<Tally> {
-    // One copy shared by every connection. (A message larger than smtp-send keeps in memory is read whole
-    // here: concurrent sends do not stream from the file.)
-    let bytes: std::sync::Arc<[u8]> = match message.bytes() {
-        Ok(b) => b.into(),
+/// One message on one connection (no retries: the caller sees exactly what happened).
+fn send_one(job: &Job<'_>, tally: &mut Tally) {
+    let mut client = match smtp_blocking::SmtpClient::connect(job.options) {
+        Ok(c) => c,
+        Err(e) => return tally.note(connect_problem(&e, job.options)),
+    };
+    let size = job.message.size();
+    let body = match job.message.open() {
+        Ok(b) => b,
         Err(e) => {
-            return vec![Tally { error: Some(("body".into(), e.to_string())), ..Tally::default() }];
+            tally.note(body_problem(&e));
+            return finish(client);
         }
     };
-    let size = message.size();
-    smol::block_on(async {
-        let tasks: Vec<_> = (0..plan.connections)
-            .map(|_| {
-                let (options, envelope, bytes) =
-                    (options.clone(), plan.envelope.clone(), std::sync::Arc::clone(&bytes));
-                let count = plan.count;
-                smol::spawn(async move {
-                    let mut tally = Tally::default();
-                    let mut client = match smtp_smol::SmtpClient::connect(&options).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tally.error = Some(error_of(&e));
-                            return tally;
-                        }
-                    };
-                    for _ in 0..count {
-                        match client.send(envelope.clone(), &bytes[..]).await {
-                            Ok(report) => {
-                                let end = report_is_session_end(&report);
-                                tally.record(report, size);
-                                if end {
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                tally.error = Some(error_of(&e));
-                                break;
-                            }
-                        }
-                    }
-                    if tally.error.is_none() {
-                        if let Some(e) = client.close_reason() {
-                            tally.error = Some(error_of(e));
-                        } else {
-                            let _ = client.quit().await;
-                        }
-                    }
-                    tally
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            out.push(t.await);
+    // With a progress bar when the message is large and stderr is a terminal.
+    let bar = progress_bar(job.cli, size);
+    let result = client.send_with_progress(job.plan.envelope.clone(), body, |sent, _| {
+        if let Some(b) = &bar {
+            b.set_position(sent);
         }
-        out
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(report) => tally.record(report, size),
+        Err(e) => match send_problem(&e, &client, job.message) {
+            Stop::Refused(p) => tally.refuse(p),
+            Stop::Session(p) => tally.note(p),
+        },
+    }
+    finish(client);
+}
+
+/// Ends a blocking session: QUIT when it is still open (also after smtp-send refused a message itself, RFC
+/// 5321 §4.1.1.10); a session that already ended has its reason reported elsewhere.
+fn finish(client: smtp_blocking::SmtpClient) {
+    if client.close_reason().is_none() {
+        if let Err(e) = client.quit() {
+            // The messages already have their outcomes; a failed QUIT changes none of them.
+            tracing::debug!("QUIT failed: {e}");
+        }
+    }
+}
+
+/// `plan.connections` connections at once, `plan.count` messages each, with the smol driver; each opens a
+/// new connection when its own ends early.
+fn send_concurrently(job: &Job<'_>) -> Vec<Tally> {
+    // One copy shared by every connection. (A message larger than smtp-send keeps in memory is read whole
+    // here: concurrent sends do not stream from the file.)
+    let bytes: std::sync::Arc<[u8]> = match job.message.bytes() {
+        Ok(b) => b.into(),
+        Err(e) => {
+            let mut t = Tally::new(job.plan.count * job.plan.connections);
+            t.note(body_problem(&e));
+            return vec![t];
+        }
+    };
+    smol::block_on(async {
+        let tasks: Vec<_> = (0..job.plan.connections)
+            .map(|_| send_async(job, std::sync::Arc::clone(&bytes)))
+            .collect();
+        run_all(tasks).await
     })
 }
 
-/// The JSON `error.kind` and message of a driver error (both drivers share the type).
-fn error_of(e: &smtp_transport::Error) -> (String, String) {
-    use smtp_transport::Error as E;
-    let kind = match e {
-        E::Url(_) | E::TlsSetup(_) | E::Credentials(_) => "config",
-        E::Connect(_) => "connect",
-        E::Tls(_) => "tls",
-        E::Io(_) => "io",
-        E::Session(s) => session_kind(s),
-        E::Refused(_) => "refused",
-        E::Body(_) => "body",
-        _ => "other",
+/// Runs the connections together on this thread: a local executor lets them borrow the job (smol's global
+/// one would need `'static` copies of everything).
+async fn run_all<F: std::future::Future<Output = Tally>>(tasks: Vec<F>) -> Vec<Tally> {
+    let executor = smol::LocalExecutor::new();
+    let handles: Vec<_> = tasks.into_iter().map(|t| executor.spawn(t)).collect();
+    executor
+        .run(async {
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await);
+            }
+            out
+        })
+        .await
+}
+
+/// One connection's share of a concurrent run.
+async fn send_async(job: &Job<'_>, bytes: std::sync::Arc<[u8]>) -> Tally {
+    let mut tally = Tally::new(job.plan.count);
+    let size = job.message.size();
+    let mut retry = Retry::default();
+    let mut held = Held::default();
+    let mut remaining = job.plan.count;
+    while remaining > 0 {
+        let mut client = match smtp_smol::SmtpClient::connect(job.options).await {
+            Ok(c) => c,
+            Err(e) => {
+                tally.note(connect_problem(&e, job.options));
+                match retry.next().filter(|_| is_transient(&e)) {
+                    Some(wait) => {
+                        smol::Timer::after(wait).await;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+        };
+        held.0.clear();
+        let before = tally.counted();
+        let mut refused = false;
+        while remaining > 0 {
+            match client.send(job.plan.envelope.clone(), &bytes[..]).await {
+                Ok(report) => {
+                    // A retryable report means the session is ending: the message goes on the next one.
+                    let next_session = is_retryable(&report);
+                    if next_session {
+                        held.0.push(report);
+                    } else {
+                        tally.record(report, size);
+                        remaining -= 1;
+                    }
+                    if next_session || client.close_reason().is_some() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    match async_send_problem(&e, &client, job.message) {
+                        Stop::Refused(p) => {
+                            tally.refuse(p);
+                            remaining -= 1;
+                            refused = true;
+                        }
+                        Stop::Session(p) => tally.note(p),
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(e) = client.close_reason() {
+            tally.note(session_problem(e));
+        } else if let Err(e) = client.quit().await {
+            // QUIT also after smtp-send refused a message itself (RFC 5321 §4.1.1.10).
+            tracing::debug!("QUIT failed: {e}");
+        }
+        if refused || remaining == 0 {
+            break;
+        }
+        if tally.counted() > before {
+            retry.progressed();
+        }
+        match retry.next() {
+            Some(wait) => {
+                smol::Timer::after(wait).await;
+            }
+            None => break,
+        }
+    }
+    held.give_up(&mut tally, size);
+    tally
+}
+
+/// How a send that returned no report ended.
+enum Stop {
+    /// smtp-send refused the message itself (the session is still open): counted as rejected.
+    Refused(Problem),
+    /// The session ended, or could not carry the message.
+    Session(Problem),
+}
+
+fn send_problem(e: &Error, client: &smtp_blocking::SmtpClient, message: &Message) -> Stop {
+    stop_of(e, client.close_reason(), client.capabilities(), message)
+}
+
+fn async_send_problem(e: &Error, client: &smtp_smol::SmtpClient, message: &Message) -> Stop {
+    stop_of(e, client.close_reason(), client.capabilities(), message)
+}
+
+fn stop_of(
+    e: &Error,
+    close_reason: Option<&Error>,
+    caps: Option<&Capabilities>,
+    message: &Message,
+) -> Stop {
+    match e {
+        Error::Refused(SendError::Refused(r)) => Stop::Refused(refusal_problem(r, caps, message)),
+        // "The session is closed" says nothing: the reason it closed is the cause.
+        Error::Refused(SendError::Misuse(_)) => Stop::Session(match close_reason {
+            Some(reason) => session_problem(reason),
+            None => Problem {
+                kind: "connection_closed",
+                message: format!("the session ended before the message could start ({e})"),
+                reply: None,
+                status: None,
+            },
+        }),
+        Error::Body(io) => Stop::Session(body_problem(io)),
+        other => Stop::Session(session_problem(other)),
+    }
+}
+
+fn body_problem(e: &std::io::Error) -> Problem {
+    Problem {
+        kind: "body",
+        message: format!("reading the message failed: {e}"),
+        reply: None,
+        status: None,
+    }
+}
+
+fn connect_problem(e: &Error, options: &Options) -> Problem {
+    Problem {
+        kind: error_kind(e),
+        message: format!("opening the session with {}:{} failed: {e}", options.host, options.port),
+        reply: error_reply(e),
+        status: None,
+    }
+}
+
+fn session_problem(e: &Error) -> Problem {
+    Problem { kind: error_kind(e), message: e.to_string(), reply: error_reply(e), status: None }
+}
+
+fn error_reply(e: &Error) -> Option<Reply> {
+    match e {
+        Error::Session(s) => s.reply().cloned(),
+        _ => None,
+    }
+}
+
+/// A message smtp-send refused after EHLO: what the message needs and what the server lacks.
+fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) -> Problem {
+    let mut status = None;
+    let why = match r {
+        Refusal::TooBig { size, limit } => format!(
+            "the message is {size} octets and the server takes at most {limit} (SIZE, RFC 1870)"
+        ),
+        Refusal::EightBitUnsupported => {
+            "the message holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152)"
+                .into()
+        }
+        Refusal::BinaryUnsupported => {
+            // The message's fault as much as the server's: invalid input for any server without it.
+            status = Some(exit::DATAERR);
+            let reason = message.binary_reason().unwrap_or_default();
+            let missing: Vec<&str> = match caps {
+                Some(c) => [("BINARYMIME", c.binary_mime()), ("CHUNKING", c.chunking())]
+                    .into_iter()
+                    .filter(|(_, has)| !has)
+                    .map(|(name, _)| name)
+                    .collect(),
+                None => vec!["BINARYMIME", "CHUNKING"],
+            };
+            let lacks = if missing.is_empty() {
+                "BDAT is turned off (--chunking never)".to_owned()
+            } else {
+                format!("the server does not offer {}", missing.join(" and "))
+            };
+            format!("the message needs BODY=BINARYMIME over BDAT (RFC 3030): {reason}; {lacks}")
+        }
+        Refusal::Utf8Unsupported => match message.eight_bit_header_field() {
+            Some(field) => format!(
+                "the message needs SMTPUTF8 (RFC 6531): its {field}: header field holds 8-bit text \
+                 (UTF-8 headers, RFC 6532), and the server does not offer SMTPUTF8"
+            ),
+            None => {
+                "the message needs SMTPUTF8 (RFC 6531): an address is not ASCII, and the server \
+                     does not offer SMTPUTF8"
+                    .into()
+            }
+        },
+        Refusal::DsnNotSupported => {
+            "DSN was asked for with --dsn-strict and the server does not offer DSN (RFC 3461)"
+                .into()
+        }
+        other => other.to_string(),
     };
-    (kind.into(), e.to_string())
+    Problem {
+        kind: "refused",
+        message: format!("smtp-send did not send the message: {why}"),
+        reply: None,
+        status,
+    }
+}
+
+/// The JSON `error.kind` of a driver error (both drivers share the type).
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => "config",
+        Error::Connect(_) => "connect",
+        Error::Tls(_) => "tls",
+        Error::Io(_) => "io",
+        Error::Session(s) => session_kind(s),
+        Error::Refused(_) => "refused",
+        Error::Body(_) => "body",
+        _ => "other",
+    }
 }
 
 fn session_kind(e: &smtp_proto::Error) -> &'static str {
@@ -295,23 +676,79 @@ fn session_kind(e: &smtp_proto::Error) -> &'static str {
         E::AuthFailed { .. } | E::NoAuthMechanism | E::AuthRequiresTls => "auth",
         E::TlsUnavailable(_) | E::StartTlsInjection => "tls",
         E::Timeout(_) => "timeout",
-        E::ServiceUnavailable(_) | E::HelloRejected(_) => "server",
+        E::ServiceUnavailable(_) | E::HelloRejected(_) | E::ResetFailed(_) => "server",
         E::UnexpectedEof => "connection_closed",
         _ => "protocol",
     }
 }
 
-/// 0 all delivered; 3 any unknown; 1 some delivered; 2 nothing delivered.
+fn failure_kind(f: &Failure) -> &'static str {
+    match f {
+        Failure::Refused(_) => "refused",
+        Failure::Session(e) => session_kind(e),
+        _ => "rejected",
+    }
+}
+
+/// Why a message failed, as a sentence: what happened, at which step, and the reply that decided it.
+fn failure_sentence(r: &MessageReport) -> String {
+    let with_reply = |what: &str| match r.reply() {
+        Some(reply) => format!("{what}: {reply}"),
+        None => what.to_owned(),
+    };
+    match &r.failure {
+        None => "sent".into(),
+        Some(Failure::Refused(x)) => format!("smtp-send did not send the message: {x}"),
+        Some(Failure::MailRejected) => with_reply("the server refused the sender (MAIL FROM)"),
+        Some(Failure::NoRecipientAccepted) => with_reply("the server accepted no recipient"),
+        Some(Failure::DataRejected) => with_reply("the server refused DATA"),
+        Some(Failure::Rejected) => with_reply("the server refused the message at its end of data"),
+        Some(Failure::Interrupted) => {
+            with_reply("the server interrupted the message while its body was being sent")
+        }
+        Some(Failure::Session(e)) => match r.outcome {
+            Outcome::Unknown => format!(
+                "the session ended after the end of data and before the server's reply, so the \
+                 message may have been delivered: {e}"
+            ),
+            Outcome::Sent => format!(
+                "the session ended before every recipient's reply, so some may have been delivered \
+                 and some not: {e}"
+            ),
+            Outcome::Rejected => {
+                format!("the session ended {}, so the message was not sent: {e}", session_step(r))
+            }
+        },
+        Some(_) => with_reply("the message was not sent"),
+    }
+}
+
+/// Where a session that ended before the end of data stopped, as far as the report tells.
+fn session_step(r: &MessageReport) -> String {
+    if r.mail_reply.is_none() {
+        return "before the reply to MAIL FROM".into();
+    }
+    if let Some(x) = r.recipients.iter().find(|x| x.rcpt_reply.is_none()) {
+        return format!("before the reply to RCPT TO:<{}>", x.path);
+    }
+    if r.data_reply.is_none() {
+        return "after the recipients, before the end of data".into();
+    }
+    "while the body was being sent".into()
+}
+
+/// 0 all delivered; 3 any recipient's outcome unknown; 2 nothing delivered; 1 the rest. A refusal that is
+/// the message's fault (65) overrides them.
 fn exit_status(tallies: &[Tally]) -> i32 {
-    let sum = |f: fn(&Tally) -> usize| tallies.iter().map(f).sum::<usize>();
-    let (messages, complete, delivered) =
-        (sum(|t| t.messages), sum(|t| t.complete), sum(|t| t.delivered));
-    let failed_connections = tallies.iter().any(|t| t.error.is_some() && t.messages == 0);
-    if sum(|t| t.unknown) > 0 {
+    if let Some(status) = tallies.iter().filter_map(|t| t.problem.as_ref()).find_map(|p| p.status) {
+        return status;
+    }
+    let sum = |f: fn(&Tally) -> u64| tallies.iter().map(f).sum::<u64>();
+    if sum(|t| t.unknown_recipients) > 0 {
         exit::UNKNOWN
-    } else if delivered == 0 {
+    } else if sum(|t| t.sent) == 0 {
         exit::FAILED
-    } else if failed_connections || complete < messages {
+    } else if sum(|t| t.complete) < sum(|t| t.requested) {
         exit::PARTIAL
     } else {
         exit::SENT
@@ -320,6 +757,10 @@ fn exit_status(tallies: &[Tally]) -> i32 {
 
 fn last_report(tallies: &[Tally]) -> Option<&MessageReport> {
     tallies.iter().rev().find_map(|t| t.last.as_ref())
+}
+
+fn first_problem(tallies: &[Tally]) -> Option<&Problem> {
+    tallies.iter().find_map(|t| t.problem.as_ref())
 }
 
 fn reply_json(r: Option<&Reply>) -> Value {
@@ -333,72 +774,87 @@ fn reply_json(r: Option<&Reply>) -> Value {
     }
 }
 
-/// The reply that decided the message: the final one, else the one that refused it.
-fn deciding_reply(r: &MessageReport) -> Option<&Reply> {
-    r.final_reply
-        .as_ref()
-        .or(r.data_reply.as_ref().filter(|d| !d.is_intermediate()))
-        .or(r.mail_reply.as_ref().filter(|m| !m.is_positive()))
-}
-
 fn status_name(status: i32) -> &'static str {
     match status {
         exit::SENT => "sent",
         exit::PARTIAL => "partial",
         exit::UNKNOWN => "unknown",
-        _ => "rejected",
+        exit::FAILED => "rejected",
+        _ => "error",
+    }
+}
+
+/// `delivered`, `rejected` or `unknown`, and whether a rejection is temporary.
+fn recipient_outcome(x: &RecipientResult) -> (&'static str, bool) {
+    match x.status {
+        RecipientStatus::Delivered => ("delivered", false),
+        RecipientStatus::TemporaryFailure => ("rejected", true),
+        RecipientStatus::PermanentFailure => ("rejected", false),
+        RecipientStatus::Unknown => ("unknown", false),
     }
 }
 
 fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
     let last = last_report(tallies);
-    let error = tallies.iter().find_map(|t| t.error.as_ref());
-    let failure = last.and_then(|r| r.failure.as_ref()).map(|f| format!("{f:?}"));
-    let name = if last.is_none() && error.is_some() { "error" } else { status_name(status) };
+    let problem = first_problem(tallies);
+    let name = if last.is_none() && problem.is_some() { "error" } else { status_name(status) };
+    let reply = match last {
+        Some(r) => r.reply(),
+        None => problem.and_then(|p| p.reply.as_ref()),
+    };
     let mut v = json!({
         "status": name,
-        "reply": reply_json(last.and_then(deciding_reply)),
-        "recipients": last.map(|r| r.recipients.iter().map(|x| json!({
-            "address": x.path.as_str(),
-            "accepted": x.status == RecipientStatus::Delivered,
-            "reply": reply_json(x.lmtp_reply.as_ref().or(x.rcpt_reply.as_ref())),
-        })).collect::<Vec<_>>()).unwrap_or_default(),
+        "reply": reply_json(reply),
+        "recipients": last.map(|r| r.recipients.iter().map(|x| {
+            let (outcome, temporary) = recipient_outcome(x);
+            json!({
+                "address": x.path.as_str(),
+                "outcome": outcome,
+                "temporary": temporary,
+                "accepted": x.status == RecipientStatus::Delivered,
+                "reply": reply_json(x.reply.as_ref()),
+            })
+        }).collect::<Vec<_>>()).unwrap_or_default(),
         "warnings": last.map(|r| r.warnings.iter().map(|w| match w {
             Warning::NoDsnSupport => "no_dsn_support",
             _ => "other",
         }).collect::<Vec<_>>()).unwrap_or_default(),
-        "error": match (error, failure) {
-            (Some((kind, message)), _) => json!({"kind": kind, "message": message}),
-            (None, Some(f)) if status != exit::SENT => json!({"kind": "message", "message": f}),
-            _ => Value::Null,
+        "error": match problem {
+            Some(p) => json!({"kind": p.kind, "message": p.message}),
+            None => Value::Null,
         },
     });
     if let Some(seconds) = seconds {
-        let messages: usize = tallies.iter().map(|t| t.sent).sum();
-        let bytes: u64 = tallies.iter().map(|t| t.bytes).sum();
-        v["messages"] = json!(messages);
+        let sum = |f: fn(&Tally) -> u64| tallies.iter().map(f).sum::<u64>();
+        let (requested, sent) = (sum(|t| t.requested), sum(|t| t.sent));
+        let (rejected, unknown) = (sum(|t| t.rejected), sum(|t| t.unknown));
+        v["messages"] = json!(sent);
+        v["requested"] = json!(requested);
+        v["sent"] = json!(sent);
+        v["rejected"] = json!(rejected);
+        v["unknown"] = json!(unknown);
+        v["not_attempted"] = json!(requested.saturating_sub(sent + rejected + unknown));
         v["seconds"] = json!(seconds);
-        v["messages_per_second"] = json!(messages as f64 / seconds.max(1e-9));
-        v["bytes"] = json!(bytes);
+        v["messages_per_second"] = json!(sent as f64 / seconds.max(1e-9));
+        v["bytes"] = json!(sum(|t| t.bytes));
     }
     v
 }
 
 fn human_report(tallies: &[Tally], seconds: Option<f64>) {
-    let mut err = std::io::stderr().lock();
-    for t in tallies {
-        if let Some((kind, message)) = &t.error {
-            let _ = writeln!(err, "smtp-send: {kind}: {message}");
-        }
+    if let Some(p) = first_problem(tallies) {
+        eprintln!("smtp-send: {}", p.message);
     }
     if let Some(seconds) = seconds {
-        let sent: usize = tallies.iter().map(|t| t.sent).sum();
-        let total: usize = tallies.iter().map(|t| t.messages).sum();
-        let bytes: u64 = tallies.iter().map(|t| t.bytes).sum();
+        let sum = |f: fn(&Tally) -> u64| tallies.iter().map(f).sum::<u64>();
+        let (requested, sent, bytes) = (sum(|t| t.requested), sum(|t| t.sent), sum(|t| t.bytes));
+        let (rejected, unknown) = (sum(|t| t.rejected), sum(|t| t.unknown));
         println!(
-            "{sent} of {total} messages sent in {seconds:.3} s: {:.0} messages/s, {:.2} MB/s",
+            "{sent} of {requested} messages sent in {seconds:.3} s: {:.0} messages/s, {:.2} MB/s; \
+             {rejected} rejected, {unknown} unknown, {} not attempted",
             sent as f64 / seconds.max(1e-9),
-            bytes as f64 / 1e6 / seconds.max(1e-9)
+            bytes as f64 / 1e6 / seconds.max(1e-9),
+            requested.saturating_sub(sent + rejected + unknown),
         );
         return;
     }
@@ -410,27 +866,27 @@ fn human_report(tallies: &[Tally], seconds: Option<f64>) {
         Outcome::Rejected => "rejected",
         Outcome::Unknown => "outcome unknown (the connection ended after the final dot)",
     };
-    match deciding_reply(r) {
+    match r.reply() {
         Some(reply) => println!("{outcome}: {reply}"),
         None => println!("{outcome}"),
     }
+    let mut out = std::io::stdout().lock();
     for x in &r.recipients {
-        let reply = x
-            .lmtp_reply
-            .as_ref()
-            .or(x.rcpt_reply.as_ref())
-            .map(|r| r.to_string())
-            .unwrap_or_default();
-        println!("  {:?} {}: {reply}", x.status, x.path);
+        let word = match recipient_outcome(x) {
+            ("rejected", true) => "rejected (temporary)",
+            (word, _) => word,
+        };
+        let _ = match x.reply.as_ref() {
+            Some(reply) => writeln!(out, "  {word} {}: {reply}", x.path),
+            None => writeln!(out, "  {word} {}", x.path),
+        };
     }
     for w in &r.warnings {
         if *w == Warning::NoDsnSupport {
-            println!("  warning: the server does not support DSN; sent without DSN parameters");
-        }
-    }
-    if let Some(f) = &r.failure {
-        if r.outcome != Outcome::Sent {
-            println!("  failure: {f:?}");
+            let _ = writeln!(
+                out,
+                "  warning: the server does not support DSN; sent without DSN parameters"
+            );
         }
     }
 }

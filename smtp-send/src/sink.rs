@@ -1,8 +1,8 @@
 //! The built-in sink: a small SMTP server on 127.0.0.1 that accepts every message and keeps what it received.
 //!
 //! `smtp-send` delivers to it when no server is named, so the README's main command works on a machine with
-//! nothing installed. It offers PIPELINING, 8BITMIME, SMTPUTF8, DSN, CHUNKING and ENHANCEDSTATUSCODES, reads
-//! DATA (un-stuffing dots) and BDAT chunks, and answers pipelined commands in one write. One thread per
+//! nothing installed. It offers PIPELINING, 8BITMIME, SMTPUTF8, DSN, CHUNKING, BINARYMIME and
+//! ENHANCEDSTATUSCODES, reads DATA (un-stuffing dots) and BDAT chunks (octets kept as they came), and answers pipelined commands in one write. One thread per
 //! connection; it stops when the [`Sink`] is dropped.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -135,7 +135,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         match verb {
             "EHLO" | "LHLO" => out.write_all(
                 b"250-localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n\
-                  250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n",
+                  250-CHUNKING\r\n250-BINARYMIME\r\n250 ENHANCEDSTATUSCODES\r\n",
             )?,
             "HELO" => out.write_all(b"250 localhost\r\n")?,
             "MAIL" if upper.starts_with("MAIL FROM:") => {
