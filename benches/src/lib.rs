@@ -40,7 +40,10 @@ pub fn long_5xx() -> Vec<u8> {
     for i in 0..50 {
         let sep = if i == 49 { ' ' } else { '-' };
         v.extend_from_slice(
-            format!("550{sep}5.7.1 Message rejected by policy, see https://postmaster.example.org/r/{i:04}\r\n").as_bytes(),
+            format!(
+                "550{sep}5.7.1 Message rejected by policy, see https://postmaster.example.org/r/{i:04}\r\n"
+            )
+            .as_bytes(),
         );
     }
     v
@@ -63,8 +66,7 @@ mod tests {
 
     #[test]
     fn inputs_are_single_valid_replies() {
-        for (input, lines) in
-            [(super::GREETING.to_vec(), 1), (super::ehlo20(), 20), (super::long_5xx(), 50)]
+        for (input, lines) in [(super::GREETING.to_vec(), 1), (super::ehlo20(), 20), (super::long_5xx(), 50)]
         {
             let mut p = ReplyParser::new(ReplyConfig::default());
             let (n, reply) = p.push(&input).unwrap();

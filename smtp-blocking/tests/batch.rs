@@ -49,7 +49,9 @@ fn next_transaction_rides_with_the_final_dot() {
     let bodies = ["one\r\n", "two\r\n", "three\r\n"];
     let mut reports = Vec::new();
     client
-        .send_all(bodies.iter().map(|b| (envelope(), b.as_bytes())), |r| reports.push(r))
+        .send_all(bodies.iter().map(|b| (envelope(), std::io::Cursor::new(b.as_bytes()))), |r| {
+            reports.push(r)
+        })
         .unwrap();
     client.quit().unwrap();
     let texts: Vec<String> =
@@ -74,7 +76,10 @@ fn a_refusal_ends_the_batch_after_the_reports_in_flight() {
             .on("QUIT", "221 bye\r\n"),
     );
     let mut client = SmtpClient::connect(&options(&server)).unwrap();
-    let messages = [(envelope().size(10), &b"small\r\n"[..]), (envelope().size(1000), &b"big"[..])];
+    let messages = [
+        (envelope().size(10), std::io::Cursor::new(&b"small\r\n"[..])),
+        (envelope().size(1000), std::io::Cursor::new(&b"big"[..])),
+    ];
     let mut reports = Vec::new();
     let err = client.send_all(messages, |r| reports.push(r)).unwrap_err();
     assert!(matches!(err, Error::Refused(SendError::Refused(Refusal::TooBig { .. }))), "{err:?}");

@@ -14,8 +14,8 @@ use smtp_proto::command::{EnvId, OrigRecipient};
 use smtp_proto::reply::ParseError;
 use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{
-    ApiMisuse, Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, Refusal,
-    SendError, Timeouts, Timer, TlsMode,
+    Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, Refusal, SendError, Timeouts,
+    Timer, TlsMode,
 };
 use smtp_testkit::scripted::{Recording, Script, ScriptedServer};
 use smtp_transport::Options;
@@ -66,10 +66,11 @@ fn envelope(to: &[&str]) -> Envelope {
 }
 
 #[track_caller]
+/// A send after the session ended is refused, naming why the session ended.
 fn assert_not_connected(result: Result<MessageReport, Error>) {
     match result {
-        Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected))) => {}
-        other => panic!("expected Refused(Misuse(NotConnected)), got {other:?}"),
+        Err(Error::Closed(_)) => {}
+        other => panic!("expected Closed(cause), got {other:?}"),
     }
 }
 
@@ -269,11 +270,7 @@ fn assert_one_end_of_data(wire: &[u8], body: &[u8]) {
             _ => {}
         }
     }
-    assert_eq!(
-        unstuff(wire).expect("strictly dot-stuffed"),
-        expected_content(body),
-        "body {body:?}"
-    );
+    assert_eq!(unstuff(wire).expect("strictly dot-stuffed"), expected_content(body), "body {body:?}");
 }
 
 fn smuggling_session(trickle: bool) {
@@ -291,9 +288,9 @@ fn smuggling_session(trickle: bool) {
     for body in SMUGGLING_BODIES {
         let report = if trickle {
             let reader = Trickle { data: body, calls: 0 };
-            client.send(envelope(&["bob@example.org"]), reader)
+            client.send(envelope(&["bob@example.org"]), smtp_blocking::OneShot(reader))
         } else {
-            client.send(envelope(&["bob@example.org"]), *body)
+            client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(*body))
         }
         .expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{body:?}: {report:?}");
@@ -347,14 +344,9 @@ fn injection_in_any_field_is_refused_before_connecting() {
         assert!(ReversePath::parse(bad).is_err(), "reverse-path {bad:?}");
         assert!(ForwardPath::parse(bad).is_err(), "forward-path {bad:?}");
         assert!(Envelope::parse(bad, &["bob@example.org"]).is_err(), "{bad:?}");
-        assert!(
-            Envelope::parse("alice@example.org", &["bob@example.org", bad]).is_err(),
-            "{bad:?}"
-        );
+        assert!(Envelope::parse("alice@example.org", &["bob@example.org", bad]).is_err(), "{bad:?}");
     }
-    for bad in
-        ["client.test\r\nMAIL FROM:<x@y.z>", "client\r", "client\n", "client\0", "[127.0.0.1]\r\n"]
-    {
+    for bad in ["client.test\r\nMAIL FROM:<x@y.z>", "client\r", "client\n", "client\0", "[127.0.0.1]\r\n"] {
         assert!(HeloName::parse(bad).is_err(), "EHLO name {bad:?}");
     }
     for bad in ["a\r\nRSET", "a\rb", "a\nb", "a\0b"] {
@@ -448,8 +440,7 @@ const MIB: u64 = 1024 * 1024;
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    let kib: u64 =
-        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
     kib * 1024
 }
 
@@ -510,10 +501,11 @@ fn endless_reply_to_the_final_dot_is_unknown() {
             .flood("y", 100 * MIB),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("report");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("report");
     assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
     assert_eq!(report.failure, Some(Failure::Session(Core::Parse(ParseError::LineTooLong))));
-    assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]));
+    assert_not_connected(client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x"[..])));
     let rec = server.finish();
     assert!(rec.flooded < 100 * MIB);
 }
@@ -524,9 +516,8 @@ fn endless_reply_to_the_final_dot_is_unknown() {
 fn dripped_greeting_times_out_at_the_greeting_deadline() {
     let _serial = shared();
     let greeting = "220-mx.test ".repeat(40) + "\r\n220 ready\r\n";
-    let server = ScriptedServer::start(
-        Script::new().drip(&greeting, Duration::from_millis(50)).read_to_eof(),
-    );
+    let server =
+        ScriptedServer::start(Script::new().drip(&greeting, Duration::from_millis(50)).read_to_eof());
     let mut o = options(&server);
     o.session.timeouts = Timeouts::uniform(SHORT);
     let start = Instant::now();
@@ -557,11 +548,12 @@ fn dripped_final_reply_times_out_as_unknown() {
     let mut o = options(&server);
     o.session.timeouts = Timeouts::uniform(SHORT);
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("report");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("report");
     assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
     assert_eq!(report.failure, Some(Failure::Session(Core::Timeout(Timer::DataTermination))));
     assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
-    assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]));
+    assert_not_connected(client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x"[..])));
     server.finish();
 }
 
@@ -703,17 +695,17 @@ fn check_fault(at: At, fault: Fault) {
         Box::new(&b"Subject: fault\r\n\r\nhello\r\n"[..])
     };
     let to = envelope(&["bob@example.org", "carol@example.org"]);
-    let mut report = client.send(to.clone(), body).expect(&ctx);
+    let mut report = client.send(to.clone(), smtp_blocking::OneShot(body)).expect(&ctx);
     if at == At::AfterReply {
         assert_eq!(report.outcome, Outcome::Sent, "{ctx}: {report:?}");
         if client.close_reason().is_some() {
             // The client read the fault with the 250 (a slow test machine): the session is over.
-            assert_not_connected(client.send(to, &b"second\r\n"[..]));
+            assert_not_connected(client.send(to, std::io::Cursor::new(&b"second\r\n"[..])));
             server.finish();
             return;
         }
         // The fault comes while the session is idle; the next message meets it.
-        report = client.send(to, &b"second\r\n"[..]).expect(&ctx);
+        report = client.send(to, std::io::Cursor::new(&b"second\r\n"[..])).expect(&ctx);
     }
     let eof = Failure::Session(Core::UnexpectedEof);
     match (at, fault) {
@@ -745,7 +737,7 @@ fn check_fault(at: At, fault: Fault) {
         }
     }
     assert!(client.close_reason().is_some(), "{ctx}");
-    assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]));
+    assert_not_connected(client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x"[..])));
     let rec = server.finish();
     assert!(!rec.sent_command("AUTH") || rec.tls_established, "{ctx}");
 }
@@ -771,10 +763,8 @@ fn reply_421_at_every_step() {
 
 /// One lock-step transaction with the given replies to MAIL, each RCPT and DATA; returns the server.
 fn one_transaction(greeting: &str, ehlo: &str, rcpts: &[(&str, &str)], data: bool) -> Script {
-    let mut s = Script::new()
-        .send(greeting)
-        .on("EHLO", ehlo)
-        .on("MAIL FROM:<alice@example.org>", "250 2.1.0 ok\r\n");
+    let mut s =
+        Script::new().send(greeting).on("EHLO", ehlo).on("MAIL FROM:<alice@example.org>", "250 2.1.0 ok\r\n");
     for (to, reply) in rcpts {
         s = s.on(&format!("RCPT TO:<{to}>"), reply);
     }
@@ -796,7 +786,7 @@ fn some_recipients_refused_451_550_552() {
     let server = ScriptedServer::start(one_transaction(GREETING, EHLO_LOCKSTEP, &rcpts, true));
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     let to: Vec<&str> = rcpts.iter().map(|r| r.0).collect();
-    let report = client.send(envelope(&to), &b"hi\r\n"[..]).expect("send");
+    let report = client.send(envelope(&to), std::io::Cursor::new(&b"hi\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     let statuses: Vec<RecipientStatus> = report.recipients.iter().map(|r| r.status).collect();
     assert_eq!(
@@ -834,7 +824,10 @@ fn all_recipients_refused_with_data_pipelined() {
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     let report = client
-        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"never sent\r\n"[..])
+        .send(
+            envelope(&["bob@example.org", "carol@example.org"]),
+            std::io::Cursor::new(&b"never sent\r\n"[..]),
+        )
         .expect("report");
     assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
     assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
@@ -862,8 +855,9 @@ fn all_recipients_refused_and_354_gets_an_empty_data() {
             .read_to_eof(),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report =
-        client.send(envelope(&["bob@example.org"]), &b"never sent\r\n"[..]).expect("report");
+    let report = client
+        .send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"never sent\r\n"[..]))
+        .expect("report");
     assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
     assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
     client.quit().expect("quit");
@@ -887,7 +881,8 @@ fn code_only_replies() {
             .read_to_eof(),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     server.finish();
@@ -924,14 +919,15 @@ fn lowercase_and_old_style_ehlo_keywords() {
     assert!(caps.pipelining() && caps.eight_bit_mime());
     assert!(caps.auth(Mechanism::Login) && caps.auth(Mechanism::Plain));
     assert_eq!(caps.max_size(), Some(1000));
-    let too_big = client.send(envelope(&["bob@example.org"]).size(5000), &b"x"[..]);
+    let too_big = client.send(envelope(&["bob@example.org"]).size(5000), std::io::Cursor::new(&b"x"[..]));
     match too_big {
         Err(Error::Refused(SendError::Refused(Refusal::TooBig { size, limit }))) => {
             assert_eq!((size, limit), (5000, 1000))
         }
         other => panic!("{other:?}"),
     }
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     server.finish();
@@ -948,7 +944,8 @@ fn greeting_in_several_lines() {
         true,
     ));
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.finish();
@@ -972,7 +969,8 @@ fn ehlo_refused_falls_back_to_helo() {
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     assert!(!client.capabilities().expect("capabilities").pipelining());
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.finish();
@@ -999,7 +997,8 @@ fn replies_split_into_single_bytes() {
             .read_to_eof(),
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     server.finish();
@@ -1025,7 +1024,7 @@ fn several_replies_in_one_packet() {
     );
     let mut client = SmtpClient::connect(&options(&server)).expect("connect");
     let report = client
-        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"hi\r\n"[..])
+        .send(envelope(&["bob@example.org", "carol@example.org"]), std::io::Cursor::new(&b"hi\r\n"[..]))
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);

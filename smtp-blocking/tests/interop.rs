@@ -62,7 +62,7 @@ fn sink_sends_bodies(opts: SinkOptions) {
     ];
     for body in &bodies {
         let env = envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime);
-        let report = client.send(env, &body[..]).expect("send");
+        let report = client.send(env, std::io::Cursor::new(&body[..])).expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     }
     client.quit().expect("quit");
@@ -96,8 +96,9 @@ fn sink_lmtp_two_recipients() {
     o.session.protocol = smtp_proto::Protocol::Lmtp;
     let mut client = SmtpClient::connect(&o).expect("connect");
     let body = b"Subject: lmtp\r\n\r\nhello\r\n.dot\r\n";
-    let report =
-        client.send(envelope(&["bob@example.org", "carol@example.org"]), &body[..]).expect("send");
+    let report = client
+        .send(envelope(&["bob@example.org", "carol@example.org"]), std::io::Cursor::new(&body[..]))
+        .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     for r in &report.recipients {
         assert_eq!(r.status, RecipientStatus::Delivered);
@@ -121,23 +122,17 @@ fn run_fault(opts: SinkOptions, fault: &Fault) {
     let sink = sink(opts);
     let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
     let report = client
-        .send(envelope(&["bob@example.org"]), &b"Subject: fault\r\n\r\nx\r\n"[..])
+        .send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"Subject: fault\r\n\r\nx\r\n"[..]))
         .expect("send");
     assert_eq!(report.outcome, fault.outcome, "{}: {report:?}", fault.cmd);
-    assert_eq!(
-        client.close_reason().is_none(),
-        fault.alive,
-        "{}: {:?}",
-        fault.cmd,
-        client.close_reason()
-    );
+    assert_eq!(client.close_reason().is_none(), fault.alive, "{}: {:?}", fault.cmd, client.close_reason());
     if fault.alive {
         client.quit().expect("quit");
         assert!(sink.messages().is_empty());
     } else {
         assert!(matches!(
-            client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]),
-            Err(Error::Refused(_))
+            client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])),
+            Err(Error::Closed(_))
         ));
     }
 }
@@ -177,17 +172,16 @@ fn sink_421_and_disconnect() {
 fn sink_soft_reject() {
     for (fault, failure) in [
         (Fault { cmd: "MAIL", outcome: Outcome::Rejected, alive: true }, Failure::MailRejected),
-        (
-            Fault { cmd: "RCPT", outcome: Outcome::Rejected, alive: true },
-            Failure::NoRecipientAccepted,
-        ),
+        (Fault { cmd: "RCPT", outcome: Outcome::Rejected, alive: true }, Failure::NoRecipientAccepted),
         (Fault { cmd: "DATA", outcome: Outcome::Rejected, alive: true }, Failure::DataRejected),
         (Fault { cmd: ".", outcome: Outcome::Rejected, alive: true }, Failure::Rejected),
     ] {
         let sink = sink(SinkOptions { soft_reject: Some(fault.cmd), ..SinkOptions::default() });
         let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
         for _ in 0..2 {
-            let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
+            let report = client
+                .send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..]))
+                .expect("send");
             assert_eq!(report.outcome, fault.outcome, "{}", fault.cmd);
             assert_eq!(report.failure.as_ref(), Some(&failure), "{}", fault.cmd);
             assert!(report.is_temporary(), "{}: 450 is temporary", fault.cmd);
@@ -219,8 +213,8 @@ fn aiosmtpd_starttls_auth_plain_byte_exact_bodies() {
         auth: Some(("alice".into(), "s3cret".into())),
         ..AioOptions::default()
     });
-    let o = aio_options(&server, TlsMode::Required)
-        .with_credentials(Credentials::password("alice", "s3cret"));
+    let o =
+        aio_options(&server, TlsMode::Required).with_credentials(Credentials::password("alice", "s3cret"));
     let mut client = SmtpClient::connect(&o).expect("connect");
     assert!(client.is_tls());
     let bodies: Vec<Vec<u8>> = vec![
@@ -230,7 +224,7 @@ fn aiosmtpd_starttls_auth_plain_byte_exact_bodies() {
     ];
     for body in &bodies {
         let env = envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime);
-        let report = client.send(env, &body[..]).expect("send");
+        let report = client.send(env, std::io::Cursor::new(&body[..])).expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     }
     client.quit().expect("quit");
@@ -240,12 +234,9 @@ fn aiosmtpd_starttls_auth_plain_byte_exact_bodies() {
         // aiosmtpd keeps the bytes as sent (dots un-stuffed).
         let want = client_form(body);
         assert!(m.body == want, "stored {} want {}", show(&m.body), show(&want));
-        let meta = String::from_utf8_lossy(m.raw.split(|&b| b == b'\n').next().unwrap_or_default())
-            .into_owned();
-        assert!(
-            meta.contains("\"tls\": true") && meta.contains("\"authenticated\": true"),
-            "{meta}"
-        );
+        let meta =
+            String::from_utf8_lossy(m.raw.split(|&b| b == b'\n').next().unwrap_or_default()).into_owned();
+        assert!(meta.contains("\"tls\": true") && meta.contains("\"authenticated\": true"), "{meta}");
     }
 }
 
@@ -270,8 +261,7 @@ fn login_only_proxy(upstream: u16) -> (u16, std::thread::JoinHandle<Vec<String>>
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
                 let is_auth = line.get(4..9).is_some_and(|w| w.eq_ignore_ascii_case("AUTH "));
-                let out =
-                    if is_auth { format!("{}AUTH LOGIN\r\n", &line[..4]) } else { line.clone() };
+                let out = if is_auth { format!("{}AUTH LOGIN\r\n", &line[..4]) } else { line.clone() };
                 if to_client.write_all(out.as_bytes()).is_err() {
                     break;
                 }
@@ -314,7 +304,7 @@ fn aiosmtpd_auth_login() {
     let offered: Vec<_> = client.capabilities().expect("caps").auth_mechanisms().collect();
     assert_eq!(offered, [smtp_proto::sasl::Mechanism::Login]);
     let body = b"Subject: login\r\n\r\nhi\r\n";
-    let report = client.send(envelope(&["bob@example.org"]), &body[..]).expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&body[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let got = server.wait_for(1, WAIT);
@@ -332,8 +322,7 @@ fn aiosmtpd_wrong_password_is_auth_failed_535() {
         auth: Some(("alice".into(), "s3cret".into())),
         ..AioOptions::default()
     });
-    let o = aio_options(&server, TlsMode::Required)
-        .with_credentials(Credentials::password("alice", "wrong"));
+    let o = aio_options(&server, TlsMode::Required).with_credentials(Credentials::password("alice", "wrong"));
     match SmtpClient::connect(&o) {
         Err(Error::Session(smtp_proto::Error::AuthFailed { reply: Some(r), .. })) => {
             assert_eq!(r.code(), 535)
@@ -350,12 +339,12 @@ fn aiosmtpd_implicit_tls_with_auth() {
         auth: Some(("alice".into(), "s3cret".into())),
         ..AioOptions::default()
     });
-    let o = aio_options(&server, TlsMode::Implicit)
-        .with_credentials(Credentials::password("alice", "s3cret"));
+    let o =
+        aio_options(&server, TlsMode::Implicit).with_credentials(Credentials::password("alice", "s3cret"));
     let mut client = SmtpClient::connect(&o).expect("connect");
     assert!(client.is_tls());
     let body = b"Subject: implicit\r\n\r\nover TLS from the first byte\r\n";
-    let report = client.send(envelope(&["bob@example.org"]), &body[..]).expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&body[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let got = server.wait_for(1, WAIT);
@@ -370,7 +359,7 @@ fn aiosmtpd_refused_recipient_gives_a_partial_report() {
     let report = client
         .send(
             envelope(&["reject.me@example.org", "bob@example.org", "tempfail@example.org"]),
-            &b"Subject: partial\r\n\r\nhi\r\n"[..],
+            std::io::Cursor::new(&b"Subject: partial\r\n\r\nhi\r\n"[..]),
         )
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
@@ -400,7 +389,7 @@ fn postfix_bdat_delivers_to_the_maildir() {
         let mut client = SmtpClient::connect(&options(server.port())).expect("connect");
         assert!(client.capabilities().expect("caps").chunking());
         let env = envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime);
-        let report = client.send(env, &message[..]).expect("send");
+        let report = client.send(env, std::io::Cursor::new(&message[..])).expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().expect("quit");
     });
@@ -416,21 +405,18 @@ fn postfix_bdat_delivers_to_the_maildir() {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn postfix_dsn_request_gets_a_success_report() {
     let server = postfix();
-    let rcpt = Recipient::new(
-        smtp_proto::address::ForwardPath::parse("bob@example.org").expect("address"),
-    )
-    .notify(Notify::on(true, true, false).expect("notify"))
-    .orcpt(OrigRecipient::rfc822("bob@example.org").expect("orcpt"));
-    let env = Envelope::new(
-        smtp_proto::address::ReversePath::parse("alice@example.org").expect("address"),
-        [rcpt],
-    )
-    .expect("envelope")
-    .ret(Ret::Hdrs)
-    .envid(EnvId::new("blocking-envid-1").expect("envid"));
+    let rcpt = Recipient::new(smtp_proto::address::ForwardPath::parse("bob@example.org").expect("address"))
+        .notify(Notify::on(true, true, false).expect("notify"))
+        .orcpt(OrigRecipient::rfc822("bob@example.org").expect("orcpt"));
+    let env =
+        Envelope::new(smtp_proto::address::ReversePath::parse("alice@example.org").expect("address"), [rcpt])
+            .expect("envelope")
+            .ret(Ret::Hdrs)
+            .envid(EnvId::new("blocking-envid-1").expect("envid"));
     let mut client = SmtpClient::connect(&options(server.port())).expect("connect");
     assert!(client.capabilities().expect("caps").dsn());
-    let report = client.send(env, &b"Subject: dsn\r\n\r\nnotify me\r\n"[..]).expect("send");
+    let report =
+        client.send(env, std::io::Cursor::new(&b"Subject: dsn\r\n\r\nnotify me\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     client.quit().expect("quit");
@@ -453,7 +439,7 @@ fn postfix_utf8_address() {
     assert!(client.capabilities().expect("caps").smtp_utf8());
     let body = "Subject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\r\n\r\nHallo Jörg\r\n".as_bytes();
     let env = envelope(&["jörg@example.org"]).body_type(BodyType::EightBitMime);
-    let report = client.send(env, body).expect("send");
+    let report = client.send(env, std::io::Cursor::new(body)).expect("send");
     assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
     client.quit().expect("quit");
     let got = server.wait_for_mailbox("jörg", 1, WAIT);

@@ -84,7 +84,9 @@ fn sink_50_mib_streamed_in_constant_memory() {
     const LEN: u64 = 50 << 20;
     let sink = sink(SinkOptions::default());
     let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), Generated::new(LEN)).expect("send");
+    let report = client
+        .send(envelope(&["bob@example.org"]), smtp_blocking::OneShot(Generated::new(LEN)))
+        .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     // Measured before reading the stored copy back (which needs the whole body in memory).
@@ -104,10 +106,7 @@ fn sink_50_mib_streamed_in_constant_memory() {
             break;
         }
         let want: Vec<u8> = chunk[..n].iter().copied().filter(|&b| b != b'\r').collect();
-        assert!(
-            stored.get(at..at + want.len()) == Some(&want[..]),
-            "stored body differs near offset {at}"
-        );
+        assert!(stored.get(at..at + want.len()) == Some(&want[..]), "stored body differs near offset {at}");
         at += want.len();
     }
     assert_eq!(at, stored.len());

@@ -10,12 +10,9 @@ use common::{PATIENCE, Peer, options, serve, tricky_body};
 use smtp_blocking::{Error, SmtpClient};
 use smtp_proto::body::{normalize_line_endings, unstuff};
 use smtp_proto::command::BodyType;
-use smtp_proto::{
-    ApiMisuse, Envelope, Failure, Outcome, Protocol, RecipientStatus, Refusal, SendError, Timer,
-};
+use smtp_proto::{Envelope, Failure, Outcome, Protocol, RecipientStatus, Refusal, SendError, Timer};
 
-const EHLO_PIPELINING: &str =
-    "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n";
+const EHLO_PIPELINING: &str = "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n";
 const EHLO_PLAIN: &str = "250-mx.test\r\n250 8BITMIME\r\n";
 
 fn envelope(to: &[&str]) -> Envelope {
@@ -47,7 +44,7 @@ fn pipelined_session_sends_mail_rcpt_data_in_one_go() {
     assert!(!client.is_tls());
     assert!(client.capabilities().expect("capabilities").pipelining());
     let body = b"Subject: hi\r\n\r\n.hidden\r\nbye\r\n";
-    let report = client.send(envelope(&["bob@example.org"]), &body[..]).expect("send");
+    let report = client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&body[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert!(report.all_delivered());
     assert_eq!(report.final_reply.expect("final reply").code(), 250);
@@ -82,7 +79,7 @@ fn lock_step_session_waits_for_each_reply() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     let report = client
-        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"hello\n"[..])
+        .send(envelope(&["bob@example.org", "carol@example.org"]), std::io::Cursor::new(&b"hello\n"[..]))
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert_eq!(report.recipients.len(), 2);
@@ -113,7 +110,8 @@ fn pipelining_offered_but_disabled_in_options_runs_lock_step() {
     let mut o = options(port);
     o.session.pipelining = smtp_proto::ExtensionUse::Never;
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.join().expect("server");
@@ -130,7 +128,7 @@ fn several_messages_on_one_connection() {
         (0..4).map(|i| format!("Subject: message {i}\r\n\r\nbody {i}\r\n").into_bytes()).collect();
     for (i, body) in bodies.iter().enumerate() {
         let to = format!("user{i}@example.org");
-        let report = client.send(envelope(&[&to]), &body[..]).expect("send");
+        let report = client.send(envelope(&[&to]), std::io::Cursor::new(&body[..])).expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "message {i}");
         assert_eq!(report.id.get(), i as u64 + 1);
     }
@@ -153,7 +151,7 @@ fn refused_recipient_gives_a_partial_report() {
     let report = client
         .send(
             envelope(&["bob@example.org", "reject@example.org", "carol@example.org"]),
-            &b"hi\r\n"[..],
+            std::io::Cursor::new(&b"hi\r\n"[..]),
         )
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
@@ -166,7 +164,8 @@ fn refused_recipient_gives_a_partial_report() {
     assert_eq!(refused.code(), 550);
     assert!(!report.all_delivered());
     // The session goes on.
-    let report = client.send(envelope(&["dave@example.org"]), &b"again\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["dave@example.org"]), std::io::Cursor::new(&b"again\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, _) = server.join().expect("server");
@@ -188,11 +187,13 @@ fn every_recipient_refused_rejects_the_message_and_keeps_the_session() {
         p.auto(EHLO_PIPELINING)
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client.send(envelope(&["nobody@example.org"]), &b"x\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["nobody@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
     assert!(client.close_reason().is_none());
-    let report = client.send(envelope(&["bob@example.org"]), &b"y\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"y\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, _) = server.join().expect("server");
@@ -210,7 +211,8 @@ fn service_closing_mid_session_rejects_and_closes() {
         p.wait_close();
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     assert!(report.is_temporary());
     match client.close_reason() {
@@ -219,8 +221,8 @@ fn service_closing_mid_session_rejects_and_closes() {
         }
         other => panic!("close reason {other:?}"),
     }
-    match client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]) {
-        Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected))) => {}
+    match client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])) {
+        Err(Error::Closed(cause)) => assert_eq!(cause.reply().map(|r| r.code()), Some(421)),
         other => panic!("{other:?}"),
     }
     client.quit().expect("quit after the session ended is a no-op");
@@ -241,7 +243,8 @@ fn eof_after_the_final_dot_is_unknown() {
         // Close without a reply: the message may or may not have been delivered.
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Unknown);
     assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
     assert!(
@@ -250,8 +253,8 @@ fn eof_after_the_final_dot_is_unknown() {
         client.close_reason()
     );
     assert!(matches!(
-        client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]),
-        Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)))
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])),
+        Err(Error::Closed(_))
     ));
     server.join().expect("server");
 }
@@ -269,7 +272,8 @@ fn eof_before_the_final_dot_is_rejected() {
         // Close before the 354.
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     assert!(client.close_reason().is_some());
     server.join().expect("server");
@@ -303,12 +307,10 @@ fn silence_after_the_final_dot_times_out_as_unknown() {
     let mut o = options(port);
     o.session.timeouts.data_termination = Duration::from_millis(200);
     let mut client = SmtpClient::connect(&o).expect("connect");
-    let report = client.send(envelope(&["bob@example.org"]), &b"x\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Unknown);
-    assert_eq!(
-        report.failure,
-        Some(Failure::Session(smtp_proto::Error::Timeout(Timer::DataTermination)))
-    );
+    assert_eq!(report.failure, Some(Failure::Session(smtp_proto::Error::Timeout(Timer::DataTermination))));
     assert!(matches!(
         client.close_reason(),
         Some(Error::Session(smtp_proto::Error::Timeout(Timer::DataTermination)))
@@ -324,11 +326,10 @@ fn large_tricky_body_streams_and_unstuffs_to_the_original() {
         p.auto(EHLO_PIPELINING)
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    let env =
-        envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime).size(body.len() as u64);
+    let env = envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime).size(body.len() as u64);
     let mut seen = Vec::new();
     let report = client
-        .send_with_progress(env, &body[..], |sent, total| seen.push((sent, total)))
+        .send_with_progress(env, std::io::Cursor::new(&body[..]), |sent, total| seen.push((sent, total)))
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
@@ -374,7 +375,7 @@ fn bdat_in_lock_step_sends_every_chunk() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     let env = envelope(&["bob@example.org"]).body_type(BodyType::EightBitMime);
-    let report = client.send(env, &body[..]).expect("send");
+    let report = client.send(env, std::io::Cursor::new(&body[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let ((got, chunks), _) = server.join().expect("server");
@@ -402,7 +403,7 @@ fn lmtp_reports_each_recipient_after_the_body() {
     o.session.protocol = Protocol::Lmtp;
     let mut client = SmtpClient::connect(&o).expect("connect");
     let report = client
-        .send(envelope(&["bob@example.org", "carol@example.org"]), &b"x\r\n"[..])
+        .send(envelope(&["bob@example.org", "carol@example.org"]), std::io::Cursor::new(&b"x\r\n"[..]))
         .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
@@ -419,12 +420,13 @@ fn too_big_for_the_server_is_refused_before_any_byte() {
         p.auto("250-mx.test\r\n250-PIPELINING\r\n250 SIZE 1000\r\n")
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    match client.send(envelope(&["bob@example.org"]).size(5000), &b"x\r\n"[..]) {
+    match client.send(envelope(&["bob@example.org"]).size(5000), std::io::Cursor::new(&b"x\r\n"[..])) {
         Err(Error::Refused(SendError::Refused(Refusal::TooBig { size: 5000, limit: 1000 }))) => {}
         other => panic!("{other:?}"),
     }
     // Nothing was written for it; the session is still good.
-    let report = client.send(envelope(&["bob@example.org"]), &b"small\r\n"[..]).expect("send");
+    let report =
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"small\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, received) = server.join().expect("server");
@@ -462,14 +464,14 @@ fn body_read_error_aborts_the_session_without_a_final_dot() {
         p.wait_close();
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
-    match client.send(envelope(&["bob@example.org"]), FailingBody { ok: 100_000 }) {
+    match client.send(envelope(&["bob@example.org"]), smtp_blocking::OneShot(FailingBody { ok: 100_000 })) {
         Err(Error::Body(e)) => assert_eq!(e.to_string(), "disk on fire"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(client.close_reason(), Some(Error::Session(smtp_proto::Error::Aborted))));
     assert!(matches!(
-        client.send(envelope(&["bob@example.org"]), &b"x"[..]),
-        Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)))
+        client.send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"x"[..])),
+        Err(Error::Closed(_))
     ));
     drop(client);
     let ((), received) = server.join().expect("server");
@@ -492,7 +494,7 @@ fn eight_bit_body_under_a_seven_bit_declaration_is_a_body_error() {
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     match client.send(
         envelope(&["bob@example.org"]).body_type(smtp_proto::command::BodyType::SevenBit),
-        &b"caf\xc3\xa9\r\n"[..],
+        std::io::Cursor::new(&b"caf\xc3\xa9\r\n"[..]),
     ) {
         Err(Error::Body(e)) => assert_eq!(e.kind(), ErrorKind::InvalidData),
         other => panic!("{other:?}"),
@@ -504,10 +506,7 @@ fn eight_bit_body_under_a_seven_bit_declaration_is_a_body_error() {
 #[test]
 fn connection_refused_is_a_connect_error() {
     // Bind, learn the port, close: nothing listens there any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind")
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind").port();
     match SmtpClient::connect(&options(port)) {
         Err(Error::Connect(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
         other => panic!("{other:?}"),
@@ -544,7 +543,9 @@ fn from_stream_runs_over_a_unix_socket() {
     let mut o = options(0);
     o.helo_name = None;
     let mut client = SmtpClient::from_stream(client_end, &o).expect("session");
-    let report = client.send(envelope(&["bob@example.org"]), &b"over unix\r\n"[..]).expect("send");
+    let report = client
+        .send(envelope(&["bob@example.org"]), std::io::Cursor::new(&b"over unix\r\n"[..]))
+        .expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let (messages, received) = server.join().expect("server");
@@ -574,8 +575,7 @@ struct Lines {
 
 impl Read for Lines {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        const LINE: &[u8] =
-            b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\r\n";
+        const LINE: &[u8] = b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\r\n";
         let n = (buf.len() as u64).min(self.left) as usize;
         for (i, b) in buf[..n].iter_mut().enumerate() {
             *b = LINE[i % LINE.len()];
@@ -601,8 +601,9 @@ fn server_giving_up_mid_body_rejects_the_message() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     // Far more than the socket buffers hold: the end of data can never be handed out.
-    let report =
-        client.send(envelope(&["bob@example.org"]), Lines { left: 64 << 20 }).expect("send");
+    let report = client
+        .send(envelope(&["bob@example.org"]), smtp_blocking::OneShot(Lines { left: 64 << 20 }))
+        .expect("send");
     assert_eq!(report.outcome, Outcome::Rejected);
     // The driver does not read while it writes the body: the broken write ends the session.
     assert!(matches!(client.close_reason(), Some(Error::Io(_))), "{:?}", client.close_reason());

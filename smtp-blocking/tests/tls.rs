@@ -64,14 +64,14 @@ fn starttls_then_ehlo_again_then_auth_plain_then_mail() {
         let messages = p.auto(EHLO_AUTH);
         (messages, plaintext_len)
     });
-    let options = tls_options(port, &pki, TlsMode::Required)
-        .with_credentials(Credentials::password("user", "pass"));
+    let options =
+        tls_options(port, &pki, TlsMode::Required).with_credentials(Credentials::password("user", "pass"));
     let ((), logs) = capture(|| {
         let mut client = SmtpClient::connect(&options).expect("connect");
         assert!(client.is_tls());
         let caps = client.capabilities().expect("capabilities after TLS");
         assert!(!caps.starttls(), "capabilities are the ones from inside TLS");
-        let report = client.send(envelope(), &b"secret\r\n"[..]).expect("send");
+        let report = client.send(envelope(), std::io::Cursor::new(&b"secret\r\n"[..])).expect("send");
         assert_eq!(report.outcome, Outcome::Sent);
         client.quit().expect("quit");
     });
@@ -103,7 +103,7 @@ fn implicit_tls_and_close_notify_on_quit() {
     let options = tls_options(port, &pki, TlsMode::Implicit);
     let mut client = SmtpClient::connect(&options).expect("connect");
     assert!(client.is_tls());
-    let report = client.send(envelope(), &b"over TLS\r\n"[..]).expect("send");
+    let report = client.send(envelope(), std::io::Cursor::new(&b"over TLS\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     let ((messages, end), _) = server.join().expect("server");
@@ -139,10 +139,7 @@ fn implicit_tls_with_an_unknown_ca_fails_at_connect() {
     let wrong = other_ca(&pki);
     let server_config = pki.server.clone();
     let (port, server) = serve(move |p: &mut Peer| p.starttls(server_config).is_err());
-    assert_tls_error(
-        SmtpClient::connect(&tls_options(port, &wrong, TlsMode::Implicit)),
-        "UnknownIssuer",
-    );
+    assert_tls_error(SmtpClient::connect(&tls_options(port, &wrong, TlsMode::Implicit)), "UnknownIssuer");
     let (server_failed, _) = server.join().expect("server");
     assert!(server_failed, "the server saw the client's alert");
 }
@@ -160,10 +157,7 @@ fn starttls_with_an_unknown_ca_fails_at_connect() {
         p.send("220 go ahead\r\n");
         p.starttls(server_config).is_err()
     });
-    assert_tls_error(
-        SmtpClient::connect(&tls_options(port, &wrong, TlsMode::Required)),
-        "UnknownIssuer",
-    );
+    assert_tls_error(SmtpClient::connect(&tls_options(port, &wrong, TlsMode::Required)), "UnknownIssuer");
     let (server_failed, _) = server.join().expect("server");
     assert!(server_failed);
 }
@@ -228,10 +222,9 @@ fn opportunistic_tls_goes_on_in_plaintext_when_not_offered() {
         p.send("220 mx.test\r\n");
         p.auto("250-mx.test\r\n250 PIPELINING\r\n")
     });
-    let mut client =
-        SmtpClient::connect(&tls_options(port, &pki, TlsMode::Opportunistic)).expect("connect");
+    let mut client = SmtpClient::connect(&tls_options(port, &pki, TlsMode::Opportunistic)).expect("connect");
     assert!(!client.is_tls());
-    let report = client.send(envelope(), &b"x\r\n"[..]).expect("send");
+    let report = client.send(envelope(), std::io::Cursor::new(&b"x\r\n"[..])).expect("send");
     assert_eq!(report.outcome, Outcome::Sent);
     client.quit().expect("quit");
     server.join().expect("server");
@@ -270,8 +263,8 @@ fn wrong_password_is_auth_failed_with_the_reply() {
             p.send("221 bye\r\n");
         }
     });
-    let options = tls_options(port, &pki, TlsMode::Required)
-        .with_credentials(Credentials::password("user", "wrong"));
+    let options =
+        tls_options(port, &pki, TlsMode::Required).with_credentials(Credentials::password("user", "wrong"));
     match SmtpClient::connect(&options) {
         Err(Error::Session(smtp_proto::Error::AuthFailed { reply: Some(r), .. })) => {
             assert_eq!(r.code(), 535)
@@ -310,8 +303,8 @@ fn auth_login_when_it_is_all_the_server_offers() {
         p.send("221 bye\r\n");
         (user, pass)
     });
-    let options = tls_options(port, &pki, TlsMode::Required)
-        .with_credentials(Credentials::password("user", "pass"));
+    let options =
+        tls_options(port, &pki, TlsMode::Required).with_credentials(Credentials::password("user", "pass"));
     let client = SmtpClient::connect(&options).expect("connect");
     client.quit().expect("quit");
     let ((user, pass), _) = server.join().expect("server");

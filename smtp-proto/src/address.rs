@@ -153,9 +153,7 @@ fn is_control(c: char) -> bool {
 
 /// RFC 5322 `atext`, extended with any non-ASCII character by RFC 6531 §3.3 (controls are rejected earlier).
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-        || "!#$%&'*+-/=?^_`{|}~".contains(c)
-        || (!c.is_ascii() && !is_control(c))
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || (!c.is_ascii() && !is_control(c))
 }
 
 /// `Dot-string = Atom *("." Atom)`.
@@ -281,10 +279,8 @@ fn check_address_literal(s: &str) -> Result<(), AddressErrorKind> {
     if s.len() > MAX_DOMAIN_LEN {
         return Err(AddressErrorKind::DomainTooLong);
     }
-    let inner = s
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .ok_or(AddressErrorKind::AddressLiteral)?;
+    let inner =
+        s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or(AddressErrorKind::AddressLiteral)?;
     // Compare bytes: `inner[..5]` would panic when byte 5 falls inside a UTF-8 character.
     let ok = if inner.len() >= 5 && inner.as_bytes()[..5].eq_ignore_ascii_case(b"IPv6:") {
         is_ipv6(&inner[5..])
@@ -673,8 +669,7 @@ impl HeloName {
         if !s.is_ascii() {
             return Err(err(AddressErrorKind::NonAscii));
         }
-        let checked =
-            if s.starts_with('[') { check_address_literal(s) } else { check_domain(s, false) };
+        let checked = if s.starts_with('[') { check_address_literal(s) } else { check_domain(s, false) };
         checked.map_err(err)?;
         Ok(HeloName { text: String::from(s) })
     }
@@ -819,16 +814,12 @@ mod tests {
         assert!(Mailbox::parse("user@例え.テスト").is_ok());
         assert!(Mailbox::parse("用户@例子.广告").is_ok());
         assert!(Mailbox::parse("user@b\u{fc}cher\u{3002}example").is_err());
-        assert_eq!(
-            HeloName::parse("bücher.example").unwrap_err().kind(),
-            AddressErrorKind::NonAscii
-        );
+        assert_eq!(HeloName::parse("bücher.example").unwrap_err().kind(), AddressErrorKind::NonAscii);
     }
 
     #[test]
     fn helo_names() {
-        for ok in ["client.example.org", "localhost", "[192.0.2.1]", "[IPv6:2001:db8::1]", "a-b.c9"]
-        {
+        for ok in ["client.example.org", "localhost", "[192.0.2.1]", "[IPv6:2001:db8::1]", "a-b.c9"] {
             assert_eq!(HeloName::parse(ok).unwrap().as_str(), ok);
         }
         for (bad, k) in [

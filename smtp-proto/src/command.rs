@@ -266,10 +266,7 @@ impl Command<'_> {
         if let Command::Rcpt { params, smtputf8, .. } = self {
             if let Some(orcpt) = &params.orcpt {
                 if orcpt.encoded_len(*smtputf8) > MAX_ORCPT_LEN {
-                    return Err(CommandError::Param(ParamError::new(
-                        "ORCPT",
-                        ParamErrorKind::TooLong,
-                    )));
+                    return Err(CommandError::Param(ParamError::new("ORCPT", ParamErrorKind::TooLong)));
                 }
             }
         }
@@ -468,10 +465,7 @@ mod tests {
         p.requiretls = true;
         p.auth = Some(ReversePath::null());
         p.ret = Some(Ret::Hdrs);
-        assert_eq!(
-            Command::Mail { from: &from, params: &p }.max_len(),
-            512 + 26 + 16 + 10 + 11 + 500 + 110
-        );
+        assert_eq!(Command::Mail { from: &from, params: &p }.max_len(), 512 + 26 + 16 + 10 + 11 + 500 + 110);
         let r = RcptParams::default();
         assert_eq!(Command::Rcpt { to: &to, params: &r, smtputf8: false }.max_len(), 512);
         let r = RcptParams { notify: Some(Notify::never()), orcpt: None };
@@ -484,15 +478,8 @@ mod tests {
         let m = Mailbox::parse("café@example.com").unwrap();
         let from = ReversePath::mailbox(m.clone());
         let p = MailParams::default();
-        assert_eq!(
-            enc(Command::Mail { from: &from, params: &p }),
-            Err(CommandError::SmtpUtf8Required)
-        );
-        let p = MailParams {
-            smtputf8: true,
-            body: Some(BodyType::EightBitMime),
-            ..MailParams::default()
-        };
+        assert_eq!(enc(Command::Mail { from: &from, params: &p }), Err(CommandError::SmtpUtf8Required));
+        let p = MailParams { smtputf8: true, body: Some(BodyType::EightBitMime), ..MailParams::default() };
         assert_eq!(
             enc(Command::Mail { from: &from, params: &p }).unwrap(),
             "MAIL FROM:<café@example.com> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()

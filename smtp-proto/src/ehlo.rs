@@ -15,13 +15,8 @@ use crate::reply::Reply;
 use crate::sasl::Mechanism;
 
 /// Every mechanism this crate can run, in the order [`Capabilities::auth_mechanisms`] reports them.
-const ALL_MECHANISMS: [Mechanism; 5] = [
-    Mechanism::Plain,
-    Mechanism::Login,
-    Mechanism::CramMd5,
-    Mechanism::XOAuth2,
-    Mechanism::OAuthBearer,
-];
+const ALL_MECHANISMS: [Mechanism; 5] =
+    [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5, Mechanism::XOAuth2, Mechanism::OAuthBearer];
 
 /// The mechanism's bit in [`Capabilities`]' set.
 fn mechanism_bit(m: Mechanism) -> u8 {
@@ -140,19 +135,13 @@ fn parse_size(params: &[u8]) -> Option<u64> {
     if tok.is_empty() || !tok.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = tok
-        .iter()
-        .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    let n = tok.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
     (n > 0).then_some(n)
 }
 
 /// RFC 9422 limit value for RCPTMAX/MAILMAX: 1 to 999999, no leading zero.
 fn parse_limit_value(value: &[u8]) -> Option<u32> {
-    if value.is_empty()
-        || value.len() > 6
-        || value[0] == b'0'
-        || !value.iter().all(u8::is_ascii_digit)
-    {
+    if value.is_empty() || value.len() > 6 || value[0] == b'0' || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(value.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')))
@@ -163,11 +152,9 @@ fn parse_limit_value(value: &[u8]) -> Option<u32> {
 /// A syntactically malformed parameter list is ignored as a whole; a bad value drops only that limit; unknown
 /// names are ignored.
 fn parse_limits(params: &[u8]) -> (Option<u32>, Option<u32>) {
-    let valid_name = |n: &[u8]| {
-        !n.is_empty() && n.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    let valid_value =
-        |v: &[u8]| !v.is_empty() && v.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b';');
+    let valid_name =
+        |n: &[u8]| !n.is_empty() && n.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid_value = |v: &[u8]| !v.is_empty() && v.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b';');
     let well_formed = tokens(params).all(|tok| match tok.iter().position(|&b| b == b'=') {
         Some(eq) => valid_name(&tok[..eq]) && valid_value(&tok[eq + 1..]),
         None => valid_name(tok),
@@ -222,10 +209,8 @@ impl Capabilities {
             if kw.len() >= 5 && kw[..5].eq_ignore_ascii_case(b"AUTH=") {
                 // Legacy `AUTH=LOGIN PLAIN`: keyword AUTH, parameters from after the `=`.
                 entry.keyword.end = first.start + 4;
-                entry.params = Span {
-                    start: first.start + 5,
-                    end: span_trim_end(text, span).max(first.start + 5),
-                };
+                entry.params =
+                    Span { start: first.start + 5, end: span_trim_end(text, span).max(first.start + 5) };
                 entry.legacy_auth = true;
             }
             let kw = &text[entry.keyword.start..entry.keyword.end];
@@ -249,8 +234,7 @@ impl Capabilities {
         for e in &caps.entries {
             let kw = &text[e.keyword.start..e.keyword.end];
             let params = &text[e.params.start..e.params.end];
-            if let Some(&(_, flag)) =
-                FLAGS.iter().find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(kw))
+            if let Some(&(_, flag)) = FLAGS.iter().find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(kw))
             {
                 caps.flags |= flag;
                 if flag == SIZE {
@@ -359,9 +343,7 @@ impl Capabilities {
     pub fn extension(&self, keyword: &str) -> Option<&[u8]> {
         self.entries
             .iter()
-            .find(|e| {
-                self.text[e.keyword.start..e.keyword.end].eq_ignore_ascii_case(keyword.as_bytes())
-            })
+            .find(|e| self.text[e.keyword.start..e.keyword.end].eq_ignore_ascii_case(keyword.as_bytes()))
             .map(|e| &self.text[e.params.start..e.params.end])
     }
 
@@ -398,10 +380,7 @@ impl fmt::Debug for Capabilities {
             .field(
                 "extensions",
                 &DebugList(self.entries.iter().map(|e| {
-                    Ext(
-                        &self.text[e.keyword.start..e.keyword.end],
-                        &self.text[e.params.start..e.params.end],
-                    )
+                    Ext(&self.text[e.keyword.start..e.keyword.end], &self.text[e.params.start..e.params.end])
                 })),
             )
             .finish()
@@ -445,10 +424,7 @@ mod tests {
         assert_eq!(c.extension("auth"), Some(&b"PLAIN LOGIN XOAUTH2"[..]));
         assert_eq!(c.extension("mx.example.com"), None, "the first line is not a keyword");
         let kws: Vec<&[u8]> = c.keywords().collect();
-        assert_eq!(
-            kws,
-            vec![&b"pipelining"[..], b"SIZE", b"AUTH", b"LIMITS", b"ENHANCEDSTATUSCODES"]
-        );
+        assert_eq!(kws, vec![&b"pipelining"[..], b"SIZE", b"AUTH", b"LIMITS", b"ENHANCEDSTATUSCODES"]);
         assert!(!c.starttls() && !c.dsn() && !c.chunking());
     }
 

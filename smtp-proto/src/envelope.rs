@@ -196,6 +196,19 @@ impl Envelope {
         self
     }
 
+    /// The same envelope (reverse-path, DSN requests, body type, size, REQUIRETLS, SMTPUTF8) for other
+    /// recipients: one transaction of a message sent in several (RFC 5321 §4.5.3.1.10).
+    pub fn with_recipients(
+        &self,
+        recipients: impl IntoIterator<Item = Recipient>,
+    ) -> Result<Envelope, EnvelopeError> {
+        let recipients: Vec<Recipient> = recipients.into_iter().collect();
+        if recipients.is_empty() {
+            return Err(EnvelopeError::NoRecipients);
+        }
+        Ok(Envelope { recipients, from: self.from.clone(), envid: self.envid.clone(), ..*self })
+    }
+
     /// Appends a recipient.
     pub fn add_recipient(&mut self, recipient: impl Into<Recipient>) {
         self.recipients.push(recipient.into());
@@ -242,15 +255,11 @@ impl Envelope {
     }
 
     pub(crate) fn wants_dsn(&self) -> bool {
-        self.ret.is_some()
-            || self.envid.is_some()
-            || self.recipients.iter().any(Recipient::wants_dsn)
+        self.ret.is_some() || self.envid.is_some() || self.recipients.iter().any(Recipient::wants_dsn)
     }
 
     /// Whether the message needs SMTPUTF8: asked for, or an address that is not ASCII.
     pub fn needs_smtputf8(&self) -> bool {
-        self.smtputf8
-            || self.from.needs_smtputf8()
-            || self.recipients.iter().any(|r| r.path.needs_smtputf8())
+        self.smtputf8 || self.from.needs_smtputf8() || self.recipients.iter().any(|r| r.path.needs_smtputf8())
     }
 }

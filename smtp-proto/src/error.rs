@@ -56,10 +56,12 @@ impl fmt::Display for Error {
             Error::Protocol(v) => write!(f, "protocol violation: {v}"),
             Error::ServiceUnavailable(r) => write!(f, "service unavailable: {r}"),
             Error::HelloRejected(r) => write!(f, "EHLO/HELO rejected: {r}"),
-            Error::StartTlsInjection => {
-                f.write_str("bytes arrived between the STARTTLS reply and the TLS handshake (injection attempt)")
+            Error::StartTlsInjection => f.write_str(
+                "bytes arrived between the STARTTLS reply and the TLS handshake (injection attempt)",
+            ),
+            Error::TlsUnavailable(None) => {
+                f.write_str("TLS is required and the server does not offer STARTTLS")
             }
-            Error::TlsUnavailable(None) => f.write_str("TLS is required and the server does not offer STARTTLS"),
             Error::TlsUnavailable(Some(r)) => write!(f, "TLS is required and STARTTLS was refused: {r}"),
             Error::AuthRequiresTls => f.write_str("refusing to authenticate over an unencrypted connection"),
             Error::NoAuthMechanism => f.write_str("the server offers no usable authentication mechanism"),
@@ -109,9 +111,7 @@ impl Error {
             | Error::StartTlsInjection
             | Error::AuthFailed { .. }
             | Error::ResetFailed(_) => Blame::Remote,
-            Error::TlsUnavailable(_) | Error::AuthRequiresTls | Error::NoAuthMechanism => {
-                Blame::Local
-            }
+            Error::TlsUnavailable(_) | Error::AuthRequiresTls | Error::NoAuthMechanism => Blame::Local,
             Error::Aborted => Blame::Misuse,
             Error::Timeout(_) | Error::UnexpectedEof => Blame::Transport,
         }
@@ -186,10 +186,7 @@ impl fmt::Display for ProtocolViolation {
                 write!(f, "the server sent \"{reply}\" when no reply was due")
             }
             ProtocolViolation::UnexpectedReply { command, reply } => {
-                write!(
-                    f,
-                    "the server answered {command} with \"{reply}\", which makes no sense there"
-                )
+                write!(f, "the server answered {command} with \"{reply}\", which makes no sense there")
             }
         }
     }
@@ -225,9 +222,7 @@ impl fmt::Display for ApiMisuse {
             ApiMisuse::BodyNotRequested => "the body was not requested yet",
             ApiMisuse::BodyFinished => "the message body is already finished",
             ApiMisuse::NoTlsUpgradePending => "no TLS upgrade was requested",
-            ApiMisuse::UndeclaredEightBit => {
-                "8-bit body data but the envelope declares a 7-bit body"
-            }
+            ApiMisuse::UndeclaredEightBit => "8-bit body data but the envelope declares a 7-bit body",
         })
     }
 }
@@ -277,26 +272,18 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::TooBig { size, limit } => write!(
-                f,
-                "message of {size} octets exceeds the server's limit of {limit}"
-            ),
+            Refusal::TooBig { size, limit } => {
+                write!(f, "message of {size} octets exceeds the server's limit of {limit}")
+            }
             Refusal::EightBitUnsupported => f.write_str("8-bit body and the server lacks 8BITMIME"),
-            Refusal::BinaryUnsupported => {
-                f.write_str("binary body and the server lacks BINARYMIME/CHUNKING")
-            }
-            Refusal::Utf8Unsupported => {
-                f.write_str("the message needs SMTPUTF8 (UTF-8 in an address or the header) and the server lacks it")
-            }
-            Refusal::RequireTlsUnavailable => {
-                f.write_str("REQUIRETLS needs TLS and a server that offers it")
-            }
+            Refusal::BinaryUnsupported => f.write_str("binary body and the server lacks BINARYMIME/CHUNKING"),
+            Refusal::Utf8Unsupported => f.write_str(
+                "the message needs SMTPUTF8 (UTF-8 in an address or the header) and the server lacks it",
+            ),
+            Refusal::RequireTlsUnavailable => f.write_str("REQUIRETLS needs TLS and a server that offers it"),
             Refusal::DsnNotSupported => f.write_str("DSN requested and the server lacks it"),
             Refusal::TooManyRecipients { count, max } => {
-                write!(
-                    f,
-                    "{count} recipients exceed the server's limit of {max} per message"
-                )
+                write!(f, "{count} recipients exceed the server's limit of {max} per message")
             }
             Refusal::SessionLimit { max } => {
                 write!(f, "the server takes at most {max} messages per session")

@@ -2,6 +2,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 
 use crate::address::ForwardPath;
 use crate::error::{Error, Refusal};
@@ -13,6 +14,9 @@ use crate::sasl::Mechanism;
 pub struct MessageId(pub(crate) u64);
 
 impl MessageId {
+    /// The id in the report of a message no session took (sessions count their messages from 1).
+    pub const UNSENT: MessageId = MessageId(0);
+
     /// The number behind the handle (1 for the session's first message, then counting up).
     pub fn get(self) -> u64 {
         self.0
@@ -188,10 +192,7 @@ impl MessageReport {
     /// byte, the connection lost, a timeout).
     pub fn reply(&self) -> Option<&Reply> {
         let lmtp = |positive: bool| {
-            self.recipients
-                .iter()
-                .filter_map(|r| r.lmtp_reply.as_ref())
-                .find(|r| r.is_positive() == positive)
+            self.recipients.iter().filter_map(|r| r.lmtp_reply.as_ref()).find(|r| r.is_positive() == positive)
         };
         match &self.failure {
             None => self.final_reply.as_ref().or_else(|| lmtp(true)),
@@ -238,10 +239,7 @@ impl MessageReport {
     /// enhanced code X.5.3: RFC 5321 §4.5.3.1.10, docs/conformance.md TXN-09). Send them the message again in a new
     /// transaction; the body was streamed, so only the caller can supply it again.
     pub fn retry_recipients(&self) -> impl Iterator<Item = &ForwardPath> + '_ {
-        self.recipients
-            .iter()
-            .filter(|r| r.rcpt_reply.as_ref().is_some_and(too_many))
-            .map(|r| &r.path)
+        self.recipients.iter().filter(|r| r.turned_away_as_too_many()).map(|r| &r.path)
     }
 
     /// True when no recipient failed permanently and nothing is unknown: a later retry of the whole message
@@ -252,7 +250,82 @@ impl MessageReport {
     }
 }
 
-fn too_many(reply: &Reply) -> bool {
-    let x53 = reply.enhanced().is_some_and(|e| e.subject == 5 && e.detail == 3);
-    reply.code() == 452 || (reply.code() == 552 && x53)
+impl RecipientResult {
+    /// The server turned this recipient away as one too many for the transaction (452, or 552 with enhanced
+    /// code X.5.3: RFC 5321 §4.5.3.1.10): it may be sent the message in another transaction.
+    pub fn turned_away_as_too_many(&self) -> bool {
+        self.rcpt_reply.as_ref().is_some_and(|reply| {
+            let x53 = reply.enhanced().is_some_and(|e| e.subject == 5 && e.detail == 3);
+            reply.code() == 452 || (reply.code() == 552 && x53)
+        })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Sent => "sent",
+            Outcome::Rejected => "rejected",
+            Outcome::Unknown => "outcome unknown",
+        })
+    }
+}
+
+impl fmt::Display for RecipientStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecipientStatus::Delivered => "delivered",
+            RecipientStatus::TemporaryFailure => "rejected (temporary)",
+            RecipientStatus::PermanentFailure => "rejected (permanent)",
+            RecipientStatus::Unknown => "unknown",
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused(r) => write!(f, "not sent: {r}"),
+            Failure::MailRejected => f.write_str("the server refused the sender (MAIL)"),
+            Failure::NoRecipientAccepted => f.write_str("the server accepted no recipient"),
+            Failure::DataRejected => f.write_str("the server refused DATA"),
+            Failure::Rejected => f.write_str("the server refused the message at its end"),
+            Failure::Interrupted => f.write_str("the server answered in the middle of the body"),
+            Failure::Session(e) => write!(f, "the session ended: {e}"),
+        }
+    }
+}
+
+/// The outcome with the reply that decided it, then one line a recipient with its own reply, as the server
+/// wrote it, then the warnings:
+///
+/// ```text
+/// sent: 250 2.0.0 Ok: queued as 4F2A
+///   delivered bob@example.org: 250 2.0.0 Ok: queued as 4F2A
+///   rejected (permanent) carol@example.org: 550 5.1.1 no such user
+/// ```
+impl fmt::Display for MessageReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.outcome)?;
+        if let Some(failure) = &self.failure {
+            write!(f, ": {failure}")?;
+        }
+        if let Some(reply) = self.reply() {
+            write!(f, ": {reply}")?;
+        }
+        for r in &self.recipients {
+            write!(f, "\n  {} {}", r.status, r.path)?;
+            if let Some(reply) = &r.reply {
+                write!(f, ": {reply}")?;
+            }
+        }
+        for w in &self.warnings {
+            match w {
+                Warning::NoDsnSupport => {
+                    f.write_str("\n  warning: the server does not support DSN; sent without DSN parameters")?
+                }
+            }
+        }
+        Ok(())
+    }
 }

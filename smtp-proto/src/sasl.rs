@@ -113,30 +113,19 @@ impl Credentials {
     /// User name and password, no authzid.
     #[must_use]
     pub fn password(username: impl Into<String>, password: impl Into<Secret>) -> Self {
-        Credentials::Password {
-            authzid: None,
-            username: username.into(),
-            password: password.into(),
-        }
+        Credentials::Password { authzid: None, username: username.into(), password: password.into() }
     }
 
     /// User name and OAuth 2.0 bearer token, no host or port.
     #[must_use]
     pub fn oauth2(username: impl Into<String>, token: impl Into<Secret>) -> Self {
-        Credentials::OAuth2 {
-            username: username.into(),
-            token: token.into(),
-            host: None,
-            port: None,
-        }
+        Credentials::OAuth2 { username: username.into(), token: token.into(), host: None, port: None }
     }
 
     /// The user name (authentication identity), for display and logs.
     pub fn username(&self) -> &str {
         match self {
-            Credentials::Password { username, .. } | Credentials::OAuth2 { username, .. } => {
-                username
-            }
+            Credentials::Password { username, .. } | Credentials::OAuth2 { username, .. } => username,
         }
     }
 
@@ -230,13 +219,8 @@ impl Mechanism {
     ///
     /// Only mechanisms [`usable_with`](Self::usable_with) the credentials take part; see
     /// [`choose`](Self::choose).
-    pub const PREFERENCE: [Mechanism; 5] = [
-        Mechanism::OAuthBearer,
-        Mechanism::XOAuth2,
-        Mechanism::CramMd5,
-        Mechanism::Plain,
-        Mechanism::Login,
-    ];
+    pub const PREFERENCE: [Mechanism; 5] =
+        [Mechanism::OAuthBearer, Mechanism::XOAuth2, Mechanism::CramMd5, Mechanism::Plain, Mechanism::Login];
 
     /// The registered name, upper case.
     #[must_use]
@@ -494,11 +478,8 @@ impl SaslClient {
                             .then(|| String::from_utf8_lossy(&challenge).into_owned()),
                     });
                     self.done = true;
-                    let ack = if self.mechanism == Mechanism::OAuthBearer {
-                        b"\x01".to_vec()
-                    } else {
-                        Vec::new()
-                    };
+                    let ack =
+                        if self.mechanism == Mechanism::OAuthBearer { b"\x01".to_vec() } else { Vec::new() };
                     Step::Respond(ack)
                 }
             }
@@ -527,9 +508,7 @@ impl SaslClient {
 
     fn username(&self) -> &str {
         match &self.credentials {
-            Credentials::Password { username, .. } | Credentials::OAuth2 { username, .. } => {
-                username
-            }
+            Credentials::Password { username, .. } | Credentials::OAuth2 { username, .. } => username,
         }
     }
 
@@ -592,8 +571,7 @@ impl SaslClient {
 fn cram_md5(user: &str, secret: &str, challenge: &[u8]) -> Vec<u8> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // HMAC accepts keys of any length (longer ones are hashed first), so this cannot fail.
-    let mut mac =
-        Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(challenge);
     let digest = mac.finalize().into_bytes();
     let mut out = Vec::with_capacity(user.len() + 1 + 2 * digest.len());

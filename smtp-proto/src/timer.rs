@@ -106,9 +106,7 @@ impl Timeouts {
     pub const fn of(&self, timer: Timer) -> Duration {
         match timer {
             Timer::Greeting => self.greeting,
-            Timer::Hello | Timer::StartTls | Timer::TlsHandshake | Timer::Auth | Timer::Reset => {
-                self.command
-            }
+            Timer::Hello | Timer::StartTls | Timer::TlsHandshake | Timer::Auth | Timer::Reset => self.command,
             Timer::Mail => self.mail,
             Timer::Rcpt => self.rcpt,
             Timer::DataInit => self.data_init,

@@ -103,11 +103,7 @@ fn check_wire_invariants(wire: &[u8]) {
             );
         }
         if b == b'\n' {
-            assert!(
-                i > 0 && wire[i - 1] == b'\r',
-                "bare LF at {i} in {:?}",
-                wire.escape_ascii().to_string()
-            );
+            assert!(i > 0 && wire[i - 1] == b'\r', "bare LF at {i} in {:?}", wire.escape_ascii().to_string());
         }
     }
     if wire == b".\r\n" {
@@ -175,9 +171,7 @@ fn cr_cr_lf_is_bare_cr_then_crlf() {
 #[test]
 fn smuggling_end_of_data_lookalikes() {
     let injected = b"MAIL FROM:<spoof@victim.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nFrom: ceo\r\n\r\nspoofed\r\n.\r\n";
-    for sep in
-        [&b"\n.\r\n"[..], b"\n.\n", b"\r.\r\n", b"\r.\r", b"\r\n.\n", b"\n.\r", b".\n", b".\r"]
-    {
+    for sep in [&b"\n.\r\n"[..], b"\n.\n", b"\r.\r\n", b"\r.\r", b"\r\n.\n", b"\n.\r", b".\n", b".\r"] {
         for prefix in [&b""[..], b"hello", b"hello\r\n", b"hello\n"] {
             let mut body = prefix.to_vec();
             body.extend_from_slice(sep);
@@ -209,10 +203,7 @@ fn tv35_line_length() {
     assert_eq!(wire.len(), 1 + 998 + 2 + 3);
     // Bare line ends count as line ends, as the encoder emits them.
     let mut scan = BodyScan::new();
-    scan.update(
-        &[vec![b'a'; 500], b"\n".to_vec(), vec![b'b'; 600], b"\r".to_vec(), vec![b'c'; 10]]
-            .concat(),
-    );
+    scan.update(&[vec![b'a'; 500], b"\n".to_vec(), vec![b'b'; 600], b"\r".to_vec(), vec![b'c'; 10]].concat());
     assert_eq!(scan.longest_line(), 600);
     // The last line counts without a line end.
     let mut scan = BodyScan::new();
@@ -235,13 +226,9 @@ fn tv37_bdat_single_chunk() {
 
 #[test]
 fn bdat_header_numbers() {
-    for (n, text) in [
-        (0u64, "0"),
-        (7, "7"),
-        (10, "10"),
-        (1_000_000, "1000000"),
-        (u64::MAX, "18446744073709551615"),
-    ] {
+    for (n, text) in
+        [(0u64, "0"), (7, "7"), (10, "10"), (1_000_000, "1000000"), (u64::MAX, "18446744073709551615")]
+    {
         let mut out = Vec::new();
         bdat_header(n, false, &mut out);
         assert_eq!(out, format!("BDAT {text}\r\n").as_bytes());

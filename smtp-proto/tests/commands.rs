@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 use smtp_proto::address::{AddressErrorKind, ForwardPath, HeloName, Mailbox, ReversePath};
 use smtp_proto::command::{
-    BodyType, Command, CommandError, EnvId, MailParams, Notify, OrigRecipient, ParamErrorKind,
-    RcptParams, Ret, xtext_decode, xtext_encode,
+    BodyType, Command, CommandError, EnvId, MailParams, Notify, OrigRecipient, ParamErrorKind, RcptParams,
+    Ret, xtext_decode, xtext_encode,
 };
 
 /// Encodes after a prefix, checks the one-CRLF invariant, and checks that nothing is appended on error.
@@ -28,11 +28,7 @@ fn encode(c: Command<'_>) -> Result<Vec<u8>, CommandError> {
 fn assert_one_line(line: &[u8]) {
     assert!(line.ends_with(b"\r\n"), "{line:?}");
     let body = &line[..line.len() - 2];
-    assert!(
-        !body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0),
-        "{:?}",
-        String::from_utf8_lossy(line)
-    );
+    assert!(!body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0), "{:?}", String::from_utf8_lossy(line));
 }
 
 fn mail(from: &str, params: &MailParams) -> Result<Vec<u8>, CommandError> {
@@ -82,10 +78,7 @@ fn tv49_accept_postmaster_rcpt() {
     // Postmaster without a domain is a forward-path only.
     assert_eq!(ReversePath::parse("Postmaster").unwrap_err().kind(), AddressErrorKind::MissingAt);
     // With a domain it is an ordinary mailbox.
-    assert_eq!(
-        rcpt("Postmaster@x.test", &no_params(), false).unwrap(),
-        b"RCPT TO:<Postmaster@x.test>\r\n"
-    );
+    assert_eq!(rcpt("Postmaster@x.test", &no_params(), false).unwrap(), b"RCPT TO:<Postmaster@x.test>\r\n");
 }
 
 #[test]
@@ -98,10 +91,7 @@ fn tv49_accept_quoted_space() {
 
 #[test]
 fn tv49_accept_address_literals() {
-    assert_eq!(
-        rcpt("user@[192.0.2.1]", &no_params(), false).unwrap(),
-        b"RCPT TO:<user@[192.0.2.1]>\r\n"
-    );
+    assert_eq!(rcpt("user@[192.0.2.1]", &no_params(), false).unwrap(), b"RCPT TO:<user@[192.0.2.1]>\r\n");
     assert_eq!(
         rcpt("user@[IPv6:2001:db8::1]", &no_params(), false).unwrap(),
         b"RCPT TO:<user@[IPv6:2001:db8::1]>\r\n"
@@ -120,8 +110,7 @@ fn tv49_accept_address_literals() {
 fn tv49_accept_utf8_only_with_smtputf8() {
     let m = Mailbox::parse("café@example.com").unwrap();
     assert!(m.needs_smtputf8());
-    let params =
-        MailParams { smtputf8: true, body: Some(BodyType::EightBitMime), ..MailParams::default() };
+    let params = MailParams { smtputf8: true, body: Some(BodyType::EightBitMime), ..MailParams::default() };
     assert_eq!(
         mail("café@example.com", &params).unwrap(),
         "MAIL FROM:<café@example.com> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
@@ -142,10 +131,7 @@ fn tv49_reject_utf8_without_smtputf8() {
 #[test]
 fn tv49_minimal_quoting() {
     assert_eq!(Mailbox::parse("\"john\"@example.com").unwrap().as_str(), "john@example.com");
-    assert_eq!(
-        rcpt("\"john\"@example.com", &no_params(), false).unwrap(),
-        b"RCPT TO:<john@example.com>\r\n"
-    );
+    assert_eq!(rcpt("\"john\"@example.com", &no_params(), false).unwrap(), b"RCPT TO:<john@example.com>\r\n");
     // Needed quoting is kept, with backslashes only where needed.
     assert_eq!(Mailbox::parse(r#""a\ b"@x.test"#).unwrap().as_str(), r#""a b"@x.test"#);
     assert_eq!(Mailbox::parse(r#""a\"b\\c"@x.test"#).unwrap().as_str(), r#""a\"b\\c"@x.test"#);
@@ -202,10 +188,7 @@ fn tv49_reject_unquoted_angle() {
     assert_eq!(kind("a<b@x.test"), AddressErrorKind::AngleBrackets);
     assert_eq!(kind("a>b@x.test"), AddressErrorKind::AngleBrackets);
     // Legal inside quotes (ADDR-08).
-    assert_eq!(
-        rcpt("\"a<b>\"@x.test", &no_params(), false).unwrap(),
-        b"RCPT TO:<\"a<b>\"@x.test>\r\n"
-    );
+    assert_eq!(rcpt("\"a<b>\"@x.test", &no_params(), false).unwrap(), b"RCPT TO:<\"a<b>\"@x.test>\r\n");
 }
 
 #[test]
@@ -213,23 +196,14 @@ fn tv49_reject_source_route() {
     assert_eq!(kind("<@a.test:u@b.test>"), AddressErrorKind::SourceRoute);
     assert_eq!(kind("@a.test:u@b.test"), AddressErrorKind::SourceRoute);
     assert_eq!(kind("@a.test,@c.test:u@b.test"), AddressErrorKind::SourceRoute);
-    assert_eq!(
-        ForwardPath::parse("<@a.test:u@b.test>").unwrap_err().kind(),
-        AddressErrorKind::SourceRoute
-    );
+    assert_eq!(ForwardPath::parse("<@a.test:u@b.test>").unwrap_err().kind(), AddressErrorKind::SourceRoute);
 }
 
 #[test]
 fn addr09_angle_brackets_rejected() {
     assert_eq!(kind("<a@x.test>"), AddressErrorKind::AngleBrackets);
-    assert_eq!(
-        ReversePath::parse("<a@x.test>").unwrap_err().kind(),
-        AddressErrorKind::AngleBrackets
-    );
-    assert_eq!(
-        ForwardPath::parse("<Postmaster>").unwrap_err().kind(),
-        AddressErrorKind::AngleBrackets
-    );
+    assert_eq!(ReversePath::parse("<a@x.test>").unwrap_err().kind(), AddressErrorKind::AngleBrackets);
+    assert_eq!(ForwardPath::parse("<Postmaster>").unwrap_err().kind(), AddressErrorKind::AngleBrackets);
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -247,10 +221,7 @@ fn inj4_local_part_64_65() {
     assert!(Mailbox::parse(&format!("{l64}@x.test")).is_ok());
     assert_eq!(kind(&format!("{l64}y@x.test")), AddressErrorKind::LocalPartTooLong);
     // The limit applies to the wire form: quotes count.
-    assert_eq!(
-        kind(&format!("\"{} \"@x.test", "x".repeat(62))),
-        AddressErrorKind::LocalPartTooLong
-    );
+    assert_eq!(kind(&format!("\"{} \"@x.test", "x".repeat(62))), AddressErrorKind::LocalPartTooLong);
     assert!(Mailbox::parse(&format!("\"{} \"@x.test", "x".repeat(61))).is_ok());
     // Quotes that are dropped do not count.
     assert_eq!(Mailbox::parse(&format!("\"{l64}\"@x.test")).unwrap().local_part(), l64);
@@ -270,11 +241,9 @@ fn inj4_path_256_257() {
 #[test]
 fn lim02_domain_and_label_limits() {
     assert_eq!(kind(&format!("a@{}.test", "l".repeat(64))), AddressErrorKind::LabelTooLong);
-    let d256 =
-        format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(64));
+    let d256 = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(64));
     assert_eq!(kind(&format!("a@{d256}")), AddressErrorKind::DomainTooLong);
-    let d255 =
-        format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(63));
+    let d255 = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(63));
     assert_eq!(kind(&format!("a@{d255}")), AddressErrorKind::PathTooLong);
     assert!(HeloName::parse(&d255).is_ok());
     assert_eq!(HeloName::parse(&d256).unwrap_err().kind(), AddressErrorKind::DomainTooLong);
@@ -296,10 +265,8 @@ fn lim01_orcpt_pushes_rcpt_over_limit() {
     // form (`\x{HEX}` escapes) makes the line longer than 512 + 530.
     let to = ForwardPath::parse(&format!("{}@{}", "x".repeat(64), domain_189())).unwrap();
     let label = "é".repeat(31);
-    let orcpt = OrigRecipient::new("utf-8", &format!("{}@{label}.{label}.{label}", "é".repeat(32)))
-        .unwrap();
-    let params =
-        RcptParams { notify: Some(Notify::on(true, true, true).unwrap()), orcpt: Some(orcpt) };
+    let orcpt = OrigRecipient::new("utf-8", &format!("{}@{label}.{label}.{label}", "é".repeat(32))).unwrap();
+    let params = RcptParams { notify: Some(Notify::on(true, true, true).unwrap()), orcpt: Some(orcpt) };
     let c = Command::Rcpt { to: &to, params: &params, smtputf8: false };
     assert_eq!(c.max_len(), 1042);
     match encode(c) {
@@ -341,10 +308,7 @@ fn lim01_orcpt_over_500_in_sent_form() {
 fn tv50_address_injection() {
     let e = ReversePath::parse("a@x.test>\r\nRCPT TO:<evil@y.test").unwrap_err();
     assert_eq!(e.kind(), AddressErrorKind::ControlCharacter);
-    assert_eq!(
-        e.to_string(),
-        r#"invalid address "a@x.test>\r\nRCPT TO:<evil@y.test": control character"#
-    );
+    assert_eq!(e.to_string(), r#"invalid address "a@x.test>\r\nRCPT TO:<evil@y.test": control character"#);
     // Without the CRLF, the `>` alone is still refused.
     assert!(Mailbox::parse("a@x.test> RCPT TO:<evil@y.test").is_err());
 }
@@ -360,9 +324,7 @@ fn tv50_envid_controls() {
 
 #[test]
 fn inj1_go_poc_and_friends() {
-    for bad in
-        ["r@example.net>\r\nDATA\r\n", "a@b\rc", "a@b\nc", "\"a\r\nb\"@c", "\"a\0b\"@c", "a@b\0"]
-    {
+    for bad in ["r@example.net>\r\nDATA\r\n", "a@b\rc", "a@b\nc", "\"a\r\nb\"@c", "\"a\0b\"@c", "a@b\0"] {
         assert_eq!(kind(bad), AddressErrorKind::ControlCharacter, "{bad:?}");
         assert!(ReversePath::parse(bad).is_err());
         assert!(ForwardPath::parse(bad).is_err());
@@ -378,10 +340,7 @@ fn inj1_go_poc_and_friends() {
     let c = Command::Auth { mechanism: "PLAIN\r\nRSET", initial_response: None };
     assert_eq!(encode(c), Err(CommandError::InvalidMechanism));
     // ORCPT.
-    assert_eq!(
-        OrigRecipient::rfc822("a@b\r\nRSET").unwrap_err().kind(),
-        ParamErrorKind::ControlCharacter
-    );
+    assert_eq!(OrigRecipient::rfc822("a@b\r\nRSET").unwrap_err().kind(), ParamErrorKind::ControlCharacter);
     assert!(matches!(
         OrigRecipient::new("utf-8", "a@b\r\nRSET").unwrap_err().kind(),
         ParamErrorKind::InvalidAddress(AddressErrorKind::ControlCharacter)
@@ -403,8 +362,7 @@ fn inj3_envid_with_controls_rejected_at_construction() {
     // RFC 3461 §4.4 "printable US-ASCII"): the value has controls, so it is refused before any encoding.
     assert_eq!(EnvId::new("a b\r\nRSET").unwrap_err().kind(), ParamErrorKind::ControlCharacter);
     // The printable part alone is accepted and xtext-encoded.
-    let params =
-        MailParams { envid: Some(EnvId::new("a b=RSET").unwrap()), ..MailParams::default() };
+    let params = MailParams { envid: Some(EnvId::new("a b=RSET").unwrap()), ..MailParams::default() };
     assert_eq!(mail("a@x.test", &params).unwrap(), b"MAIL FROM:<a@x.test> ENVID=a+20b+3DRSET\r\n");
 }
 
@@ -467,11 +425,7 @@ fn tv39_dsn_wire_bytes() {
 #[test]
 fn tv39_notify_never_with_others_rejected() {
     for bad in ["NEVER,SUCCESS", "SUCCESS,NEVER", "never,delay"] {
-        assert_eq!(
-            Notify::parse(bad).unwrap_err().kind(),
-            ParamErrorKind::NeverWithOthers,
-            "{bad}"
-        );
+        assert_eq!(Notify::parse(bad).unwrap_err().kind(), ParamErrorKind::NeverWithOthers, "{bad}");
     }
     assert_eq!(Notify::parse("SUCCESS,SUCCESS").unwrap_err().kind(), ParamErrorKind::Duplicate);
     assert_eq!(Notify::parse("NEVER,NEVER").unwrap_err().kind(), ParamErrorKind::NeverWithOthers);
@@ -490,10 +444,7 @@ fn notify_wire_order() {
         b"RCPT TO:<b@x.test> NOTIFY=SUCCESS,FAILURE,DELAY\r\n"
     );
     let params = RcptParams { notify: Some(Notify::on(false, true, true).unwrap()), orcpt: None };
-    assert_eq!(
-        rcpt("b@x.test", &params, false).unwrap(),
-        b"RCPT TO:<b@x.test> NOTIFY=FAILURE,DELAY\r\n"
-    );
+    assert_eq!(rcpt("b@x.test", &params, false).unwrap(), b"RCPT TO:<b@x.test> NOTIFY=FAILURE,DELAY\r\n");
 }
 
 #[test]
@@ -530,10 +481,7 @@ fn tv40_utf8_orcpt_without_smtputf8() {
 fn orcpt_types() {
     let o = OrigRecipient::new("X400", "c=US;a=x").unwrap();
     let params = RcptParams { notify: None, orcpt: Some(o) };
-    assert_eq!(
-        rcpt("b@x.test", &params, false).unwrap(),
-        b"RCPT TO:<b@x.test> ORCPT=X400;c+3DUS;a+3Dx\r\n"
-    );
+    assert_eq!(rcpt("b@x.test", &params, false).unwrap(), b"RCPT TO:<b@x.test> ORCPT=X400;c+3DUS;a+3Dx\r\n");
     assert_eq!(OrigRecipient::rfc822("café@x.test").unwrap_err().kind(), ParamErrorKind::NonAscii);
     assert_eq!(OrigRecipient::rfc822("").unwrap_err().kind(), ParamErrorKind::Empty);
     assert_eq!(OrigRecipient::new("", "a@b").unwrap_err().kind(), ParamErrorKind::Syntax);
@@ -548,10 +496,8 @@ fn orcpt_types() {
 
 #[test]
 fn auth15_auth_param_is_xtext() {
-    let params = MailParams {
-        auth: Some(ReversePath::parse("e=mc2@example.com").unwrap()),
-        ..MailParams::default()
-    };
+    let params =
+        MailParams { auth: Some(ReversePath::parse("e=mc2@example.com").unwrap()), ..MailParams::default() };
     assert_eq!(
         mail("a@example.org", &params).unwrap(),
         b"MAIL FROM:<a@example.org> AUTH=e+3Dmc2@example.com\r\n"
@@ -605,8 +551,7 @@ fn helo_names_and_verbs() {
 
 #[test]
 fn tv43_to_46_auth_lines() {
-    let c =
-        Command::Auth { mechanism: "PLAIN", initial_response: Some(b"\0tim\0tanstaaftanstaaf") };
+    let c = Command::Auth { mechanism: "PLAIN", initial_response: Some(b"\0tim\0tanstaaftanstaaf") };
     assert_eq!(encode(c).unwrap(), b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
     let c = Command::Auth { mechanism: "PLAIN", initial_response: None };
     assert_eq!(encode(c).unwrap(), b"AUTH PLAIN\r\n");
@@ -768,10 +713,6 @@ proptest! {
 fn angle_brackets_refused_in_address_literals() {
     use smtp_proto::address::{AddressErrorKind, ReversePath};
     for bad in ["user@[tag:a>b]", "user@[tag:<x]", "user@[tag:a> NOTIFY=NEVER]"] {
-        assert_eq!(
-            ReversePath::parse(bad).unwrap_err().kind(),
-            AddressErrorKind::AddressLiteral,
-            "{bad}"
-        );
+        assert_eq!(ReversePath::parse(bad).unwrap_err().kind(), AddressErrorKind::AddressLiteral, "{bad}");
     }
 }

@@ -85,10 +85,8 @@ fn replay_corpus() {
     assert_eq!(dirs, want, "one corpus directory per fuzz body");
     for dir in dirs {
         let body = body_of(&dir);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(&dir))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(root.join(&dir)).unwrap().map(|entry| entry.unwrap().path()).collect();
         files.sort();
         assert!(!files.is_empty(), "corpus directory {dir} is empty");
         for file in &files {
@@ -209,10 +207,7 @@ fn reply_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut long = b"250 ".to_vec();
     long.extend_from_slice(&[b'a'; 100]);
     vec![
-        (
-            "tv01-greeting",
-            plain(b"220-mx.example.com ESMTP\r\n220 ready\r\n"),
-        ),
+        ("tv01-greeting", plain(b"220-mx.example.com ESMTP\r\n220 ready\r\n")),
         ("tv02-code-only", plain(b"250\r\n250 \r\n334\r\n")),
         (
             "tv03-ehlo",
@@ -233,14 +228,8 @@ fn reply_seeds() -> Vec<(&'static str, Vec<u8>)> {
                   250 The last line\r\n",
             ),
         ),
-        (
-            "tv05-split",
-            reply_seed(STRICT, 0, 0, &[2, 5, 13, 1], b"250-mx\r\n250 8BITMIME\r\n"),
-        ),
-        (
-            "tv06-two-replies",
-            reply_seed(STRICT, 0, 0, &[0, 200], b"250 2.1.0 ok\r\n550 5.1.1 no\r\n"),
-        ),
+        ("tv05-split", reply_seed(STRICT, 0, 0, &[2, 5, 13, 1], b"250-mx\r\n250 8BITMIME\r\n")),
+        ("tv06-two-replies", reply_seed(STRICT, 0, 0, &[0, 200], b"250 2.1.0 ok\r\n550 5.1.1 no\r\n")),
         ("tv07-code-mismatch", plain(b"250-a\r\n550 b\r\n")),
         (
             "tv07-code-mismatch-lenient",
@@ -250,20 +239,11 @@ fn reply_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("tv08-no-separator", plain(b"250Xok\r\n")),
         ("tv08-four-digits", plain(b"2500 ok\r\n")),
         ("tv08-class-1", plain(b"199 hmm\r\n")),
-        (
-            "tv08-odd-codes",
-            plain(b"299 fine\r\n459 later\r\n599 never\r\n"),
-        ),
+        ("tv08-odd-codes", plain(b"299 fine\r\n459 later\r\n599 never\r\n")),
         ("tv09-bare-lf-strict", plain(b"250 ok\n")),
-        (
-            "tv09-bare-lf-compat",
-            reply_seed(BARE_LF, 0, 0, &[], b"250 ok\n250-a\r\n250 b\n"),
-        ),
+        ("tv09-bare-lf-compat", reply_seed(BARE_LF, 0, 0, &[], b"250 ok\n250-a\r\n250 b\n")),
         ("tv10-too-long", reply_seed(STRICT, 64, 0, &[9], &long)),
-        (
-            "tv10-at-the-limit",
-            reply_seed(STRICT, 8, 0, &[], b"250 abc\r\n250 abcd\r\n"),
-        ),
+        ("tv10-at-the-limit", reply_seed(STRICT, 8, 0, &[], b"250 abc\r\n250 abcd\r\n")),
         (
             "too-many-lines",
             reply_seed(STRICT, 0, 3, &[], b"250-a\r\n250-b\r\n250 c\r\n250-a\r\n250-b\r\n250-c\r\n250 d\r\n"),
@@ -275,15 +255,9 @@ fn reply_seeds() -> Vec<(&'static str, Vec<u8>)> {
                   451 5.3.0 odd\r\n550 5.7.30 REQUIRETLS support required\r\n",
             ),
         ),
-        (
-            "tv12-554-greeting",
-            plain(b"554 mx.example.com no SMTP service here\r\n"),
-        ),
+        ("tv12-554-greeting", plain(b"554 mx.example.com no SMTP service here\r\n")),
         ("tv13-421-greeting", plain(b"421 4.3.2 too busy\r\n")),
-        (
-            "tv20-pipelined-rejects",
-            plain(b"250 ok\r\n550 no\r\n550 no\r\n554 no valid recipients\r\n"),
-        ),
+        ("tv20-pipelined-rejects", plain(b"250 ok\r\n550 no\r\n550 no\r\n554 no valid recipients\r\n")),
         (
             "tv23-multiline-in-group",
             reply_seed(
@@ -294,24 +268,12 @@ fn reply_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 b"250 ok\r\n550-5.1.1 user unknown\r\n550 5.1.1 see https://x\r\n250 ok\r\n354 go\r\n",
             ),
         ),
-        (
-            "tv42-starttls-injection",
-            plain(b"220 Ready\r\n250-AUTH PLAIN\r\n"),
-        ),
-        (
-            "tv45-login-prompts",
-            plain(b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0 ok\r\n"),
-        ),
-        (
-            "tv47-lmtp",
-            plain(b"250 OK\r\n452 <green@foo.edu> is temporarily over quota\r\n"),
-        ),
+        ("tv42-starttls-injection", plain(b"220 Ready\r\n250-AUTH PLAIN\r\n")),
+        ("tv45-login-prompts", plain(b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0 ok\r\n")),
+        ("tv47-lmtp", plain(b"250 OK\r\n452 <green@foo.edu> is temporarily over quota\r\n")),
         // Found by the fuzzer: an empty push errored with max_line_len below 2.
         ("regress-empty-push-tiny-limit", reply_seed(STRICT, 1, 0, &[2], b"")),
-        (
-            "cr-inside-text",
-            plain(b"250 a\rb\r\r\n250 \xff\xfe\r\n"),
-        ),
+        ("cr-inside-text", plain(b"250 a\rb\r\r\n250 \xff\xfe\r\n")),
     ]
 }
 
@@ -326,26 +288,11 @@ fn ehlo_seeds() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         ("tv17-no-extensions", ehlo_seed(b"250 mx.example.com\r\n")),
-        (
-            "tv42-starttls",
-            ehlo_seed(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
-        ),
-        (
-            "tv36-size",
-            ehlo_seed(b"250-mx\r\n250-SIZE 1000000\r\n250-SIZE\r\n250 SIZE 0\r\n"),
-        ),
-        (
-            "size-overflow",
-            ehlo_seed(b"250-mx\r\n250 SIZE 18446744073709551616\r\n"),
-        ),
-        (
-            "tv50-limits",
-            ehlo_seed(b"250-mx\r\n250 LIMITS RCPTMAX=2\r\n"),
-        ),
-        (
-            "limits-bad-values",
-            ehlo_seed(b"250-mx\r\n250 LIMITS RCPTMAX=0 MAILMAX=1000000 X=y\r\n"),
-        ),
+        ("tv42-starttls", ehlo_seed(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n")),
+        ("tv36-size", ehlo_seed(b"250-mx\r\n250-SIZE 1000000\r\n250-SIZE\r\n250 SIZE 0\r\n")),
+        ("size-overflow", ehlo_seed(b"250-mx\r\n250 SIZE 18446744073709551616\r\n")),
+        ("tv50-limits", ehlo_seed(b"250-mx\r\n250 LIMITS RCPTMAX=2\r\n")),
+        ("limits-bad-values", ehlo_seed(b"250-mx\r\n250 LIMITS RCPTMAX=0 MAILMAX=1000000 X=y\r\n")),
         (
             "legacy-auth-after-real",
             ehlo_seed(
@@ -366,10 +313,7 @@ fn ehlo_seeds() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         ("failure-reply", ehlo_seed(b"550 5.7.1 go away\r\n")),
-        (
-            "text-lines",
-            ehlo_seed(b"mx greets\npipelining\nSIZE 35882577\nAUTH=LOGIN PLAIN"),
-        ),
+        ("text-lines", ehlo_seed(b"mx greets\npipelining\nSIZE 35882577\nAUTH=LOGIN PLAIN")),
         (
             "keyword-alphabet",
             ehlo_seed(&[b'm', 0xFB, 0xE0, 0xFB, 0xE5, 0xFC, 0xE8, 0xFB, 0xED, 0xFC, 0xEE, 0xF0]),
@@ -458,10 +402,7 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 ..CommandSeed::default()
             }),
         ),
-        (
-            "tv40-xtext-decode",
-            command_seed(&CommandSeed { raw: b"x+2b", ..CommandSeed::default() }),
-        ),
+        ("tv40-xtext-decode", command_seed(&CommandSeed { raw: b"x+2b", ..CommandSeed::default() })),
         (
             "tv40-utf8-orcpt",
             command_seed(&CommandSeed {
@@ -520,10 +461,7 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "helo-injection",
-            command_seed(&CommandSeed {
-                helo: b"client\r\nMAIL FROM:<x@y>",
-                ..CommandSeed::default()
-            }),
+            command_seed(&CommandSeed { helo: b"client\r\nMAIL FROM:<x@y>", ..CommandSeed::default() }),
         ),
         (
             "alphabet",
@@ -564,16 +502,10 @@ fn sasl_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("tv43-plain-ir", tim(PLAIN, IR, &[])),
         ("tv43-plain-no-ir", tim(PLAIN, 0, &[(B64, b"")])),
         ("tv43-plain-unexpected", tim(PLAIN, IR, &[(B64, b"foo"), (B64, b"")])),
-        (
-            "tv44-cram-md5",
-            tim(CRAM_MD5, 0, &[(B64, b"<1896.697170952@postoffice.reston.mci.net>")]),
-        ),
+        ("tv44-cram-md5", tim(CRAM_MD5, 0, &[(B64, b"<1896.697170952@postoffice.reston.mci.net>")])),
         ("tv44-bad-challenge", tim(CRAM_MD5, 0, &[(RAW, b"!!!"), (B64, b"x")])),
         ("cram-md5-empty", tim(CRAM_MD5, 0, &[(B64, b"")])),
-        (
-            "tv45-login",
-            tim(LOGIN, 0, &[(B64, b"Username:"), (B64 | 2, b"Password:"), (B64, b"again")]),
-        ),
+        ("tv45-login", tim(LOGIN, 0, &[(B64, b"Username:"), (B64 | 2, b"Password:"), (B64, b"again")])),
         (
             "tv45-xoauth2",
             sasl_seed(&SaslSeed {

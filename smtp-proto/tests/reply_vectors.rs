@@ -59,9 +59,7 @@ fn run_all_splits(config: ReplyConfig, input: &[u8]) -> Outcome {
     let whole = run(config, &[input]);
     // An error makes `partial` depend on where the error hit inside the last piece; compare it only without one.
     let same = |a: &Outcome, b: &Outcome| {
-        a.replies == b.replies
-            && a.error == b.error
-            && (a.error.is_some() || a.partial == b.partial)
+        a.replies == b.replies && a.error == b.error && (a.error.is_some() || a.partial == b.partial)
     };
     let splits: Vec<usize> = if input.len() <= 4096 {
         (0..=input.len()).collect()
@@ -152,14 +150,14 @@ fn tv03_multiline_ehlo() {
     assert_eq!((caps.rcpt_max(), caps.mail_max()), (Some(20), Some(5)));
     assert!(caps.enhanced_status_codes());
     assert!(!caps.starttls() && !caps.auth(Mechanism::CramMd5));
-    let kws: Vec<String> =
-        caps.keywords().map(|k| String::from_utf8_lossy(k).to_uppercase()).collect();
+    let kws: Vec<String> = caps.keywords().map(|k| String::from_utf8_lossy(k).to_uppercase()).collect();
     assert_eq!(kws, ["PIPELINING", "SIZE", "AUTH", "LIMITS", "ENHANCEDSTATUSCODES"]);
 }
 
 #[test]
 fn tv04_continuation_text_beginning_with_digits() {
-    let input = b"250-First line\r\n250-Second line\r\n250-234 Text beginning with numbers\r\n250 The last line\r\n";
+    let input =
+        b"250-First line\r\n250-Second line\r\n250-234 Text beginning with numbers\r\n250 The last line\r\n";
     let r = one(strict(), input);
     assert_eq!(r.code(), 250);
     assert_eq!(r.line_count(), 4);
@@ -197,17 +195,13 @@ fn tv06_two_replies_in_one_read() {
     assert_eq!((r2.code(), r2.text()), (550, &b"no"[..]));
 
     let out = run_all_splits(strict(), input);
-    assert_eq!(
-        out.replies.iter().map(|(n, r)| (*n, r.code())).collect::<Vec<_>>(),
-        [(14, 250), (28, 550)]
-    );
+    assert_eq!(out.replies.iter().map(|(n, r)| (*n, r.code())).collect::<Vec<_>>(), [(14, 250), (28, 550)]);
 }
 
 #[test]
 fn several_replies_one_by_one() {
     // TV-19/TV-23 shaped: a pipelined group's replies, one multi-line.
-    let input =
-        b"250 ok\r\n550-5.1.1 user unknown\r\n550 5.1.1 see https://x\r\n250 ok\r\n354 go\r\n";
+    let input = b"250 ok\r\n550-5.1.1 user unknown\r\n550 5.1.1 see https://x\r\n250 ok\r\n354 go\r\n";
     let out = run_all_splits(strict(), input);
     assert_eq!(out.error, None);
     assert!(!out.partial);
@@ -234,8 +228,7 @@ fn tv07_code_mismatch() {
 
 #[test]
 fn tv08_malformed_and_out_of_range_codes() {
-    for input in [&b"25O ok\r\n"[..], b"250Xok\r\n", b"2500 ok\r\n", b"\r\n", b"ok\r\n", b"25\r\n"]
-    {
+    for input in [&b"25O ok\r\n"[..], b"250Xok\r\n", b"2500 ok\r\n", b"\r\n", b"ok\r\n", b"25\r\n"] {
         assert_eq!(err(strict(), input), ParseError::Malformed, "{input:?}");
     }
     assert_eq!(err(strict(), b"199 hmm\r\n"), ParseError::InvalidCode(199));
@@ -312,8 +305,7 @@ fn dos1_100k_line_without_crlf() {
     // A custom cap.
     let small = ReplyConfig { max_line_len: 512, ..strict() };
     let mut p = ReplyParser::new(small);
-    let fed: usize =
-        (0..1000).map_while(|i| p.push(&input[i * 100..(i + 1) * 100]).ok().map(|r| r.0)).sum();
+    let fed: usize = (0..1000).map_while(|i| p.push(&input[i * 100..(i + 1) * 100]).ok().map(|r| r.0)).sum();
     assert_eq!(fed, 500, "fails on the chunk after which the line can no longer fit in 512");
 }
 
@@ -385,22 +377,17 @@ fn tv17_single_line_ehlo_has_no_extensions() {
     let caps = Capabilities::from_ehlo(&one(strict(), b"250 mx.example.com\r\n"));
     assert_eq!(caps.domain(), b"mx.example.com");
     assert_eq!(caps.keywords().count(), 0);
-    assert!(
-        !caps.size_advertised() && !caps.pipelining() && caps.auth_mechanisms().next().is_none()
-    );
+    assert!(!caps.size_advertised() && !caps.pipelining() && caps.auth_mechanisms().next().is_none());
 }
 
 #[test]
 fn tv50_limits_reset_on_each_ehlo() {
-    let first = Capabilities::from_ehlo(&one(
-        strict(),
-        b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n",
-    ));
+    let first =
+        Capabilities::from_ehlo(&one(strict(), b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n"));
     assert_eq!(first.rcpt_max(), Some(2));
     let second = Capabilities::from_ehlo(&one(strict(), b"250-mx\r\n250 AUTH PLAIN\r\n"));
     assert_eq!(second.rcpt_max(), None);
-    let bad =
-        Capabilities::from_ehlo(&one(strict(), b"250-mx\r\n250 LIMITS RCPTMAX=0 MAILMAX=3\r\n"));
+    let bad = Capabilities::from_ehlo(&one(strict(), b"250-mx\r\n250 LIMITS RCPTMAX=0 MAILMAX=3\r\n"));
     assert_eq!((bad.rcpt_max(), bad.mail_max()), (None, Some(3)));
 }
 
@@ -454,10 +441,7 @@ fn text_strategy() -> impl Strategy<Value = Vec<u8>> {
                 .prop_filter("no digit/SP/CR/LF", |b| !b.is_ascii_digit() && !b"\r\n ".contains(b))
                 .prop_map(Some)
         ],
-        proptest::collection::vec(
-            any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'),
-            0..40,
-        ),
+        proptest::collection::vec(any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'), 0..40),
     )
         .prop_map(|(first, rest)| match first {
             Some(f) => {
@@ -614,10 +598,7 @@ fn at_most_one_allocation_per_reply_in_steady_state() {
         let allocs = alloc_count::count() - before;
         assert_eq!(replies.len(), 4);
         // Only the EHLO reply (64 octets of text) is too long to be kept inline.
-        assert_eq!(
-            allocs, 1,
-            "chunks of {chunk}: at most one allocation per reply, none for short ones"
-        );
+        assert_eq!(allocs, 1, "chunks of {chunk}: at most one allocation per reply, none for short ones");
         replies.clear();
     }
 }

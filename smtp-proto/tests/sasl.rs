@@ -86,10 +86,7 @@ fn tv44_cram_md5() {
     let step = sasl.step(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
     assert_eq!(step, Step::Respond(b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec()));
     assert_eq!(wire(step), "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
-    assert_eq!(
-        sasl.step(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"),
-        Step::Cancel
-    );
+    assert_eq!(sasl.step(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"), Step::Cancel);
     assert_eq!(sasl.failure().unwrap().reason, SaslFailureReason::UnexpectedChallenge);
 }
 
@@ -98,16 +95,12 @@ fn cram_md5_key_longer_than_block() {
     // HMAC hashes keys longer than the 64-byte MD5 block first (RFC 2104 §2); value from Python's hmac module.
     let creds = Credentials::password("u", "k".repeat(80));
     let mut sasl = SaslClient::new(Mechanism::CramMd5, &creds).unwrap();
-    assert_eq!(
-        sasl.step(b"PGNoYWxsZW5nZT4="),
-        Step::Respond(b"u a9cb17b7299ec35dc4401ee476722afa".to_vec())
-    );
+    assert_eq!(sasl.step(b"PGNoYWxsZW5nZT4="), Step::Respond(b"u a9cb17b7299ec35dc4401ee476722afa".to_vec()));
 }
 
 #[test]
 fn tv44_undecodable_challenge_cancels() {
-    for bad in [&b"!!!"[..], b"Zm9v=", b"Zg", b"Zm 9v", b"Zh==", b"=", b"Zm9v\r\n", b"Zm9vYg==Zm9v"]
-    {
+    for bad in [&b"!!!"[..], b"Zm9v=", b"Zg", b"Zm 9v", b"Zh==", b"=", b"Zm9v\r\n", b"Zm9vYg==Zm9v"] {
         let mut sasl = SaslClient::new(Mechanism::CramMd5, &tim()).unwrap();
         assert_eq!(sasl.step(bad), Step::Cancel, "{:?}", bad.escape_ascii().to_string());
         assert_eq!(
@@ -207,16 +200,8 @@ fn tv46_oauthbearer_error_challenge() {
 fn oauthbearer_without_host_port_and_escaping() {
     let creds = Credentials::oauth2("a,b=c@example.com", "tok");
     let mut sasl = SaslClient::new(Mechanism::OAuthBearer, &creds).unwrap();
-    assert_eq!(
-        sasl.initial_response().unwrap(),
-        b"n,a=a=2Cb=3Dc@example.com,\x01auth=Bearer tok\x01\x01"
-    );
-    let creds = Credentials::OAuth2 {
-        username: "u".into(),
-        token: "t".into(),
-        host: None,
-        port: Some(465),
-    };
+    assert_eq!(sasl.initial_response().unwrap(), b"n,a=a=2Cb=3Dc@example.com,\x01auth=Bearer tok\x01\x01");
+    let creds = Credentials::OAuth2 { username: "u".into(), token: "t".into(), host: None, port: Some(465) };
     let mut sasl = SaslClient::new(Mechanism::OAuthBearer, &creds).unwrap();
     assert_eq!(sasl.initial_response().unwrap(), b"n,a=u,\x01port=465\x01auth=Bearer t\x01\x01");
     // Without an initial response, the empty 334 gets the message.
@@ -229,11 +214,7 @@ fn nul_in_plain_fields_is_rejected() {
     for creds in [
         Credentials::password("t\0im", "pw"),
         Credentials::password("tim", "p\0w"),
-        Credentials::Password {
-            authzid: Some("a\0".into()),
-            username: "tim".into(),
-            password: "pw".into(),
-        },
+        Credentials::Password { authzid: Some("a\0".into()), username: "tim".into(), password: "pw".into() },
         Credentials::password("", "pw"),
         Credentials::password("tim", ""),
     ] {
@@ -270,10 +251,7 @@ fn control_a_in_oauth_fields_is_rejected() {
 
 #[test]
 fn mechanism_mismatch() {
-    assert_eq!(
-        SaslClient::new(Mechanism::XOAuth2, &tim()).unwrap_err(),
-        SaslError::MechanismMismatch
-    );
+    assert_eq!(SaslClient::new(Mechanism::XOAuth2, &tim()).unwrap_err(), SaslError::MechanismMismatch);
     assert_eq!(
         SaslClient::new(Mechanism::Plain, &xoauth2_creds()).unwrap_err(),
         SaslError::MechanismMismatch
@@ -301,28 +279,15 @@ fn mechanism_names_and_preference() {
     assert_eq!(Mechanism::from_name(b""), None);
     assert_eq!(
         Mechanism::PREFERENCE,
-        [
-            Mechanism::OAuthBearer,
-            Mechanism::XOAuth2,
-            Mechanism::CramMd5,
-            Mechanism::Plain,
-            Mechanism::Login
-        ]
+        [Mechanism::OAuthBearer, Mechanism::XOAuth2, Mechanism::CramMd5, Mechanism::Plain, Mechanism::Login]
     );
     let all = Mechanism::PREFERENCE;
     assert_eq!(Mechanism::choose(&all, &tim()), Some(Mechanism::CramMd5));
     assert_eq!(Mechanism::choose(&all, &xoauth2_creds()), Some(Mechanism::OAuthBearer));
-    assert_eq!(
-        Mechanism::choose(&[Mechanism::Login, Mechanism::Plain], &tim()),
-        Some(Mechanism::Plain)
-    );
+    assert_eq!(Mechanism::choose(&[Mechanism::Login, Mechanism::Plain], &tim()), Some(Mechanism::Plain));
     assert_eq!(Mechanism::choose(&[Mechanism::Plain], &xoauth2_creds()), None);
-    assert!(
-        Mechanism::Plain.usable_with(&tim()) && !Mechanism::Plain.usable_with(&xoauth2_creds())
-    );
-    assert!(
-        Mechanism::XOAuth2.usable_with(&xoauth2_creds()) && !Mechanism::XOAuth2.usable_with(&tim())
-    );
+    assert!(Mechanism::Plain.usable_with(&tim()) && !Mechanism::Plain.usable_with(&xoauth2_creds()));
+    assert!(Mechanism::XOAuth2.usable_with(&xoauth2_creds()) && !Mechanism::XOAuth2.usable_with(&tim()));
     let client_first: Vec<_> = all.into_iter().filter(Mechanism::is_client_first).collect();
     assert_eq!(client_first, [Mechanism::OAuthBearer, Mechanism::XOAuth2, Mechanism::Plain]);
 }

@@ -66,12 +66,7 @@ fn each_phase_has_its_own_timeout() {
         quit: Duration::from_secs(18),
     };
     phase_fires_at(t, &[], Timer::Greeting, t.greeting);
-    phase_fires_at(
-        t,
-        &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n")],
-        Timer::Hello,
-        t.command,
-    );
+    phase_fires_at(t, &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n")], Timer::Hello, t.command);
     let lockstep: Vec<common::Step> = ehlo(b"250 mx\r\n")
         .into_iter()
         .chain([Send { env: env("a@x.test", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 }])

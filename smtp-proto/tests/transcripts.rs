@@ -67,7 +67,11 @@ fn tv16_lockstep_one_recipient_refused() {
 fn tv19_pipelined_happy_path() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@example.net", "c@example.net"]), body: b".x\r\n".to_vec(), chunk: 1 },
+        Send {
+            env: env("a@example.org", &["b@example.net", "c@example.net"]),
+            body: b".x\r\n".to_vec(),
+            chunk: 1,
+        },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"..x\r\n.\r\n"),
@@ -188,13 +192,7 @@ fn no_helo_fallback_when_tls_required() {
     c.tls = smtp_proto::TlsMode::Required;
     let run = check(
         &c,
-        &[
-            S(b"220 mx\r\n"),
-            C(b"EHLO client.example.org\r\n"),
-            S(b"502 no\r\n"),
-            C(b"QUIT\r\n"),
-            Eof,
-        ],
+        &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(b"502 no\r\n"), C(b"QUIT\r\n"), Eof],
     );
     assert!(matches!(closed_with(&run), Error::HelloRejected(_)));
 }
@@ -248,11 +246,7 @@ fn tv18_lockstep_all_refused() {
 fn tv20_pipelined_all_refused_data_refused() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test", "c@x.test"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n550 no\r\n550 no\r\n554 no valid recipients\r\n"),
         C(b"RSET\r\n"),
@@ -313,11 +307,7 @@ fn tv22_pipelined_mail_refused() {
 fn tv23_multiline_reply_counts_once() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test", "c@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n550-5.1.1 user unknown\r\n550 5.1.1 see https://x\r\n250 ok\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -361,11 +351,7 @@ fn tv24_next_message_pipelined_after_dot() {
 fn tv25_421_inside_pipelined_group() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test", "c@x.test"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n421 4.3.2 closing\r\n"),
         Nothing,
@@ -474,11 +460,7 @@ fn tv28_data_answered_250() {
 fn tv29_452_too_many_recipients() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test", "c@x.test"]),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n354 go\r\n"),
         C(b"x\r\n.\r\n"),
@@ -520,11 +502,7 @@ fn tv31_server_speaks_during_body() {
     c.body_buffer = 4;
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test"]),
-            body: b"abcdefgh\r\n".to_vec(),
-            chunk: 100,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"abcdefgh\r\n".to_vec(), chunk: 100 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
         C(b"abcdefgh\r\n.\r\n"),
@@ -551,10 +529,8 @@ fn tv31_server_speaks_during_body() {
     out.clear();
     assert_eq!(client.poll_transmit(now, &mut out), 0, "no dot after the server spoke");
     let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
-    let report = events
-        .iter()
-        .find_map(|e| if let Event::MessageDone(r) = e { Some(r) } else { None })
-        .unwrap();
+    let report =
+        events.iter().find_map(|e| if let Event::MessageDone(r) = e { Some(r) } else { None }).unwrap();
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.failure, Some(Failure::Interrupted));
     assert_eq!(report.final_reply.as_ref().unwrap().code(), 421);
@@ -571,27 +547,18 @@ fn tv36_size() {
     script.extend([
         SendFails { env: env("a@example.org", &["b@x.test"]).size(1_000_001), contains: "TooBig" },
         Nothing,
-        Send {
-            env: env("a@example.org", &["b@x.test"]).size(999),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]).size(999), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org> SIZE=999\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
     ]);
     check(&config(), &script);
     // "SIZE" alone or "SIZE 0": no limit, SIZE= still sent.
-    for caps in [
-        &b"250-mx\r\n250-PIPELINING\r\n250 SIZE\r\n"[..],
-        b"250-mx\r\n250-PIPELINING\r\n250 SIZE 0\r\n",
-    ] {
+    for caps in
+        [&b"250-mx\r\n250-PIPELINING\r\n250 SIZE\r\n"[..], b"250-mx\r\n250-PIPELINING\r\n250 SIZE 0\r\n"]
+    {
         let caps: &'static [u8] = Box::leak(caps.to_vec().into_boxed_slice());
         let mut script = ehlo(caps).to_vec();
         script.extend([
-            Send {
-                env: env("a@example.org", &["b@x.test"]).size(5_000_000_000),
-                body: vec![],
-                chunk: 8,
-            },
+            Send { env: env("a@example.org", &["b@x.test"]).size(5_000_000_000), body: vec![], chunk: 8 },
             C(b"MAIL FROM:<a@example.org> SIZE=5000000000\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
         ]);
         check(&config(), &script);
@@ -714,8 +681,7 @@ fn tv41_dsn_not_offered() {
     let e = || {
         Envelope::new(
             "a@example.org".parse().unwrap(),
-            [Recipient::new("b@x.test".parse().unwrap())
-                .notify(Notify::on(true, false, false).unwrap())],
+            [Recipient::new("b@x.test".parse().unwrap()).notify(Notify::on(true, false, false).unwrap())],
         )
         .unwrap()
         .ret(Ret::Full)
@@ -760,11 +726,7 @@ fn tv42_starttls_happy_path() {
         TlsUp,
         C(b"EHLO client.example.org\r\n"),
         S(b"250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"),
-        Send {
-            env: env("a@example.org", &["b@x.test"]).size(1000),
-            body: b"x\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test"]).size(1000), body: b"x\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
     ];
     let run = check(&tls_required(), &script);
@@ -780,12 +742,8 @@ fn tv42_starttls_injection() {
         &[S(b"220 Ready\r\n"), S(b"250 fake\r\n")],
         &[S(b"220 Ready\r\n2")],
     ] {
-        let mut script = vec![
-            S(b"220 mx\r\n"),
-            C(b"EHLO client.example.org\r\n"),
-            S(TLS_CAPS),
-            C(b"STARTTLS\r\n"),
-        ];
+        let mut script =
+            vec![S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(TLS_CAPS), C(b"STARTTLS\r\n")];
         script.extend_from_slice(injected);
         script.push(Nothing);
         let run = check(&tls_required(), &script);
@@ -844,16 +802,11 @@ fn starttls_refused() {
 fn tls_none_never_upgrades() {
     let mut c = config();
     c.tls = smtp_proto::TlsMode::None;
-    let run =
-        check(&c, &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(TLS_CAPS), Nothing]);
+    let run = check(&c, &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(TLS_CAPS), Nothing]);
     assert!(run.has(|e| *e == Event::Ready));
 }
 
-fn with_password(
-    mut c: smtp_proto::ClientConfig,
-    user: &str,
-    pass: &str,
-) -> smtp_proto::ClientConfig {
+fn with_password(mut c: smtp_proto::ClientConfig, user: &str, pass: &str) -> smtp_proto::ClientConfig {
     c.credentials = Some(smtp_proto::sasl::Credentials::password(user, pass));
     c
 }
@@ -936,9 +889,7 @@ fn tv45_auth_login_and_failure() {
         S(b"221 bye\r\n"),
     ];
     let run = check(&c, &script);
-    assert!(
-        matches!(closed_with(&run), Error::AuthFailed { reply: Some(r), .. } if r.code() == 535)
-    );
+    assert!(matches!(closed_with(&run), Error::AuthFailed { reply: Some(r), .. } if r.code() == 535));
 }
 
 /// TV-45/46: XOAUTH2 and OAUTHBEARER initial responses; the OAuth error document is kept.
@@ -946,10 +897,8 @@ fn tv45_auth_login_and_failure() {
 fn tv45_tv46_oauth() {
     use smtp_proto::sasl::Credentials;
     let mut c = implicit(config());
-    c.credentials = Some(Credentials::oauth2(
-        "someuser@example.com",
-        "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
-    ));
+    c.credentials =
+        Some(Credentials::oauth2("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"));
     let script = [
         S(b"220 mx\r\n"),
         C(b"EHLO client.example.org\r\n"),
@@ -1032,10 +981,8 @@ fn no_usable_auth_mechanism() {
     let c = implicit(with_password(config(), "tim", "secret"));
     for caps in [&b"250-mx\r\n250 AUTH SCRAM-SHA-256\r\n"[..], b"250 mx\r\n"] {
         let caps: &'static [u8] = Box::leak(caps.to_vec().into_boxed_slice());
-        let run = check(
-            &c,
-            &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(caps), C(b"QUIT\r\n"), Eof],
-        );
+        let run =
+            check(&c, &[S(b"220 mx\r\n"), C(b"EHLO client.example.org\r\n"), S(caps), C(b"QUIT\r\n"), Eof]);
         assert_eq!(closed_with(&run), Error::NoAuthMechanism);
     }
 }
@@ -1066,11 +1013,7 @@ fn tv47_lmtp_per_recipient_replies() {
     let st: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
     assert_eq!(
         st,
-        [
-            RecipientStatus::Delivered,
-            RecipientStatus::PermanentFailure,
-            RecipientStatus::TemporaryFailure
-        ]
+        [RecipientStatus::Delivered, RecipientStatus::PermanentFailure, RecipientStatus::TemporaryFailure]
     );
     assert_eq!(r.recipients[2].lmtp_reply.as_ref().unwrap().code(), 452);
 }
@@ -1083,7 +1026,11 @@ fn tv48_lmtp_drop_between_replies() {
         S(b"220 foo.edu LMTP\r\n"),
         C(b"LHLO client.example.org\r\n"),
         S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
-        Send { env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]),
+            body: b"Hi\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
         S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
         C(b"Hi\r\n.\r\n"),
@@ -1102,13 +1049,7 @@ fn tv48_lmtp_drop_between_replies() {
 fn lmtp_no_helo_fallback() {
     let run = check(
         &lmtp(),
-        &[
-            S(b"220 x\r\n"),
-            C(b"LHLO client.example.org\r\n"),
-            S(b"500 what\r\n"),
-            C(b"QUIT\r\n"),
-            Eof,
-        ],
+        &[S(b"220 x\r\n"), C(b"LHLO client.example.org\r\n"), S(b"500 what\r\n"), C(b"QUIT\r\n"), Eof],
     );
     assert!(matches!(closed_with(&run), Error::HelloRejected(_)));
 }
@@ -1120,11 +1061,7 @@ fn lmtp_bdat() {
         S(b"220 x\r\n"),
         C(b"LHLO client.example.org\r\n"),
         S(b"250-x\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
-        Send {
-            env: env("a@x.test", &["b@x.test", "c@x.test"]),
-            body: b"Hi\r\n".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@x.test", &["b@x.test", "c@x.test"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\n"),
         S(b"250 OK\r\n250 OK\r\n250 OK\r\n"),
         C(b"BDAT 4 LAST\r\nHi\r\n"),
@@ -1147,21 +1084,24 @@ fn tv49_smtputf8() {
     let mut script = ehlo(UTF8_CAPS).to_vec();
     script.extend([
         Send { env: env("ålice@example.org", &["café@example.com"]), body: b"x\r\n".to_vec(), chunk: 8 },
-        C("MAIL FROM:<ålice@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<café@example.com>\r\nDATA\r\n".as_bytes()),
+        C("MAIL FROM:<ålice@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<café@example.com>\r\nDATA\r\n"
+            .as_bytes()),
     ]);
     check(&config(), &script);
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        SendFails {
-            env: env("a@example.org", &["café@example.com"]), contains: "Utf8Unsupported"
-        },
+        SendFails { env: env("a@example.org", &["café@example.com"]), contains: "Utf8Unsupported" },
         Nothing,
     ]);
     check(&config(), &script);
     // ASCII addresses, UTF-8 in the header (RFC 6532): asked for by the envelope.
     let mut script = ehlo(UTF8_CAPS).to_vec();
     script.extend([
-        Send { env: env("a@example.org", &["b@example.com"]).smtputf8(true), body: "Subject: café\r\n\r\nx\r\n".into(), chunk: 8 },
+        Send {
+            env: env("a@example.org", &["b@example.com"]).smtputf8(true),
+            body: "Subject: café\r\n\r\nx\r\n".into(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"),
     ]);
     check(&config(), &script);
@@ -1192,10 +1132,7 @@ fn refusals_before_any_byte() {
             env: env("a@x.test", &["b@x.test"]).body_type(BodyType::BinaryMime),
             contains: "BinaryUnsupported",
         },
-        SendFails {
-            env: env("a@x.test", &["b@x.test"]).requiretls(true),
-            contains: "RequireTlsUnavailable",
-        },
+        SendFails { env: env("a@x.test", &["b@x.test"]).requiretls(true), contains: "RequireTlsUnavailable" },
         Nothing,
         Send { env: env("a@x.test", &["b@x.test"]), body: vec![], chunk: 8 },
         C(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
@@ -1255,10 +1192,7 @@ fn eight_bit_body() {
     let id = client.send_message(seven).unwrap();
     packet(&mut client, now, b"");
     packet(&mut client, now, b"250 ok\r\n250 ok\r\n354 go\r\n");
-    assert_eq!(
-        client.write_body(id, "é".as_bytes()),
-        Err(smtp_proto::ApiMisuse::UndeclaredEightBit)
-    );
+    assert_eq!(client.write_body(id, "é".as_bytes()), Err(smtp_proto::ApiMisuse::UndeclaredEightBit));
     assert_eq!(client.write_body(id, b"ascii"), Ok(5));
 }
 
@@ -1288,8 +1222,7 @@ fn undeclared_body_is_8bitmime_where_offered() {
 /// TV-50: limits from the EHLO before TLS do not survive the upgrade (RFC 9422 §3.6, RFC 3207 §4.2).
 #[test]
 fn tv50_limits_reset_after_tls() {
-    let mut client =
-        smtp_proto::Client::new(common::helo(), tls_required(), std::time::Duration::ZERO);
+    let mut client = smtp_proto::Client::new(common::helo(), tls_required(), std::time::Duration::ZERO);
     let now = std::time::Duration::ZERO;
     packet(&mut client, now, b"220 mx\r\n");
     packet(&mut client, now, b"250-mx\r\n250-STARTTLS\r\n250 LIMITS RCPTMAX=2\r\n");
@@ -1314,13 +1247,13 @@ fn progress_events() {
         C(b"abcdef\r\n.\r\n"),
     ]);
     let run = check(&config(), &script);
-    let progress: Vec<_> = run
-        .events
-        .iter()
-        .filter_map(|e| {
-            if let Event::Progress { sent, total, .. } = e { Some((*sent, *total)) } else { None }
-        })
-        .collect();
+    let progress: Vec<_> =
+        run.events
+            .iter()
+            .filter_map(|e| {
+                if let Event::Progress { sent, total, .. } = e { Some((*sent, *total)) } else { None }
+            })
+            .collect();
     assert_eq!(progress, [(4, Some(6)), (6, Some(6))]);
 }
 
@@ -1353,11 +1286,7 @@ fn tv08_reply_codes() {
     let st: Vec<_> = run.report().recipients.iter().map(|r| r.status).collect();
     assert_eq!(
         st,
-        [
-            RecipientStatus::Delivered,
-            RecipientStatus::TemporaryFailure,
-            RecipientStatus::PermanentFailure
-        ]
+        [RecipientStatus::Delivered, RecipientStatus::TemporaryFailure, RecipientStatus::PermanentFailure]
     );
 }
 
@@ -1375,8 +1304,7 @@ fn tv09_tv10_session_limits() {
 
     let mut c = config();
     c.reply.max_line_len = 64;
-    let long: &'static [u8] =
-        Box::leak([b"220 ".as_slice(), &[b'a'; 100]].concat().into_boxed_slice());
+    let long: &'static [u8] = Box::leak([b"220 ".as_slice(), &[b'a'; 100]].concat().into_boxed_slice());
     let run = check(&c, &[S(long), C(b"QUIT\r\n")]);
     assert_eq!(closed_with(&run), Error::Parse(smtp_proto::reply::ParseError::LineTooLong));
 }
@@ -1529,9 +1457,7 @@ fn transcript_redacts_auth() {
         .collect();
     let all = lines.join("\n");
     assert!(
-        !all.contains("dGFuc3RhYWZ0YW5zdGFhZg")
-            && !all.contains("tanstaaf")
-            && !all.contains("dGlt"),
+        !all.contains("dGFuc3RhYWZ0YW5zdGFhZg") && !all.contains("tanstaaf") && !all.contains("dGlt"),
         "{all}"
     );
     assert_eq!(
@@ -1758,7 +1684,11 @@ fn intermediate_reply_to_the_end_of_data_is_unknown() {
         S(b"220 foo.edu LMTP\r\n"),
         C(b"LHLO client.example.org\r\n"),
         S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
-        Send { env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]), body: b"Hi\r\n".to_vec(), chunk: 8 },
+        Send {
+            env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]),
+            body: b"Hi\r\n".to_vec(),
+            chunk: 8,
+        },
         C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
         S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
         C(b"Hi\r\n.\r\n"),
@@ -1841,11 +1771,7 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
     // green was refused at RCPT; the replies after the dot are pat's (452), then jo's (never came).
     assert_eq!(
         statuses,
-        [
-            RecipientStatus::TemporaryFailure,
-            RecipientStatus::PermanentFailure,
-            RecipientStatus::Unknown
-        ]
+        [RecipientStatus::TemporaryFailure, RecipientStatus::PermanentFailure, RecipientStatus::Unknown]
     );
     assert_eq!(r.recipients[0].reply.as_ref().map(Reply::code), Some(452));
     assert_eq!(r.recipients[1].reply.as_ref().map(Reply::code), Some(550));
@@ -1857,11 +1783,7 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
 fn pipelined_mail_refusal_is_the_messages_reply() {
     let mut script = ehlo(PIPE_CAPS).to_vec();
     script.extend([
-        Send {
-            env: env("a@example.org", &["b@x.test", "c@x.test"]),
-            body: b"x".to_vec(),
-            chunk: 8,
-        },
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x".to_vec(), chunk: 8 },
         C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
         S(b"451 4.3.0 try later\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need RCPT\r\n"),
         C(b"RSET\r\n"),
@@ -1943,4 +1865,36 @@ fn noop_checks_the_session() {
     packet(&mut c, now, b"");
     packet(&mut c, now, b"421 4.4.2 gone\r\n");
     assert!(c.is_closed());
+}
+
+/// A report prints as a user wants to read it: the outcome and the deciding reply, then one line a recipient
+/// with the reply as the server wrote it.
+#[test]
+fn reports_print_one_line_a_recipient() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test", "c@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"250 2.0.0 queued as 4F2A\r\n"),
+    ]);
+    let run = check(&config(), &script);
+    assert_eq!(
+        run.report().to_string(),
+        "sent: 250 2.0.0 queued as 4F2A\n  delivered b@x.test: 250 2.0.0 queued as 4F2A\n  \
+         rejected (permanent) c@x.test: 550 5.1.1 no such user"
+    );
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"451 4.3.0 try later\r\n503 need MAIL\r\n503 need MAIL\r\n"),
+        C(b"RSET\r\n"),
+    ]);
+    assert_eq!(
+        check(&config(), &script).report().to_string(),
+        "rejected: the server refused the sender (MAIL): 451 4.3.0 try later\n  \
+         rejected (temporary) b@x.test: 451 4.3.0 try later"
+    );
 }

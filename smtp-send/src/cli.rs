@@ -220,14 +220,9 @@ impl Cli {
 
     /// Applies the connection arguments (TLS, AUTH, EHLO name, LMTP, timeouts, chunking, pipelining, DSN
     /// policy, transcript) to `o`; the built-in sink's options go through here too.
-    pub fn apply(
-        &self,
-        o: &mut Options,
-        env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<(), Invalid> {
+    pub fn apply(&self, o: &mut Options, env: &impl Fn(&str) -> Option<String>) -> Result<(), Invalid> {
         if let (Some(user), Some(var)) = (&self.user, &self.password_env) {
-            let password =
-                env(var).ok_or_else(|| usage(format!("--password-env: ${var} is not set")))?;
+            let password = env(var).ok_or_else(|| usage(format!("--password-env: ${var} is not set")))?;
             let creds = Credentials::password(user.clone(), password);
             creds.validate().map_err(|e| data(format!("invalid credentials: {e}")))?;
             *o = o.clone().with_credentials(creds);
@@ -280,9 +275,7 @@ impl Cli {
                     ))
                 })?,
                 Err(why) => {
-                    return Err(data(format!(
-                        "{why}: give the envelope sender with --from ('' for <>)"
-                    )));
+                    return Err(data(format!("{why}: give the envelope sender with --from ('' for <>)")));
                 }
             },
         };
@@ -334,9 +327,7 @@ mod tests {
     }
 
     fn msg() -> Message {
-        Message::from_bytes(
-            b"From: Alice <alice@example.org>\r\nSubject: hi\r\n\r\nhello\r\n".to_vec(),
-        )
+        Message::from_bytes(b"From: Alice <alice@example.org>\r\nSubject: hi\r\n\r\nhello\r\n".to_vec())
     }
 
     #[test]
@@ -345,28 +336,22 @@ mod tests {
         assert!(plan.options.is_none());
         assert_eq!(plan.envelope.from().as_mailbox().unwrap().as_str(), "alice@example.org");
         assert_eq!(plan.envelope.declared_size(), Some(55));
-        let plan = cli(&["--to", "b@x.test", "--from", "", "--server", "mx.example.org"])
-            .plan(&msg())
-            .unwrap();
+        let plan =
+            cli(&["--to", "b@x.test", "--from", "", "--server", "mx.example.org"]).plan(&msg()).unwrap();
         assert!(plan.envelope.from().is_null());
         let o = plan.options.unwrap();
-        assert_eq!(
-            (o.host.as_str(), o.port, o.session.tls),
-            ("mx.example.org", 25, TlsMode::Opportunistic)
-        );
+        assert_eq!((o.host.as_str(), o.port, o.session.tls), ("mx.example.org", 25, TlsMode::Opportunistic));
     }
 
     #[test]
     fn tls_defaults_follow_port_and_credentials() {
-        let o =
-            cli(&["--to", "b@x.test", "--server", "mx:465"]).plan(&msg()).unwrap().options.unwrap();
+        let o = cli(&["--to", "b@x.test", "--server", "mx:465"]).plan(&msg()).unwrap().options.unwrap();
         assert_eq!(o.session.tls, TlsMode::Implicit);
-        let o =
-            cli(&["--to", "b@x.test", "--server", "mx:587", "--user", "u", "--password-env", "PW"])
-                .plan_with_env(&msg(), |v| (v == "PW").then(|| "pw".to_owned()))
-                .unwrap()
-                .options
-                .unwrap();
+        let o = cli(&["--to", "b@x.test", "--server", "mx:587", "--user", "u", "--password-env", "PW"])
+            .plan_with_env(&msg(), |v| (v == "PW").then(|| "pw".to_owned()))
+            .unwrap()
+            .options
+            .unwrap();
         assert_eq!(o.session.tls, TlsMode::Required);
         let o = cli(&["--to", "b@x.test", "--server", "mx", "--tls", "none"])
             .plan(&msg())
@@ -384,24 +369,20 @@ mod tests {
         assert_eq!(e.status, exit::DATAERR);
         let e = cli(&["--to", "b@x.test", "--dsn-envid", "a\nb"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::DATAERR);
-        let e = cli(&["--to", "b@x.test"])
-            .plan(&Message::from_bytes(b"no header\r\n".to_vec()))
-            .unwrap_err();
+        let e = cli(&["--to", "b@x.test"]).plan(&Message::from_bytes(b"no header\r\n".to_vec())).unwrap_err();
         assert_eq!(e.status, exit::DATAERR);
         let e = cli(&["--to", "b@x.test", "--url", "http://x"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::USAGE);
-        let e =
-            cli(&["--to", "b@x.test", "--server", "mx", "--timeout=-1"]).plan(&msg()).unwrap_err();
+        let e = cli(&["--to", "b@x.test", "--server", "mx", "--timeout=-1"]).plan(&msg()).unwrap_err();
         assert_eq!(e.status, exit::USAGE);
         assert!(Cli::try_parse_from(["smtp-send"]).is_err(), "--to is required");
     }
 
     #[test]
     fn missing_password_variable_is_usage() {
-        let e =
-            cli(&["--to", "b@x.test", "--server", "mx", "--user", "u", "--password-env", "NOPE"])
-                .plan_with_env(&msg(), |_| None)
-                .unwrap_err();
+        let e = cli(&["--to", "b@x.test", "--server", "mx", "--user", "u", "--password-env", "NOPE"])
+            .plan_with_env(&msg(), |_| None)
+            .unwrap_err();
         assert_eq!(e.status, exit::USAGE);
     }
 

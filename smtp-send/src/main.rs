@@ -11,8 +11,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use smtp_proto::ehlo::Capabilities;
 use smtp_proto::{
-    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Refusal, Reply, SendError,
-    Warning,
+    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Refusal, Reply, SendError, Warning,
 };
 use smtp_send::cli::{Cli, Plan, exit};
 use smtp_send::message::Message;
@@ -36,8 +35,7 @@ fn parse_error(e: &clap::Error, args: &[OsString]) -> i32 {
         return exit::SENT;
     }
     // An argument that is not UTF-8 (an address in Latin-1, say) is invalid input, not bad usage.
-    let status =
-        if e.kind() == clap::error::ErrorKind::InvalidUtf8 { exit::DATAERR } else { exit::USAGE };
+    let status = if e.kind() == clap::error::ErrorKind::InvalidUtf8 { exit::DATAERR } else { exit::USAGE };
     // clap stopped before it knew the flags: look for --json among the options (before any `--`).
     let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
     if json {
@@ -157,8 +155,8 @@ fn run(cli: &Cli) -> i32 {
             .with_target(false)
             .without_time()
             .with_level(false);
-        let only_transcript = tracing_subscriber::filter::Targets::new()
-            .with_target("smtp_transcript", tracing::Level::DEBUG);
+        let only_transcript =
+            tracing_subscriber::filter::Targets::new().with_target("smtp_transcript", tracing::Level::DEBUG);
         tracing_subscriber::registry().with(layer).with(only_transcript).init();
     }
     let load = plan.count > 1 || plan.connections > 1;
@@ -191,8 +189,7 @@ fn run(cli: &Cli) -> i32 {
     };
     let job = Job { cli, plan: &plan, options: &options, message: &message };
     let started = Instant::now();
-    let tallies =
-        if plan.connections == 1 { vec![send_blocking(&job)] } else { send_concurrently(&job) };
+    let tallies = if plan.connections == 1 { vec![send_blocking(&job)] } else { send_concurrently(&job) };
     let seconds = started.elapsed().as_secs_f64();
     let status = exit_status(&tallies);
     if cli.json {
@@ -266,8 +263,7 @@ impl Retry {
 fn is_retryable(r: &MessageReport) -> bool {
     r.outcome == Outcome::Rejected
         && r.is_temporary()
-        && (matches!(r.failure, Some(Failure::Session(_)))
-            || r.reply().is_some_and(|x| x.code() == 421))
+        && (matches!(r.failure, Some(Failure::Session(_))) || r.reply().is_some_and(|x| x.code() == 421))
 }
 
 /// Whether a new connection may fare better than this failed one: network trouble, a timeout, a 4yz
@@ -435,9 +431,8 @@ fn send_concurrently(job: &Job<'_>) -> Vec<Tally> {
         }
     };
     smol::block_on(async {
-        let tasks: Vec<_> = (0..job.plan.connections)
-            .map(|_| send_async(job, std::sync::Arc::clone(&bytes)))
-            .collect();
+        let tasks: Vec<_> =
+            (0..job.plan.connections).map(|_| send_async(job, std::sync::Arc::clone(&bytes))).collect();
         run_all(tasks).await
     })
 }
@@ -549,12 +544,7 @@ fn async_send_problem(e: &Error, client: &smtp_smol::SmtpClient, message: &Messa
     stop_of(e, client.close_reason(), client.capabilities(), message)
 }
 
-fn stop_of(
-    e: &Error,
-    close_reason: Option<&Error>,
-    caps: Option<&Capabilities>,
-    message: &Message,
-) -> Stop {
+fn stop_of(e: &Error, close_reason: Option<&Error>, caps: Option<&Capabilities>, message: &Message) -> Stop {
     match e {
         Error::Refused(SendError::Refused(r)) => Stop::Refused(refusal_problem(r, caps, message)),
         // "The session is closed" says nothing: the reason it closed is the cause.
@@ -573,12 +563,7 @@ fn stop_of(
 }
 
 fn body_problem(e: &std::io::Error) -> Problem {
-    Problem {
-        kind: "body",
-        message: format!("reading the message failed: {e}"),
-        reply: None,
-        status: None,
-    }
+    Problem { kind: "body", message: format!("reading the message failed: {e}"), reply: None, status: None }
 }
 
 fn connect_problem(e: &Error, options: &Options) -> Problem {
@@ -605,12 +590,11 @@ fn error_reply(e: &Error) -> Option<Reply> {
 fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) -> Problem {
     let mut status = None;
     let why = match r {
-        Refusal::TooBig { size, limit } => format!(
-            "the message is {size} octets and the server takes at most {limit} (SIZE, RFC 1870)"
-        ),
+        Refusal::TooBig { size, limit } => {
+            format!("the message is {size} octets and the server takes at most {limit} (SIZE, RFC 1870)")
+        }
         Refusal::EightBitUnsupported => {
-            "the message holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152)"
-                .into()
+            "the message holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152)".into()
         }
         Refusal::BinaryUnsupported => {
             // The message's fault as much as the server's: invalid input for any server without it.
@@ -636,15 +620,12 @@ fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) 
                 "the message needs SMTPUTF8 (RFC 6531): its {field}: header field holds 8-bit text \
                  (UTF-8 headers, RFC 6532), and the server does not offer SMTPUTF8"
             ),
-            None => {
-                "the message needs SMTPUTF8 (RFC 6531): an address is not ASCII, and the server \
+            None => "the message needs SMTPUTF8 (RFC 6531): an address is not ASCII, and the server \
                      does not offer SMTPUTF8"
-                    .into()
-            }
+                .into(),
         },
         Refusal::DsnNotSupported => {
-            "DSN was asked for with --dsn-strict and the server does not offer DSN (RFC 3461)"
-                .into()
+            "DSN was asked for with --dsn-strict and the server does not offer DSN (RFC 3461)".into()
         }
         other => other.to_string(),
     };
@@ -883,10 +864,7 @@ fn human_report(tallies: &[Tally], seconds: Option<f64>) {
     }
     for w in &r.warnings {
         if *w == Warning::NoDsnSupport {
-            let _ = writeln!(
-                out,
-                "  warning: the server does not support DSN; sent without DSN parameters"
-            );
+            let _ = writeln!(out, "  warning: the server does not support DSN; sent without DSN parameters");
         }
     }
 }

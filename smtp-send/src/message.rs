@@ -46,6 +46,10 @@ struct Header {
     eight_bit_field: Option<String>,
 }
 
+/// A body the drivers can read again from its start.
+pub trait ReadSeek: Read + io::Seek + Send {}
+impl<T: Read + io::Seek + Send> ReadSeek for T {}
+
 /// A message ready to be sent any number of times.
 #[derive(Debug)]
 pub struct Message {
@@ -73,10 +77,8 @@ impl Message {
             None => Message::from_stdin(),
             Some(p) if p == Path::new("-") => Message::from_stdin(),
             Some(p) => {
-                let unreadable =
-                    |e: io::Error| MessageError(format!("cannot read {}: {e}", p.display()));
-                let mut file =
-                    BufReader::with_capacity(64 * 1024, File::open(p).map_err(unreadable)?);
+                let unreadable = |e: io::Error| MessageError(format!("cannot read {}: {e}", p.display()));
+                let mut file = BufReader::with_capacity(64 * 1024, File::open(p).map_err(unreadable)?);
                 let mut scan = BodyScan::new();
                 // Kept whole while small, so that `--count` does not reopen and reread the file per copy;
                 // a larger message is streamed from the file each time, never held in memory.
@@ -177,10 +179,11 @@ impl Message {
     }
 
     /// A fresh reader over the message's bytes.
-    pub fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+    /// It can seek, so the drivers read it again for recipients that need another transaction.
+    pub fn open(&self) -> io::Result<Box<dyn ReadSeek + '_>> {
         Ok(match &self.source {
             Source::File(p) => Box::new(BufReader::with_capacity(64 * 1024, File::open(p)?)),
-            Source::Memory(d) => Box::new(&d[..]),
+            Source::Memory(d) => Box::new(io::Cursor::new(&d[..])),
         })
     }
 
@@ -250,18 +253,14 @@ pub fn header_sender(header: &[u8]) -> Result<HeaderSender, String> {
     let parsed = MessageParser::default()
         .parse_headers(header)
         .ok_or_else(|| "the message has no header".to_owned())?;
-    let fields = |want: HeaderName<'static>| {
-        parsed.headers().iter().filter(|h| h.name == want).collect::<Vec<_>>()
-    };
+    let fields =
+        |want: HeaderName<'static>| parsed.headers().iter().filter(|h| h.name == want).collect::<Vec<_>>();
     let from = fields(HeaderName::From);
     let from = match from[..] {
         [] => return Err("the message has no From: field".into()),
         [one] => one,
         _ => {
-            return Err(format!(
-                "the message has {} From: fields (RFC 5322 §3.6 allows one)",
-                from.len()
-            ));
+            return Err(format!("the message has {} From: fields (RFC 5322 §3.6 allows one)", from.len()));
         }
     };
     let raw = |h: &mail_parser::Header<'_>| {
@@ -344,22 +343,13 @@ mod tests {
             (b"Subject: x\nFROM: \"Alice A.\" <alice@example.org>\n\n", "alice@example.org"),
             (b"From: Alice\r\n <alice@example.org>\r\nTo: b\r\n\r\n", "alice@example.org"),
             // A comment after the address (RFC 5322 §3.2.2): never the address.
-            (
-                b"From: <alice@example.org> (on behalf of <ceo@bank.example>)\r\n\r\n",
-                "alice@example.org",
-            ),
+            (b"From: <alice@example.org> (on behalf of <ceo@bank.example>)\r\n\r\n", "alice@example.org"),
             (b"From: a@b (Alice)\r\n\r\n", "a@b"),
             // A quoted display name that looks like an address.
             (b"From: \"ceo@bank.example\" <alice@example.org>\r\n\r\n", "alice@example.org"),
-            (
-                b"From: \"Alice <ceo@bank.example>\" <alice@example.org>\r\n\r\n",
-                "alice@example.org",
-            ),
+            (b"From: \"Alice <ceo@bank.example>\" <alice@example.org>\r\n\r\n", "alice@example.org"),
             // An encoded word (RFC 2047) in the display name.
-            (
-                b"From: =?utf-8?q?ceo=40bank.example?= <alice@example.org>\r\n\r\n",
-                "alice@example.org",
-            ),
+            (b"From: =?utf-8?q?ceo=40bank.example?= <alice@example.org>\r\n\r\n", "alice@example.org"),
             // Comments inside the addr-spec (obsolete syntax, RFC 5322 §4.4).
             (
                 b"From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\r\n\r\n",
@@ -376,12 +366,7 @@ mod tests {
             // Bare CR line ends, as the client sends them (CRLF).
             (b"Subject: x\rFrom: a@x.test\r\rbody", "a@x.test"),
         ] {
-            assert_eq!(
-                sender(header).as_deref(),
-                Ok(want),
-                "{:?}",
-                String::from_utf8_lossy(header)
-            );
+            assert_eq!(sender(header).as_deref(), Ok(want), "{:?}", String::from_utf8_lossy(header));
         }
     }
 
@@ -407,14 +392,8 @@ mod tests {
             (b"From: <>\r\n\r\n", "From:"),
             (b"From: alice@example.org, bob@example.org\r\n\r\n", "2 mailboxes"),
             (b"From: alice@example.org\r\nFrom: bob@example.org\r\n\r\n", "2 From: fields"),
-            (
-                b"From: a@x.test, b@x.test\r\nSender: c@x.test, d@x.test\r\n\r\n",
-                "Sender: field names 2",
-            ),
-            (
-                b"From: a@x.test, b@x.test\r\nSender: c@x.test\r\nSender: d@x.test\r\n\r\n",
-                "2 Sender: fields",
-            ),
+            (b"From: a@x.test, b@x.test\r\nSender: c@x.test, d@x.test\r\n\r\n", "Sender: field names 2"),
+            (b"From: a@x.test, b@x.test\r\nSender: c@x.test\r\nSender: d@x.test\r\n\r\n", "2 Sender: fields"),
             (b"From: undisclosed:;\r\n\r\n", "no mailbox"),
             (b"From: (only a comment)\r\n\r\n", "no address"),
             // Latin-1 in the address itself: never decoded into U+FFFD.

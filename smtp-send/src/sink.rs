@@ -236,12 +236,7 @@ fn read_data(reader: &mut BufReader<TcpStream>, t: &mut Txn, keep: bool) -> io::
 }
 
 /// Reads exactly `size` octets of a BDAT chunk.
-fn read_chunk(
-    reader: &mut BufReader<TcpStream>,
-    t: &mut Txn,
-    size: u64,
-    keep: bool,
-) -> io::Result<()> {
+fn read_chunk(reader: &mut BufReader<TcpStream>, t: &mut Txn, size: u64, keep: bool) -> io::Result<()> {
     let mut left = size;
     while left > 0 {
         let buf = reader.fill_buf()?;
@@ -260,13 +255,7 @@ fn read_chunk(
 fn finish(shared: &Shared, t: Txn, bdat: bool, keep: bool) {
     shared.count.fetch_add(1, Ordering::Relaxed);
     if keep {
-        let r = Received {
-            mail_from: t.mail_from,
-            rcpt_to: t.rcpt_to,
-            data: t.data,
-            size: t.size,
-            bdat,
-        };
+        let r = Received { mail_from: t.mail_from, rcpt_to: t.rcpt_to, data: t.data, size: t.size, bdat };
         shared.received.lock().unwrap_or_else(|e| e.into_inner()).push(r);
     }
 }

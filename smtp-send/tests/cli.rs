@@ -70,10 +70,7 @@ fn builtin_sink_prints_what_it_received() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("received by the built-in sink"), "{stdout}");
-    assert!(
-        stdout.contains("MAIL FROM:<alice@example.org>")
-            && stdout.contains("RCPT TO:<bob@example.org>")
-    );
+    assert!(stdout.contains("MAIL FROM:<alice@example.org>") && stdout.contains("RCPT TO:<bob@example.org>"));
     assert!(stdout.contains("Subject: Hello from smtp-send"));
 }
 
@@ -117,9 +114,7 @@ fn injection_in_any_field_is_65_and_nothing_is_sent() {
         assert_eq!(out.status.code(), Some(65), "{bad:?}");
         assert_eq!(json(&out)["error"]["kind"], "invalid_input");
     }
-    for (flag, bad) in
-        [("--from", "a@x.test\r\n"), ("--ehlo", "me\r\nRSET"), ("--dsn-envid", "a\r\nb")]
-    {
+    for (flag, bad) in [("--from", "a@x.test\r\n"), ("--ehlo", "me\r\nRSET"), ("--dsn-envid", "a\r\nb")] {
         let out = run(&["--server", &server, "--to", "b@x.test", flag, bad, &hello()]);
         assert_eq!(out.status.code(), Some(65), "{flag} {bad:?}");
     }
@@ -144,8 +139,7 @@ fn unreadable_message_is_65_usage_is_64() {
 #[test]
 fn connection_refused_is_2_with_an_error() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out =
-        run(&["--server", &format!("127.0.0.1:{port}"), "--to", "b@x.test", "--json", &hello()]);
+    let out = run(&["--server", &format!("127.0.0.1:{port}"), "--to", "b@x.test", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(2));
     let v = json(&out);
     assert_eq!(v["status"], "error");
@@ -168,16 +162,7 @@ fn count_1000_on_one_connection() {
 
 #[test]
 fn connections_run_concurrently() {
-    let out = run(&[
-        "--to",
-        "bob@example.org",
-        "--count",
-        "20",
-        "--connections",
-        "4",
-        "--json",
-        &hello(),
-    ]);
+    let out = run(&["--to", "bob@example.org", "--count", "20", "--connections", "4", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["messages"], 80);
 }
@@ -205,8 +190,7 @@ fn smtp_sink_outcomes() {
 
     // Dropped after the final dot, before the reply: unknown, 3.
     let drop =
-        SmtpSink::start(SinkOptions { disconnect_after: Some("."), ..SinkOptions::default() })
-            .unwrap();
+        SmtpSink::start(SinkOptions { disconnect_after: Some("."), ..SinkOptions::default() }).unwrap();
     let server = format!("127.0.0.1:{}", drop.port());
     let out = run(&["--server", &server, "--to", "b@example.org", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
@@ -214,8 +198,7 @@ fn smtp_sink_outcomes() {
 
     // Every RCPT refused: rejected, 2.
     let refuse =
-        SmtpSink::start(SinkOptions { hard_reject: Some("RCPT"), ..SinkOptions::default() })
-            .unwrap();
+        SmtpSink::start(SinkOptions { hard_reject: Some("RCPT"), ..SinkOptions::default() }).unwrap();
     let server = format!("127.0.0.1:{}", refuse.port());
     let out = run(&["--server", &server, "--to", "b@example.org", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(2));
@@ -225,8 +208,7 @@ fn smtp_sink_outcomes() {
 
     // 421 after MAIL: 2.
     let busy =
-        SmtpSink::start(SinkOptions { close_421_after: Some("MAIL"), ..SinkOptions::default() })
-            .unwrap();
+        SmtpSink::start(SinkOptions { close_421_after: Some("MAIL"), ..SinkOptions::default() }).unwrap();
     let server = format!("127.0.0.1:{}", busy.port());
     let out = run(&["--server", &server, "--to", "b@example.org", &hello()]);
     assert_eq!(out.status.code(), Some(2));
@@ -238,16 +220,7 @@ fn smtp_sink_load_1000_messages_one_connection() {
     use smtp_testkit::{SinkOptions, SmtpSink};
     let sink = SmtpSink::start(SinkOptions::default()).unwrap();
     let server = format!("127.0.0.1:{}", sink.port());
-    let out = run(&[
-        "--server",
-        &server,
-        "--to",
-        "bob@example.org",
-        "--count",
-        "1000",
-        "--json",
-        &hello(),
-    ]);
+    let out = run(&["--server", &server, "--to", "bob@example.org", "--count", "1000", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["messages"], 1000);
     assert_eq!(sink.wait_for(1000, Duration::from_secs(30)).len(), 1000);
@@ -269,14 +242,7 @@ fn aiosmtpd_partial_auth_and_implicit_tls() {
 
     // STARTTLS (required by --user) + AUTH; a refused recipient: partial, 1, with its reply.
     let mut args = auth.to_vec();
-    args.extend([
-        "--to",
-        "bob@example.org",
-        "--to",
-        "reject-me@example.org",
-        "--json",
-        "--transcript",
-    ]);
+    args.extend(["--to", "bob@example.org", "--to", "reject-me@example.org", "--json", "--transcript"]);
     let msg = hello();
     args.push(&msg);
     let out = run_env(&args, &[("PW", "s3cret")]);

@@ -20,8 +20,7 @@ fn to_sink(message: &[u8], extra: &[&str]) -> Output {
 
 /// Sends `message` to a server that must never be connected to; asserts it was not.
 fn refused_before_connecting(message: &[u8], extra: &[&str]) -> Output {
-    let server =
-        ScriptedServer::start(Script::new().patience(std::time::Duration::from_millis(300)));
+    let server = ScriptedServer::start(Script::new().patience(std::time::Duration::from_millis(300)));
     let addr = format!("127.0.0.1:{}", server.port());
     let mut args = vec!["--server", &addr, "--tls", "none", "--to", "bob@example.org", "--json"];
     args.extend_from_slice(extra);
@@ -41,10 +40,8 @@ fn error_message(out: &Output) -> String {
 
 #[test]
 fn envelope_sender_is_never_taken_from_a_comment() {
-    let out = to_sink(
-        b"From: <alice@example.org> (on behalf of <ceo@bank.example>)\nSubject: x\n\nhi\n",
-        &[],
-    );
+    let out =
+        to_sink(b"From: <alice@example.org> (on behalf of <ceo@bank.example>)\nSubject: x\n\nhi\n", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     let text = stdout(&out);
     assert!(text.contains("MAIL FROM:<alice@example.org>"), "{text}");
@@ -81,10 +78,7 @@ fn ambiguous_senders_exit_65_asking_for_from() {
         assert!(error_message(&out).contains("--from"), "{}", both(&out));
     }
     // --from settles it.
-    let out = to_sink(
-        b"From: alice@example.org, bob@example.org\n\nhi\n",
-        &["--from", "alice@example.org"],
-    );
+    let out = to_sink(b"From: alice@example.org, bob@example.org\n\nhi\n", &["--from", "alice@example.org"]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
 }
 
@@ -166,10 +160,8 @@ fn nul_octets_go_as_binarymime_over_bdat() {
     let message = b"From: alice@example.org\nSubject: x\n\na\0b\nc\n";
     let server = binary_server("CHUNKING\r\n250-BINARYMIME", message.len());
     let addr = format!("127.0.0.1:{}", server.port());
-    let out = run_stdin(
-        &["--server", &addr, "--tls", "none", "--to", "bob@example.org", "--json", "-"],
-        message,
-    );
+    let out =
+        run_stdin(&["--server", &addr, "--tls", "none", "--to", "bob@example.org", "--json", "-"], message);
     let rec = server.finish();
     assert_eq!(out.status.code(), Some(0), "{}\n{rec}", both(&out));
     assert!(rec.commands[1].contains("BODY=BINARYMIME"), "{:?}", rec.commands);
@@ -185,10 +177,8 @@ fn a_line_over_998_octets_goes_as_binarymime() {
     message.push(b'\n');
     let server = binary_server("BINARYMIME\r\n250-CHUNKING", message.len());
     let addr = format!("127.0.0.1:{}", server.port());
-    let out = run_stdin(
-        &["--server", &addr, "--tls", "none", "--to", "bob@example.org", "--json", "-"],
-        &message,
-    );
+    let out =
+        run_stdin(&["--server", &addr, "--tls", "none", "--to", "bob@example.org", "--json", "-"], &message);
     let rec = server.finish();
     assert_eq!(out.status.code(), Some(0), "{}\n{rec}", both(&out));
     assert!(rec.commands[1].contains("BODY=BINARYMIME"), "{:?}", rec.commands);
@@ -196,11 +186,9 @@ fn a_line_over_998_octets_goes_as_binarymime() {
 
 #[test]
 fn binary_without_binarymime_is_refused_naming_both_sides() {
-    for (caps, lacks) in [
-        ("CHUNKING", "BINARYMIME"),
-        ("BINARYMIME", "CHUNKING"),
-        ("PIPELINING", "BINARYMIME and CHUNKING"),
-    ] {
+    for (caps, lacks) in
+        [("CHUNKING", "BINARYMIME"), ("BINARYMIME", "CHUNKING"), ("PIPELINING", "BINARYMIME and CHUNKING")]
+    {
         let server = ScriptedServer::start(
             Script::new()
                 .send(b"220 mx.test ESMTP\r\n")
@@ -223,8 +211,7 @@ fn binary_without_binarymime_is_refused_naming_both_sides() {
 
 #[test]
 fn binary_with_chunking_never_is_refused_before_connecting() {
-    let out =
-        refused_before_connecting(b"From: alice@example.org\n\na\0b\n", &["--chunking", "never"]);
+    let out = refused_before_connecting(b"From: alice@example.org\n\na\0b\n", &["--chunking", "never"]);
     let message = error_message(&out);
     assert!(message.contains("BINARYMIME") && message.contains("--chunking never"), "{message}");
 }
@@ -257,8 +244,7 @@ fn size_counts_the_crlf_data_appends() {
             .on("QUIT", b"221 2.0.0 bye\r\n"),
     );
     let addr = format!("127.0.0.1:{}", server.port());
-    let out =
-        run_stdin(&["--server", &addr, "--tls", "none", "--to", "bob@example.org", "-"], &message);
+    let out = run_stdin(&["--server", &addr, "--tls", "none", "--to", "bob@example.org", "-"], &message);
     let rec = server.finish();
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     let content = smtp_proto::body::unstuff(&rec.data[0]).expect("a DATA stream");

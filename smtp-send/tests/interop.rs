@@ -57,11 +57,8 @@ fn smtp_sink_without_smtputf8_or_binarymime_gets_nothing_it_cannot_carry() {
     let out = send(sink.port(), &["--to", "bob@example.org"], b"From: alice@example.org\n\na\0b\n");
     assert_eq!(out.status.code(), Some(65), "{}", both(&out));
     // The server works: a plain message gets through, and it is the only one.
-    let out = send(
-        sink.port(),
-        &["--to", "bob@example.org"],
-        b"From: alice@example.org\nSubject: plain\n\nhi\n",
-    );
+    let out =
+        send(sink.port(), &["--to", "bob@example.org"], b"From: alice@example.org\nSubject: plain\n\nhi\n");
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     std::thread::sleep(Duration::from_millis(200));
     let got = sink.wait_for(1, Duration::from_secs(5));
@@ -74,8 +71,7 @@ fn smtp_sink_dropping_every_connection_after_the_dot_never_gets_a_message_twice(
     // Each connection reads one final dot and hangs up: that message is unknown, the next one (pipelined
     // behind the dot) goes over a new connection. Every message is tried once and counted once.
     let sink =
-        SmtpSink::start(SinkOptions { disconnect_after: Some("."), ..SinkOptions::default() })
-            .unwrap();
+        SmtpSink::start(SinkOptions { disconnect_after: Some("."), ..SinkOptions::default() }).unwrap();
     let out = send(
         sink.port(),
         &["--to", "bob@example.org", "--count", "4"],
@@ -94,8 +90,7 @@ fn smtp_sink_dropping_every_connection_after_the_dot_never_gets_a_message_twice(
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn smtp_sink_421_to_every_mail_gives_up_after_three_tries() {
     let sink =
-        SmtpSink::start(SinkOptions { close_421_after: Some("MAIL"), ..SinkOptions::default() })
-            .unwrap();
+        SmtpSink::start(SinkOptions { close_421_after: Some("MAIL"), ..SinkOptions::default() }).unwrap();
     let started = std::time::Instant::now();
     let out = send(
         sink.port(),

@@ -47,8 +47,7 @@ fn lmtp_eof_after_the_first_recipient_reply_is_unknown_exit_3() {
             .send(b"250 2.0.0 <bob@example.org> delivered\r\n")
             .close(),
     );
-    let out =
-        send(&addr(&server), &["--lmtp", "--to", "bob@example.org", "--to", "carol@example.org"]);
+    let out = send(&addr(&server), &["--lmtp", "--to", "bob@example.org", "--to", "carol@example.org"]);
     server.finish();
     assert_eq!(out.status.code(), Some(3), "{}", both(&out));
     let v = json(&out);
@@ -74,10 +73,8 @@ fn recipients_rejected_temporarily_and_permanently() {
             .send(b"250 2.0.0 queued\r\n")
             .on("QUIT", b"221 2.0.0 bye\r\n"),
     );
-    let out = send(
-        &addr(&server),
-        &["--to", "a@example.org", "--to", "b@example.org", "--to", "c@example.org"],
-    );
+    let out =
+        send(&addr(&server), &["--to", "a@example.org", "--to", "b@example.org", "--to", "c@example.org"]);
     server.finish();
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     let r = &json(&out)["recipients"];
@@ -111,10 +108,8 @@ fn pipelined_mail_refusal_is_the_reply_not_the_503s_after_it() {
 
     // The human output too.
     let server = ScriptedServer::start(script());
-    let out = run_stdin(
-        &["--server", &addr(&server), "--tls", "none", "--to", "bob@example.org", "-"],
-        MESSAGE,
-    );
+    let out =
+        run_stdin(&["--server", &addr(&server), "--tls", "none", "--to", "bob@example.org", "-"], MESSAGE);
     server.finish();
     let text = stdout(&out);
     assert!(text.starts_with("rejected: 550 5.7.1 sender refused"), "{}", both(&out));
@@ -131,9 +126,8 @@ fn assert_sentence(text: &str) {
 
 #[test]
 fn unsolicited_reply_names_itself_in_the_error_json_and_transcript() {
-    let server = ScriptedServer::start(
-        Script::new().send(b"220 mx.test ESMTP\r\n250 2.0.0 extra\r\n").read_to_eof(),
-    );
+    let server =
+        ScriptedServer::start(Script::new().send(b"220 mx.test ESMTP\r\n250 2.0.0 extra\r\n").read_to_eof());
     let out = send(&addr(&server), &["--transcript", "--to", "bob@example.org"]);
     server.finish();
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
@@ -168,10 +162,8 @@ fn reply_out_of_place_is_a_sentence_in_json_and_human_output() {
     assert_eq!(v["reply"]["code"], 250);
 
     let server = ScriptedServer::start(script());
-    let out = run_stdin(
-        &["--server", &addr(&server), "--tls", "none", "--to", "bob@example.org", "-"],
-        MESSAGE,
-    );
+    let out =
+        run_stdin(&["--server", &addr(&server), "--tls", "none", "--to", "bob@example.org", "-"], MESSAGE);
     server.finish();
     assert_sentence(&both(&out));
     assert!(stderr(&out).contains("what body?"), "{}", both(&out));
@@ -217,8 +209,7 @@ fn auth_refusal_puts_the_535_in_json_reply() {
 
 #[test]
 fn a_421_between_messages_with_connections_names_the_421() {
-    let server =
-        MultiServer::start(&["PIPELINING"], vec![Fault::Close421After(1), Fault::Close421After(1)]);
+    let server = MultiServer::start(&["PIPELINING"], vec![Fault::Close421After(1), Fault::Close421After(1)]);
     let out = run_stdin(
         &[
             "--server",
@@ -308,8 +299,7 @@ fn count_eof_after_dot_50_of_100_never_resends_the_unknown_one() {
 
 #[test]
 fn connections_reconnect_after_eof_and_421() {
-    let server =
-        MultiServer::start(&["PIPELINING"], vec![Fault::EofAfterDot(5), Fault::Reply421AtMail(3)]);
+    let server = MultiServer::start(&["PIPELINING"], vec![Fault::EofAfterDot(5), Fault::Reply421AtMail(3)]);
     let out = load(&server, "10", "2");
     let v = json(&out);
     let [requested, sent, rejected, unknown, not_attempted] = totals(&v);
@@ -380,8 +370,7 @@ fn refusals_after_ehlo_end_with_quit() {
     ] {
         let server = ScriptedServer::start(greet(caps).on("QUIT", b"221 2.0.0 bye\r\n"));
         let server_addr = addr(&server);
-        let mut args =
-            vec!["--server", &server_addr, "--tls", "none", "--to", "bob@example.org", "--json"];
+        let mut args = vec!["--server", &server_addr, "--tls", "none", "--to", "bob@example.org", "--json"];
         args.extend_from_slice(extra);
         args.push("-");
         let out = run_stdin(&args, &message);

@@ -73,11 +73,7 @@ enum Stream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -87,11 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -321,10 +313,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         if this.ready {
             Ok(this)
         } else {
-            Err(this
-                .close_reason
-                .take()
-                .unwrap_or(Error::Session(smtp_proto::Error::UnexpectedEof)))
+            Err(this.close_reason.take().unwrap_or(Error::Session(smtp_proto::Error::UnexpectedEof)))
         }
     }
 
@@ -356,15 +345,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     ) -> Result<MessageReport, Error> {
         let id = self.client.send_message(envelope).map_err(Error::Refused)?;
         let span = tracing::debug_span!(parent: &self.span, "message", id = id.get());
-        let mut pump = Pump {
-            id,
-            body: &mut body,
-            progress,
-            start: 0,
-            end: 0,
-            writable: false,
-            finished: false,
-        };
+        let mut pump =
+            Pump { id, body: &mut body, progress, start: 0, end: 0, writable: false, finished: false };
         async {
             self.drive(Goal::Report, Some(&mut pump)).await?;
             // The core gives every accepted message its report before the session ends.
@@ -495,10 +477,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     }
 
     /// Gives the core the next block of the body (reading it first when needed), or finishes the body.
-    async fn feed_body<B: AsyncRead + Unpin, P>(
-        &mut self,
-        p: &mut Pump<'_, B, P>,
-    ) -> Result<(), Error> {
+    async fn feed_body<B: AsyncRead + Unpin, P>(&mut self, p: &mut Pump<'_, B, P>) -> Result<(), Error> {
         if p.start == p.end {
             if self.body_buf.is_empty() {
                 self.body_buf = vec![0; BODY_BUF];

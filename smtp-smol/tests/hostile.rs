@@ -17,8 +17,8 @@ use smtp_proto::command::{EnvId, OrigRecipient};
 use smtp_proto::reply::ParseError;
 use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{
-    ApiMisuse, Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, Refusal,
-    SendError, Timeouts, Timer, TlsMode,
+    ApiMisuse, Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, Refusal, SendError,
+    Timeouts, Timer, TlsMode,
 };
 use smtp_smol::smtp_proto;
 use smtp_smol::{Error, Options, SmtpClient};
@@ -120,12 +120,8 @@ fn starttls_response_injection_aborts_before_tls_and_auth() {
                     .expect_line("STARTTLS")
                     .send_then_starttls(format!("220 2.0.0 go ahead\r\n{injected}")),
             );
-            let err =
-                SmtpClient::connect(&tls_options(&server)).await.expect_err("injection accepted");
-            assert!(
-                matches!(err, Error::Session(Core::StartTlsInjection)),
-                "{injected:?}: {err:?}"
-            );
+            let err = SmtpClient::connect(&tls_options(&server)).await.expect_err("injection accepted");
+            assert!(matches!(err, Error::Session(Core::StartTlsInjection)), "{injected:?}: {err:?}");
             let rec = server.join();
             assert!(!rec.tls_established, "{injected:?}: handshake done");
             assert!(rec.client_closed, "{injected:?}");
@@ -172,9 +168,7 @@ fn starttls_stripping_ends_the_session_without_auth() {
                 .on("QUIT", "221 bye\r\n")
                 .read_to_eof(),
         );
-        let err = SmtpClient::connect(&tls_options(&server))
-            .await
-            .expect_err("stripped session accepted");
+        let err = SmtpClient::connect(&tls_options(&server)).await.expect_err("stripped session accepted");
         assert!(matches!(err, Error::Session(Core::TlsUnavailable(None))), "{err:?}");
         let rec = server.finish();
         assert_eq!(rec.plaintext, b"EHLO client.test\r\nQUIT\r\n");
@@ -258,11 +252,7 @@ struct Trickle<'a> {
 }
 
 impl AsyncRead for Trickle<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.calls += 1;
         let n = (self.calls % 3 + 1).min(self.data.len()).min(buf.len());
         buf[..n].copy_from_slice(&self.data[..n]);
@@ -294,11 +284,7 @@ fn assert_one_end_of_data(wire: &[u8], body: &[u8]) {
             _ => {}
         }
     }
-    assert_eq!(
-        unstuff(wire).expect("strictly dot-stuffed"),
-        expected_content(body),
-        "body {body:?}"
-    );
+    assert_eq!(unstuff(wire).expect("strictly dot-stuffed"), expected_content(body), "body {body:?}");
 }
 
 fn smuggling_session(trickle: bool) {
@@ -374,14 +360,9 @@ fn injection_in_any_field_is_refused_before_connecting() {
         assert!(ReversePath::parse(bad).is_err(), "reverse-path {bad:?}");
         assert!(ForwardPath::parse(bad).is_err(), "forward-path {bad:?}");
         assert!(Envelope::parse(bad, &["bob@example.org"]).is_err(), "{bad:?}");
-        assert!(
-            Envelope::parse("alice@example.org", &["bob@example.org", bad]).is_err(),
-            "{bad:?}"
-        );
+        assert!(Envelope::parse("alice@example.org", &["bob@example.org", bad]).is_err(), "{bad:?}");
     }
-    for bad in
-        ["client.test\r\nMAIL FROM:<x@y.z>", "client\r", "client\n", "client\0", "[127.0.0.1]\r\n"]
-    {
+    for bad in ["client.test\r\nMAIL FROM:<x@y.z>", "client\r", "client\n", "client\0", "[127.0.0.1]\r\n"] {
         assert!(HeloName::parse(bad).is_err(), "EHLO name {bad:?}");
     }
     for bad in ["a\r\nRSET", "a\rb", "a\nb", "a\0b"] {
@@ -477,8 +458,7 @@ const MIB: u64 = 1024 * 1024;
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    let kib: u64 =
-        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
     kib * 1024
 }
 
@@ -489,8 +469,7 @@ fn exhaust(script: Script, check: impl FnOnce(&Error)) -> Recording {
     smol::block_on(async move {
         let server = ScriptedServer::start(script);
         let before = peak_rss();
-        let err =
-            SmtpClient::connect(&options(&server)).await.expect_err("hostile greeting accepted");
+        let err = SmtpClient::connect(&options(&server)).await.expect_err("hostile greeting accepted");
         let after = peak_rss();
         check(&err);
         let rec = server.finish();
@@ -543,8 +522,7 @@ fn endless_reply_to_the_final_dot_is_unknown() {
                 .flood("y", 100 * MIB),
         );
         let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("report");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("report");
         assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
         assert_eq!(report.failure, Some(Failure::Session(Core::Parse(ParseError::LineTooLong))));
         assert_not_connected(client.send(envelope(&["bob@example.org"]), &b"x"[..]).await);
@@ -560,9 +538,8 @@ fn dripped_greeting_times_out_at_the_greeting_deadline() {
     let _serial = shared();
     smol::block_on(async move {
         let greeting = "220-mx.test ".repeat(40) + "\r\n220 ready\r\n";
-        let server = ScriptedServer::start(
-            Script::new().drip(&greeting, Duration::from_millis(50)).read_to_eof(),
-        );
+        let server =
+            ScriptedServer::start(Script::new().drip(&greeting, Duration::from_millis(50)).read_to_eof());
         let mut o = options(&server);
         o.session.timeouts = Timeouts::uniform(SHORT);
         let start = Instant::now();
@@ -595,8 +572,7 @@ fn dripped_final_reply_times_out_as_unknown() {
         let mut o = options(&server);
         o.session.timeouts = Timeouts::uniform(SHORT);
         let mut client = SmtpClient::connect(&o).await.expect("connect");
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("report");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("report");
         assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
         assert_eq!(report.failure, Some(Failure::Session(Core::Timeout(Timer::DataTermination))));
         assert_eq!(report.recipients[0].status, RecipientStatus::Unknown);
@@ -654,11 +630,7 @@ struct Generated {
 }
 
 impl AsyncRead for Generated {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         const LINE: &[u8] =
             b"0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789\r\n";
         let n = (buf.len() as u64).min(self.left) as usize;
@@ -819,10 +791,8 @@ fn reply_421_at_every_step() {
 
 /// One lock-step transaction with the given replies to MAIL, each RCPT and DATA; returns the server.
 fn one_transaction(greeting: &str, ehlo: &str, rcpts: &[(&str, &str)], data: bool) -> Script {
-    let mut s = Script::new()
-        .send(greeting)
-        .on("EHLO", ehlo)
-        .on("MAIL FROM:<alice@example.org>", "250 2.1.0 ok\r\n");
+    let mut s =
+        Script::new().send(greeting).on("EHLO", ehlo).on("MAIL FROM:<alice@example.org>", "250 2.1.0 ok\r\n");
     for (to, reply) in rcpts {
         s = s.on(&format!("RCPT TO:<{to}>"), reply);
     }
@@ -857,8 +827,7 @@ fn some_recipients_refused_451_550_552() {
                 RecipientStatus::PermanentFailure,
             ]
         );
-        let codes: Vec<Option<u16>> =
-            report.recipients.iter().map(|r| code(&r.rcpt_reply)).collect();
+        let codes: Vec<Option<u16>> = report.recipients.iter().map(|r| code(&r.rcpt_reply)).collect();
         assert_eq!(codes, [Some(250), Some(451), Some(550), Some(552)]);
         client.quit().await.expect("quit");
         let rec = server.finish();
@@ -917,10 +886,8 @@ fn all_recipients_refused_and_354_gets_an_empty_data() {
                 .read_to_eof(),
         );
         let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
-        let report = client
-            .send(envelope(&["bob@example.org"]), &b"never sent\r\n"[..])
-            .await
-            .expect("report");
+        let report =
+            client.send(envelope(&["bob@example.org"]), &b"never sent\r\n"[..]).await.expect("report");
         assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
         assert_eq!(report.failure, Some(Failure::NoRecipientAccepted));
         client.quit().await.expect("quit");
@@ -946,8 +913,7 @@ fn code_only_replies() {
                 .read_to_eof(),
         );
         let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.expect("quit");
         server.finish();
@@ -993,8 +959,7 @@ fn lowercase_and_old_style_ehlo_keywords() {
             }
             other => panic!("{other:?}"),
         }
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.expect("quit");
         server.finish();
@@ -1013,8 +978,7 @@ fn greeting_in_several_lines() {
             true,
         ));
         let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent);
         client.quit().await.expect("quit");
         server.finish();
@@ -1040,8 +1004,7 @@ fn ehlo_refused_falls_back_to_helo() {
         );
         let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
         assert!(!client.capabilities().expect("capabilities").pipelining());
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent);
         client.quit().await.expect("quit");
         server.finish();
@@ -1070,8 +1033,7 @@ fn replies_split_into_single_bytes() {
                 .read_to_eof(),
         );
         let mut client = SmtpClient::connect(&options(&server)).await.expect("connect");
-        let report =
-            client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
+        let report = client.send(envelope(&["bob@example.org"]), &b"hi\r\n"[..]).await.expect("send");
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.expect("quit");
         server.finish();
@@ -1135,9 +1097,8 @@ fn load_200_sessions_of_50_messages_against_smtp_sink() {
             .map(|s| {
                 let o = o.clone();
                 smol::spawn(async move {
-                    let mut client = SmtpClient::connect(&o)
-                        .await
-                        .unwrap_or_else(|e| panic!("session {s}: connect: {e}"));
+                    let mut client =
+                        SmtpClient::connect(&o).await.unwrap_or_else(|e| panic!("session {s}: connect: {e}"));
                     let mut sent = 0;
                     for m in 0..MESSAGES {
                         let to = format!("s{s}.m{m}@example.org");
@@ -1178,9 +1139,5 @@ fn load_200_sessions_of_50_messages_against_smtp_sink() {
         assert_eq!(message.body, subject.as_bytes(), "{to}");
         assert!(seen.insert(to.clone()), "{to} stored twice");
     }
-    eprintln!(
-        "{} messages over {SESSIONS} sessions sent in {sending:.1?}, all {} stored",
-        sent,
-        seen.len()
-    );
+    eprintln!("{} messages over {SESSIONS} sessions sent in {sending:.1?}, all {} stored", sent, seen.len());
 }

@@ -94,10 +94,7 @@ fn sink_round_trip(opts: SinkOptions) {
     assert_eq!(got.len(), bodies().len());
     for (msg, body) in got.iter().zip(bodies()) {
         assert_eq!(msg.recipients, ["bob@example.org"]);
-        assert_eq!(
-            String::from_utf8_lossy(&msg.body),
-            String::from_utf8_lossy(&stored_with_lf(&body))
-        );
+        assert_eq!(String::from_utf8_lossy(&msg.body), String::from_utf8_lossy(&stored_with_lf(&body)));
     }
 }
 
@@ -142,11 +139,9 @@ fn sink_50_mib_streamed() {
         let mut client = SmtpClient::connect(&options(server.port())).await.unwrap();
         let mut last = 0;
         let report = client
-            .send_with_progress(
-                envelope(&["bob@example.org"]),
-                GeneratedBody::new(LEN),
-                |sent, _| last = sent,
-            )
+            .send_with_progress(envelope(&["bob@example.org"]), GeneratedBody::new(LEN), |sent, _| {
+                last = sent
+            })
             .await
             .unwrap();
         assert_sent(&report);
@@ -199,10 +194,7 @@ fn sink_closes_with_421() {
         assert_eq!(report.outcome, Outcome::Rejected, "-Q {cmd}: {report:?}");
         assert!(report.is_temporary(), "-Q {cmd}: {report:?}");
         let reason = reason.unwrap_or_else(|| panic!("-Q {cmd}: no close reason"));
-        assert!(
-            reason.contains("ServiceUnavailable") && reason.contains("421"),
-            "-Q {cmd}: {reason}"
-        );
+        assert!(reason.contains("ServiceUnavailable") && reason.contains("421"), "-Q {cmd}: {reason}");
     }
 }
 
@@ -215,8 +207,7 @@ fn sink_soft_rejects() {
         ("DATA", Failure::DataRejected),
         (".", Failure::Rejected),
     ] {
-        let (report, reason) =
-            sink_fault(SinkOptions { soft_reject: Some(cmd), ..SinkOptions::default() });
+        let (report, reason) = sink_fault(SinkOptions { soft_reject: Some(cmd), ..SinkOptions::default() });
         assert_eq!(report.outcome, Outcome::Rejected, "-r {cmd}: {report:?}");
         assert_eq!(report.failure, Some(failure), "-r {cmd}: {report:?}");
         assert!(report.is_temporary(), "-r {cmd}: {report:?}");
@@ -251,8 +242,8 @@ fn assert_stored_exactly(got: &ReceivedMessage, body: &[u8]) {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn aiosmtpd_starttls_auth_plain() {
     let server = aio_with_auth(true, false);
-    let opts = aio_options(&server, TlsMode::Required)
-        .with_credentials(Credentials::password("alice", "s3cret"));
+    let opts =
+        aio_options(&server, TlsMode::Required).with_credentials(Credentials::password("alice", "s3cret"));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
         assert!(client.is_tls());
@@ -266,10 +257,7 @@ fn aiosmtpd_starttls_auth_plain() {
     for (msg, body) in got.iter().zip(bodies()) {
         assert_stored_exactly(msg, &body);
         let raw = String::from_utf8_lossy(&msg.raw);
-        assert!(
-            raw.contains(r#""tls": true"#) && raw.contains(r#""authenticated": true"#),
-            "{raw}"
-        );
+        assert!(raw.contains(r#""tls": true"#) && raw.contains(r#""authenticated": true"#), "{raw}");
     }
 }
 
@@ -305,8 +293,8 @@ fn aiosmtpd_auth_login() {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn aiosmtpd_wrong_password() {
     let server = aio_with_auth(true, false);
-    let opts = aio_options(&server, TlsMode::Required)
-        .with_credentials(Credentials::password("alice", "wrong"));
+    let opts =
+        aio_options(&server, TlsMode::Required).with_credentials(Credentials::password("alice", "wrong"));
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
     match err {
         Error::Session(ProtoError::AuthFailed { reply: Some(reply), .. }) => {
@@ -320,8 +308,8 @@ fn aiosmtpd_wrong_password() {
 #[ignore = "needs real servers: scripts/install-test-servers, then cargo test -- --include-ignored"]
 fn aiosmtpd_implicit_tls() {
     let server = aio_with_auth(false, true);
-    let opts = aio_options(&server, TlsMode::Implicit)
-        .with_credentials(Credentials::password("alice", "s3cret"));
+    let opts =
+        aio_options(&server, TlsMode::Implicit).with_credentials(Credentials::password("alice", "s3cret"));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
         assert!(client.is_tls());
@@ -366,21 +354,13 @@ struct Tap<S> {
 }
 
 impl<S: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Tap<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<S: futures_lite::AsyncWrite + Unpin> futures_lite::AsyncWrite for Tap<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
             self.written.lock().unwrap().extend_from_slice(&buf[..n]);
@@ -504,8 +484,8 @@ fn postfix_utf8_address() {
     let body = b"Subject: hej\r\n\r\nhej J\xc3\xb6rg\r\n";
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port())).await.unwrap();
-        let env = envelope(&["jörg@example.org"])
-            .body_type(smtp_smol::smtp_proto::command::BodyType::EightBitMime);
+        let env =
+            envelope(&["jörg@example.org"]).body_type(smtp_smol::smtp_proto::command::BodyType::EightBitMime);
         let report = client.send(env, &body[..]).await.unwrap();
         assert_sent(&report);
         client.quit().await.unwrap();
@@ -540,18 +520,16 @@ impl LoginOnlyProxy {
                 s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
             }
             // Server to client, line by line, rewriting the AUTH capability.
-            let (mut to_client, from_server) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut to_client, from_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             let down = std::thread::spawn(move || {
                 let mut reader = BufReader::new(from_server);
                 let mut line = String::new();
                 while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
                     let upper = line.to_ascii_uppercase();
-                    let auth = upper.get(3..).is_some_and(|rest| {
-                        rest.starts_with("-AUTH ") || rest.starts_with(" AUTH ")
-                    });
-                    let out =
-                        if auth { format!("{}AUTH LOGIN\r\n", &line[..4]) } else { line.clone() };
+                    let auth = upper
+                        .get(3..)
+                        .is_some_and(|rest| rest.starts_with("-AUTH ") || rest.starts_with(" AUTH "));
+                    let out = if auth { format!("{}AUTH LOGIN\r\n", &line[..4]) } else { line.clone() };
                     if to_client.write_all(out.as_bytes()).is_err() {
                         break;
                     }

@@ -23,8 +23,7 @@ fn assert_not_connected(result: Result<smtp_smol::MessageReport, Error>) {
     }
 }
 
-const BODY: &[u8] =
-    b"Subject: hi\r\n\r\nHello, Bob.\n.hidden dot\r\n..two dots\rbare CR\r\n.\r\nend";
+const BODY: &[u8] = b"Subject: hi\r\n\r\nHello, Bob.\n.hidden dot\r\n..two dots\rbare CR\r\n.\r\nend";
 
 #[test]
 fn pipelined_session() {
@@ -40,8 +39,7 @@ fn pipelined_session() {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
         assert!(!client.is_tls());
         assert!(client.capabilities().unwrap().pipelining());
-        let report =
-            client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
+        let report = client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert!(report.all_delivered());
         assert_eq!(report.final_reply.as_ref().map(|r| r.code()), Some(250));
@@ -68,8 +66,7 @@ fn lock_step_without_pipelining() {
     let server = Server::start(Script::new(esmtp(&["8BITMIME"])));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report =
-            client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
+        let report = client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.unwrap();
     });
@@ -100,10 +97,7 @@ fn several_messages_on_one_connection() {
     assert_eq!(rec.count("MAIL"), 3);
     assert_eq!(rec.count("QUIT"), 1);
     for (i, wire) in rec.bodies.iter().enumerate() {
-        assert_eq!(
-            unstuff(wire).unwrap(),
-            format!("Subject: {i}\r\n\r\nmessage {i}\r\n").as_bytes()
-        );
+        assert_eq!(unstuff(wire).unwrap(), format!("Subject: {i}\r\n\r\nmessage {i}\r\n").as_bytes());
     }
 }
 
@@ -126,8 +120,7 @@ fn refused_recipient_gives_a_partial_report() {
     }));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report =
-            client.send(envelope(&["bob@example.org", "nobody@example.org"]), BODY).await.unwrap();
+        let report = client.send(envelope(&["bob@example.org", "nobody@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
         assert_eq!(report.recipients[1].status, RecipientStatus::PermanentFailure);
@@ -173,11 +166,8 @@ fn reply_421_ends_the_session() {
 #[test]
 fn eof_after_the_final_dot_is_unknown() {
     let mut std = esmtp(&["PIPELINING"]);
-    let server = Server::start(Script::new(
-        move |cmd, tls| {
-            if cmd == "." { Action::Close } else { std(cmd, tls) }
-        },
-    ));
+    let server =
+        Server::start(Script::new(move |cmd, tls| if cmd == "." { Action::Close } else { std(cmd, tls) }));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
         let report = client.send(envelope(&["bob@example.org"]), BODY).await.unwrap();
@@ -205,11 +195,8 @@ fn a_silent_server_times_out() {
 #[test]
 fn no_reply_to_the_final_dot_is_unknown() {
     let mut std = esmtp(&["PIPELINING"]);
-    let server = Server::start(Script::new(
-        move |cmd, tls| {
-            if cmd == "." { Action::Hang } else { std(cmd, tls) }
-        },
-    ));
+    let server =
+        Server::start(Script::new(move |cmd, tls| if cmd == "." { Action::Hang } else { std(cmd, tls) }));
     let mut opts = options(server.port);
     opts.session.timeouts.data_termination = Duration::from_millis(200);
     smol::block_on(async {
@@ -259,8 +246,7 @@ fn bdat_in_lock_step() {
     let server = Server::start(Script::new(esmtp(&["CHUNKING", "8BITMIME"])));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report =
-            client.send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN)).await.unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN)).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         client.quit().await.unwrap();
     });
@@ -286,8 +272,7 @@ fn lmtp_reports_each_recipient() {
     opts.session.protocol = Protocol::Lmtp;
     smol::block_on(async {
         let mut client = SmtpClient::connect(&opts).await.unwrap();
-        let report =
-            client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
+        let report = client.send(envelope(&["bob@example.org", "carol@example.org"]), BODY).await.unwrap();
         assert_eq!(report.outcome, Outcome::Sent, "{report:?}");
         assert_eq!(report.recipients[0].status, RecipientStatus::Delivered);
         assert_eq!(report.recipients[1].status, RecipientStatus::TemporaryFailure);
@@ -324,10 +309,7 @@ fn a_failing_body_aborts_the_session() {
     let server = Server::start(Script::new(esmtp(&["PIPELINING"])));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let err = client
-            .send(envelope(&["bob@example.org"]), FailingBody { ok: 100_000 })
-            .await
-            .unwrap_err();
+        let err = client.send(envelope(&["bob@example.org"]), FailingBody { ok: 100_000 }).await.unwrap_err();
         match &err {
             Error::Body(e) => assert_eq!(e.to_string(), "disk on fire"),
             other => panic!("{other:?}"),
@@ -370,8 +352,7 @@ fn a_reply_in_the_middle_of_the_body_is_heard() {
     }));
     smol::block_on(async {
         let mut client = SmtpClient::connect(&options(server.port)).await.unwrap();
-        let report =
-            client.send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN)).await.unwrap();
+        let report = client.send(envelope(&["bob@example.org"]), GeneratedBody::new(LEN)).await.unwrap();
         assert_eq!(report.outcome, Outcome::Rejected, "{report:?}");
         assert_eq!(report.failure, Some(Failure::Interrupted));
         assert_eq!(report.final_reply.as_ref().map(|r| r.code()), Some(421));

@@ -42,8 +42,7 @@ fn rustls_error(err: &Error) -> &rustls::Error {
 #[test]
 fn starttls_then_auth_plain() {
     let server = Server::start(
-        Script::new(esmtp(&["PIPELINING", "STARTTLS", "AUTH PLAIN LOGIN"]))
-            .tls(pki().server.clone()),
+        Script::new(esmtp(&["PIPELINING", "STARTTLS", "AUTH PLAIN LOGIN"])).tls(pki().server.clone()),
     );
     let mut opts = tls_options(server.port, TlsMode::Required)
         .with_credentials(Credentials::password("alice", "s3cret"));
@@ -78,11 +77,10 @@ fn starttls_then_auth_plain() {
 
 #[test]
 fn wrong_password_is_an_auth_failure() {
-    let server = Server::start(
-        Script::new(esmtp(&["STARTTLS", "AUTH PLAIN LOGIN"])).tls(pki().server.clone()),
-    );
-    let opts = tls_options(server.port, TlsMode::Required)
-        .with_credentials(Credentials::password("alice", "wrong"));
+    let server =
+        Server::start(Script::new(esmtp(&["STARTTLS", "AUTH PLAIN LOGIN"])).tls(pki().server.clone()));
+    let opts =
+        tls_options(server.port, TlsMode::Required).with_credentials(Credentials::password("alice", "wrong"));
     let err = smol::block_on(SmtpClient::connect(&opts)).unwrap_err();
     match err {
         Error::Session(ProtoError::AuthFailed { reply: Some(reply), .. }) => {
@@ -140,9 +138,7 @@ fn a_certificate_for_another_name_fails_the_handshake() {
     assert!(
         matches!(
             rustls_error(&err),
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. }
-            )
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext { .. })
         ),
         "{err:?}"
     );

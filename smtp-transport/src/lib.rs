@@ -15,6 +15,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod driver;
+mod one_shot;
+mod split;
+mod tls;
+
+pub use one_shot::OneShot;
+pub use tls::TlsSetup;
+
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::IpAddr;
@@ -27,7 +35,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_proto::address::HeloName;
 use smtp_proto::sasl::{Credentials, SaslError};
-use smtp_proto::{ApiMisuse, ClientConfig, ExtensionUse, Protocol, SendError, TlsMode};
+use smtp_proto::{ApiMisuse, Blame, ClientConfig, ExtensionUse, Protocol, SendError, TlsMode};
 
 /// The SMTP relay port (RFC 5321).
 pub const SMTP_PORT: u16 = 25;
@@ -91,8 +99,7 @@ impl Options {
     /// ```
     pub fn from_server(server: &str) -> Result<Options, UrlError> {
         let bad = |what| UrlError { url: server.to_owned(), what };
-        let (host, port) =
-            split_host_port(server).ok_or(bad("expected HOST[:PORT] or [IPv6][:PORT]"))?;
+        let (host, port) = split_host_port(server).ok_or(bad("expected HOST[:PORT] or [IPv6][:PORT]"))?;
         if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(bad("invalid host"));
         }
@@ -138,12 +145,9 @@ impl Options {
         let credentials = match userinfo {
             None => None,
             Some(u) => {
-                let (user, pass) =
-                    u.split_once(':').ok_or(bad("credentials need user:password"))?;
-                let user =
-                    percent_decode(user).ok_or(bad("invalid percent-encoding in the user"))?;
-                let pass =
-                    percent_decode(pass).ok_or(bad("invalid percent-encoding in the password"))?;
+                let (user, pass) = u.split_once(':').ok_or(bad("credentials need user:password"))?;
+                let user = percent_decode(user).ok_or(bad("invalid percent-encoding in the user"))?;
+                let pass = percent_decode(pass).ok_or(bad("invalid percent-encoding in the password"))?;
                 let creds = Credentials::password(user, pass);
                 creds.validate().map_err(|_| bad("invalid credentials"))?;
                 Some(creds)
@@ -165,9 +169,7 @@ impl Options {
             let (k, v) = pair.split_once('=').ok_or(bad("query parameters are key=value"))?;
             let v = percent_decode(v).ok_or(bad("invalid percent-encoding in the query"))?;
             match k {
-                "ehlo" | "helo" => {
-                    o.helo_name = Some(v.parse().map_err(|_| bad("invalid ehlo name"))?)
-                }
+                "ehlo" | "helo" => o.helo_name = Some(v.parse().map_err(|_| bad("invalid ehlo name"))?),
                 "tls" => {
                     o.session.tls = match v.as_str() {
                         "none" => TlsMode::None,
@@ -195,25 +197,20 @@ impl Options {
     }
 
     /// Checks what can be checked before connecting: the credentials (no NUL in PLAIN fields, no ^A in OAuth
-    /// fields, nothing empty). The drivers call it first, so bad input never reaches the wire.
+    /// fields, nothing empty) and the TLS setup (the CA file, the server name). The adapters call it first, so
+    /// bad input never reaches the wire.
     pub fn validate(&self) -> Result<(), Error> {
-        match &self.session.credentials {
-            Some(c) => c.validate().map_err(Error::Credentials),
-            None => Ok(()),
+        if let Some(c) = &self.session.credentials {
+            c.validate().map_err(Error::Credentials)?;
         }
+        self.tls_setup()?;
+        Ok(())
     }
 
     /// The EHLO name for a connection whose local address is `local`: [`Options::helo_name`], else that
     /// address as a literal.
     pub fn helo_name_for(&self, local: Option<IpAddr>) -> HeloName {
-        self.helo_name.clone().unwrap_or_else(|| {
-            let literal = match local {
-                Some(IpAddr::V4(a)) => format!("[{a}]"),
-                Some(IpAddr::V6(a)) => format!("[IPv6:{a}]"),
-                None => "[127.0.0.1]".to_owned(),
-            };
-            literal.parse().expect("an IP address literal is a valid EHLO name")
-        })
+        helo_name_for(self.helo_name.as_ref(), local)
     }
 
     /// The rustls configuration: webpki roots plus [`Options::ca_file`], host-name checks on, TLS 1.2+.
@@ -225,10 +222,7 @@ impl Options {
                 .collect::<Result<_, _>>()
                 .map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
             if certs.is_empty() {
-                return Err(TlsSetupError::CaFile(
-                    path.clone(),
-                    "no certificate in the file".into(),
-                ));
+                return Err(TlsSetupError::CaFile(path.clone(), "no certificate in the file".into()));
             }
             for cert in certs {
                 roots.add(cert).map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
@@ -243,15 +237,28 @@ impl Options {
         Ok(Arc::new(config))
     }
 
+    /// What the driver's TLS needs, unless TLS is off ([`TlsMode::None`]).
+    pub fn tls_setup(&self) -> Result<Option<TlsSetup>, TlsSetupError> {
+        if self.session.tls == TlsMode::None {
+            return Ok(None);
+        }
+        Ok(Some(TlsSetup { config: self.tls_config()?, name: self.server_name()? }))
+    }
+
+    /// The driver for a connection whose local address is `local`: the session as these options say.
+    pub fn driver(&self, local: Option<IpAddr>, now: Duration) -> Result<driver::Driver, Error> {
+        let (helo, tls) = (self.helo_name.clone(), self.tls_setup()?);
+        Ok(driver::Driver::new(helo, local, self.session.clone(), tls, now))
+    }
+
     /// The name the server's certificate must match.
     pub fn server_name(&self) -> Result<ServerName<'static>, TlsSetupError> {
         let name = self.tls_name.as_deref().unwrap_or(&self.host);
-        ServerName::try_from(name.to_owned())
-            .map_err(|_| TlsSetupError::ServerName(name.to_owned()))
+        ServerName::try_from(name.to_owned()).map_err(|_| TlsSetupError::ServerName(name.to_owned()))
     }
 }
 
-/// Why a connection, a session or a send failed.
+/// Why a connection, a session or a send failed. [`Error::blame`] says whose fault it is.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -270,12 +277,37 @@ pub enum Error {
     /// The core ended the session: a 421, a refused AUTH, missing STARTTLS, a timeout, an unexpected EOF…
     /// The server's reply is inside when there was one.
     Session(smtp_proto::Error),
-    /// The message was refused before any of its bytes was written (closed or busy session, SIZE,
-    /// 8BITMIME, SMTPUTF8, DSN, REQUIRETLS, LIMITS).
+    /// The message was refused before any of its bytes was written (busy session, SIZE, 8BITMIME, SMTPUTF8,
+    /// DSN, REQUIRETLS, LIMITS).
     Refused(SendError),
     /// Reading the message body failed (or it had 8-bit octets under a 7-bit declaration): the session was
     /// aborted, since DATA cannot be cancelled cleanly.
     Body(io::Error),
+    /// The session had already ended, for this reason.
+    Closed(Arc<Error>),
+}
+
+impl Error {
+    /// Whose fault it is: the server's, the configuration's, the caller's, or the connection's.
+    pub fn blame(&self) -> Blame {
+        match self {
+            Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => Blame::Local,
+            Error::Connect(_) | Error::Tls(_) | Error::Io(_) => Blame::Transport,
+            Error::Session(e) => e.blame(),
+            Error::Refused(e) => e.blame(),
+            Error::Body(_) => Blame::Misuse,
+            Error::Closed(cause) => cause.blame(),
+        }
+    }
+
+    /// The server's reply behind the error, when there is one (a 421, a refused AUTH, …).
+    pub fn reply(&self) -> Option<&smtp_proto::Reply> {
+        match self {
+            Error::Session(e) => e.reply(),
+            Error::Closed(cause) => cause.reply(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -290,6 +322,7 @@ impl fmt::Display for Error {
             Error::Session(e) => write!(f, "SMTP session ended: {e}"),
             Error::Refused(e) => e.fmt(f),
             Error::Body(e) => write!(f, "reading the message body failed: {e}"),
+            Error::Closed(cause) => write!(f, "the session had already ended: {cause}"),
         }
     }
 }
@@ -307,6 +340,7 @@ impl std::error::Error for Error {
             Error::Connect(e) | Error::Io(e) | Error::Body(e) => Some(e),
             Error::Session(e) => Some(e),
             Error::Refused(e) => Some(e),
+            Error::Closed(cause) => Some(cause.as_ref()),
         }
     }
 }
@@ -324,19 +358,21 @@ impl From<TlsSetupError> for Error {
 }
 
 impl From<Error> for io::Error {
-    /// Keeps the error whole (as the inner error of an `io::Error`) with the closest [`ErrorKind`].
+    /// Keeps the error whole (as the inner error of an `io::Error`) with the closest [`ErrorKind`]: the IO
+    /// error's own kind, else one for whose fault it is.
     fn from(e: Error) -> io::Error {
-        use smtp_proto::Error as Core;
         let kind = match &e {
-            Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => ErrorKind::InvalidInput,
             Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => e.kind(),
-            Error::Session(Core::Timeout(_)) => ErrorKind::TimedOut,
-            Error::Session(Core::UnexpectedEof) => ErrorKind::UnexpectedEof,
-            Error::Session(Core::AuthFailed { .. }) => ErrorKind::PermissionDenied,
-            Error::Session(Core::ServiceUnavailable(_)) => ErrorKind::ConnectionAborted,
-            Error::Session(_) => ErrorKind::Other,
-            Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)) => ErrorKind::NotConnected,
-            Error::Refused(_) => ErrorKind::InvalidInput,
+            Error::Session(smtp_proto::Error::Timeout(_)) => ErrorKind::TimedOut,
+            Error::Session(smtp_proto::Error::UnexpectedEof) => ErrorKind::UnexpectedEof,
+            Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)) | Error::Closed(_) => {
+                ErrorKind::NotConnected
+            }
+            other => match other.blame() {
+                Blame::Remote => ErrorKind::ConnectionAborted,
+                Blame::Local | Blame::Misuse => ErrorKind::InvalidInput,
+                Blame::Transport => ErrorKind::BrokenPipe,
+            },
         };
         io::Error::new(kind, e)
     }
@@ -381,6 +417,18 @@ impl fmt::Display for TlsSetupError {
 }
 
 impl std::error::Error for TlsSetupError {}
+
+/// `name`, else the address literal of `local` (RFC 5321 §4.1.4).
+fn helo_name_for(name: Option<&HeloName>, local: Option<IpAddr>) -> HeloName {
+    name.cloned().unwrap_or_else(|| {
+        let literal = match local {
+            Some(IpAddr::V4(a)) => format!("[{a}]"),
+            Some(IpAddr::V6(a)) => format!("[IPv6:{a}]"),
+            None => "[127.0.0.1]".to_owned(),
+        };
+        literal.parse().expect("an IP address literal is a valid EHLO name")
+    })
+}
 
 /// Splits `HOST[:PORT]` or `[IPv6][:PORT]`. `None` for an empty host, a bare IPv6 address (it needs
 /// brackets), an invalid bracketed address, or a port that is not 1..=65535.
@@ -445,7 +493,8 @@ mod tests {
         assert_eq!((o.port, s.tls, s.protocol), (25, TlsMode::Opportunistic, Protocol::Smtp));
         let o = Options::from_url("smtp://u:p@mx.example.org").unwrap();
         assert_eq!((o.port, o.session.tls), (587, TlsMode::Required));
-        let url = "smtp://mx.example.org:2525?tls=none&ehlo=client.example.org&pipelining=never&chunking=never";
+        let url =
+            "smtp://mx.example.org:2525?tls=none&ehlo=client.example.org&pipelining=never&chunking=never";
         let o = Options::from_url(url).unwrap();
         assert_eq!((o.port, o.session.tls), (2525, TlsMode::None));
         assert_eq!(o.helo_name.unwrap().as_str(), "client.example.org");

@@ -104,13 +104,8 @@ impl Aiosmtpd {
             .stderr(stderr)
             .spawn()
             .map_err(|e| failed("spawn python3", e))?;
-        let mut server = Aiosmtpd {
-            child,
-            port: 0,
-            ca: path.join("ca.pem"),
-            messages: path.join("messages"),
-            _dir: dir,
-        };
+        let mut server =
+            Aiosmtpd { child, port: 0, ca: path.join("ca.pem"), messages: path.join("messages"), _dir: dir };
         server.port = server.wait_for_port_file(&log)?;
         let port = server.port;
         wait_for_port(port, || server.died(&log).err().map(|e| e.to_string()))?;
@@ -216,8 +211,7 @@ fn parse_stored(raw: Vec<u8>) -> Option<ReceivedMessage> {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     // aiosmtpd keeps the null sender as "<>".
     let from = Some(text(&meta["mail_from"])).filter(|f| f != "<>").unwrap_or_default();
-    let recipients =
-        meta["rcpt_tos"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default();
+    let recipients = meta["rcpt_tos"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default();
     let body = body.to_vec();
     Some(ReceivedMessage { from, recipients, body, raw })
 }
@@ -225,8 +219,8 @@ fn parse_stored(raw: Vec<u8>) -> Option<ReceivedMessage> {
 /// A CA certificate, and a server certificate plus key signed by it, all PEM.
 pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
     use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
     };
     let err = |e: rcgen::Error| StartError::Failed(format!("generate certificates: {e}"));
 
@@ -238,8 +232,8 @@ pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(err)?;
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(err)?;
     params.distinguished_name.push(DnType::CommonName, "localhost");
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -256,8 +250,7 @@ mod tests {
     #[test]
     fn parses_a_stored_message() {
         let raw =
-            b"{\"mail_from\": \"a@b.c\", \"rcpt_tos\": [\"x@y.z\", \"w@y.z\"]}\nA: b\r\n\r\n.x\r\n"
-                .to_vec();
+            b"{\"mail_from\": \"a@b.c\", \"rcpt_tos\": [\"x@y.z\", \"w@y.z\"]}\nA: b\r\n\r\n.x\r\n".to_vec();
         let m = parse_stored(raw.clone()).expect("parses");
         assert_eq!(m.from, "a@b.c");
         assert_eq!(m.recipients, ["x@y.z", "w@y.z"]);

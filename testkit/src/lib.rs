@@ -150,9 +150,7 @@ fn localhost(port: u16) -> SocketAddr {
 }
 
 /// Runs `attempt` with fresh ports until it does not fail with "Address already in use".
-fn with_free_port<T>(
-    mut attempt: impl FnMut(u16) -> Result<T, StartError>,
-) -> Result<T, StartError> {
+fn with_free_port<T>(mut attempt: impl FnMut(u16) -> Result<T, StartError>) -> Result<T, StartError> {
     let mut tries = 0;
     loop {
         tries += 1;

@@ -7,9 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use crate::{
-    ReceivedMessage, StartError, Watchdog, angle_address, failed, files_in, find_program, is_root,
-    localhost, poll_messages, read_log, set_mode, split_line, temp_dir, user_ids, wait_for_port,
-    with_free_port,
+    ReceivedMessage, StartError, Watchdog, angle_address, failed, files_in, find_program, is_root, localhost,
+    poll_messages, read_log, set_mode, split_line, temp_dir, user_ids, wait_for_port, with_free_port,
 };
 
 /// A private Postfix `smtpd` on 127.0.0.1, delivering into Maildirs under its own temporary
@@ -62,14 +61,13 @@ impl Postfix {
         let program = find_program("postfix").ok_or(StartError::Missing("postfix"))?;
         if !is_root() {
             return Err(StartError::Failed(
-                "a private Postfix needs root (postfix start, and reading Maildirs owned by nobody)"
-                    .into(),
+                "a private Postfix needs root (postfix start, and reading Maildirs owned by nobody)".into(),
             ));
         }
-        let owner = user_ids("postfix")
-            .ok_or_else(|| StartError::Failed("no user postfix in /etc/passwd".into()))?;
-        let nobody = user_ids("nobody")
-            .ok_or_else(|| StartError::Failed("no user nobody in /etc/passwd".into()))?;
+        let owner =
+            user_ids("postfix").ok_or_else(|| StartError::Failed("no user postfix in /etc/passwd".into()))?;
+        let nobody =
+            user_ids("nobody").ok_or_else(|| StartError::Failed("no user nobody in /etc/passwd".into()))?;
         with_free_port(|port| Self::start_on(&program, port, owner, nobody))
     }
 
@@ -97,8 +95,7 @@ impl Postfix {
             r#""$1" -c "$2/etc" stop; rm -rf "$2""#,
             &[program.as_os_str(), root.as_os_str()],
         )?;
-        let postfix =
-            Postfix { _watchdog: watchdog, program: program.to_path_buf(), port, _dir: dir };
+        let postfix = Postfix { _watchdog: watchdog, program: program.to_path_buf(), port, _dir: dir };
         let log = root.join("log/start.log");
         let out = File::create(&log).map_err(|e| failed("create the start log", e))?;
         let err = out.try_clone().map_err(|e| failed("dup the start log", e))?;
@@ -187,12 +184,7 @@ impl Postfix {
 
     /// Waits up to `timeout` until `user`'s Maildir holds at least `n` messages, then returns
     /// [`mailbox`](Self::mailbox) (which may hold fewer than `n` on timeout).
-    pub fn wait_for_mailbox(
-        &self,
-        user: &str,
-        n: usize,
-        timeout: Duration,
-    ) -> Vec<ReceivedMessage> {
+    pub fn wait_for_mailbox(&self, user: &str, n: usize, timeout: Duration) -> Vec<ReceivedMessage> {
         poll_messages(n, timeout, || self.mailbox(user))
     }
 }
@@ -224,8 +216,7 @@ fn delivery_time(file: &Path) -> (u64, u64) {
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     let mut parts = name.split('.');
     let secs = parts.next().and_then(|s| s.parse().ok());
-    let micros =
-        parts.next().and_then(|unique| unique.rsplit_once('M')).and_then(|(_, us)| us.parse().ok());
+    let micros = parts.next().and_then(|unique| unique.rsplit_once('M')).and_then(|(_, us)| us.parse().ok());
     (secs.unwrap_or(u64::MAX), micros.unwrap_or(0))
 }
 
@@ -349,8 +340,7 @@ deferrer   unix - n n - - pipe
         ("vmailbox_catchall", format!("/@example\\.org$/ example.org/{}/\n", Postfix::CATCH_ALL)),
         (
             "transport",
-            "/^bounce[^@]*@example\\.org$/ bouncer:\n/^defer[^@]*@example\\.org$/ deferrer:\n"
-                .to_string(),
+            "/^bounce[^@]*@example\\.org$/ bouncer:\n/^defer[^@]*@example\\.org$/ deferrer:\n".to_string(),
         ),
     ];
     let past = SystemTime::now() - Duration::from_secs(5);

@@ -326,13 +326,11 @@ impl ScriptedServer {
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (listener, connections, stop) =
-                (listener.clone(), connections.clone(), stop.clone());
+            let (listener, connections, stop) = (listener.clone(), connections.clone(), stop.clone());
             thread::Builder::new()
                 .name(format!("scripted-smtp-{}", addr.port()))
                 .spawn(move || {
-                    let Some(stream) =
-                        accept(&listener, &handed, &connections, &stop, script.patience)
+                    let Some(stream) = accept(&listener, &handed, &connections, &stop, script.patience)
                     else {
                         return Recording {
                             failure: Some("no client connected".into()),
@@ -343,16 +341,7 @@ impl ScriptedServer {
                 })
                 .expect("spawn the server thread")
         };
-        ScriptedServer {
-            addr,
-            listener,
-            handoff,
-            connections,
-            stop,
-            thread: Some(thread),
-            ca,
-            _dir: dir,
-        }
+        ScriptedServer { addr, listener, handoff, connections, stop, thread: Some(thread), ca, _dir: dir }
     }
 
     /// `127.0.0.1:port`.
@@ -462,8 +451,7 @@ fn play(sock: TcpStream, script: Script, tls: Arc<ServerConfig>) -> Recording {
         .and_then(|()| sock.set_nodelay(true))
         .and_then(|()| sock.set_read_timeout(Some(patience)))
         .and_then(|()| sock.set_write_timeout(Some(patience)));
-    let mut conn =
-        Conn { sock: Some(sock), tls: None, buf: Vec::new(), rec: Recording::default(), patience };
+    let mut conn = Conn { sock: Some(sock), tls: None, buf: Vec::new(), rec: Recording::default(), patience };
     if let Err(e) = setup {
         conn.rec.failure = Some(format!("socket setup: {e}"));
         return conn.rec;
@@ -549,10 +537,7 @@ impl Conn {
                         }
                         Ok(_) => self.buf.clear(),
                         Err(e) if is_timeout(&e) => {
-                            return Err(format!(
-                                "the client did not close within {:?}",
-                                self.patience
-                            ));
+                            return Err(format!("the client did not close within {:?}", self.patience));
                         }
                         Err(_) => {
                             self.rec.client_closed = true;
@@ -782,9 +767,8 @@ mod tests {
 
     #[test]
     fn a_silent_client_times_out() {
-        let server = ScriptedServer::start(
-            Script::new().patience(Duration::from_millis(100)).expect_line("EHLO"),
-        );
+        let server =
+            ScriptedServer::start(Script::new().patience(Duration::from_millis(100)).expect_line("EHLO"));
         let _c = connect(&server);
         let rec = server.join();
         assert!(rec.failure.expect("failure").contains("sent nothing"));

@@ -10,8 +10,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::{
-    ReceivedMessage, StartError, Watchdog, angle_address, exited, failed, find_program, is_root,
-    localhost, poll_messages, split_line, temp_dir, user_ids, wait_for_port, with_free_port,
+    ReceivedMessage, StartError, Watchdog, angle_address, exited, failed, find_program, is_root, localhost,
+    poll_messages, split_line, temp_dir, user_ids, wait_for_port, with_free_port,
 };
 
 /// The start of the line that begins every dump; a random token follows.
@@ -57,12 +57,9 @@ pub struct SinkOptions {
 impl SinkOptions {
     fn args(&self) -> Vec<String> {
         let mut args = Vec::new();
-        for (on, flag) in [
-            (self.no_pipelining, "-p"),
-            (self.lmtp, "-L"),
-            (self.no_8bitmime, "-8"),
-            (self.no_esmtp, "-e"),
-        ] {
+        for (on, flag) in
+            [(self.no_pipelining, "-p"), (self.lmtp, "-L"), (self.no_8bitmime, "-8"), (self.no_esmtp, "-e")]
+        {
             if on {
                 args.push(flag.to_string());
             }
@@ -120,9 +117,8 @@ impl SmtpSink {
 
         let mut cmd = Command::new(program);
         if is_root() {
-            let (uid, gid) = user_ids("nobody").ok_or_else(|| {
-                StartError::Failed("smtp-sink as root needs the user nobody".into())
-            })?;
+            let (uid, gid) = user_ids("nobody")
+                .ok_or_else(|| StartError::Failed("smtp-sink as root needs the user nobody".into()))?;
             std::os::unix::fs::chown(&dumps, Some(uid), Some(gid))
                 .map_err(|e| failed("chown the dump folder", e))?;
             cmd.args(["-u", "nobody"]);
@@ -155,17 +151,9 @@ impl SmtpSink {
                 return Err(e);
             }
         };
-        let mut sink = SmtpSink {
-            _watchdog: watchdog,
-            child,
-            port,
-            all,
-            marker: marker.into_bytes(),
-            _dir: dir,
-        };
-        wait_for_port(port, || {
-            exited(&mut sink.child, &log).map(|why| format!("smtp-sink {why}"))
-        })?;
+        let mut sink =
+            SmtpSink { _watchdog: watchdog, child, port, all, marker: marker.into_bytes(), _dir: dir };
+        wait_for_port(port, || exited(&mut sink.child, &log).map(|why| format!("smtp-sink {why}")))?;
         Ok(sink)
     }
 

@@ -15,12 +15,7 @@ fn start(opts: AioOptions) -> Aiosmtpd {
 }
 
 fn with_auth(starttls: bool, implicit_tls: bool, auth_require_tls: bool) -> AioOptions {
-    AioOptions {
-        starttls,
-        implicit_tls,
-        auth: Some(("user".into(), "secret".into())),
-        auth_require_tls,
-    }
+    AioOptions { starttls, implicit_tls, auth: Some(("user".into(), "secret".into())), auth_require_tls }
 }
 
 #[test]
@@ -138,8 +133,7 @@ fn implicit_tls_speaks_tls_first() {
 
 #[test]
 fn starttls_and_implicit_tls_exclude_each_other() {
-    let both =
-        Aiosmtpd::start(AioOptions { starttls: true, implicit_tls: true, ..AioOptions::default() });
+    let both = Aiosmtpd::start(AioOptions { starttls: true, implicit_tls: true, ..AioOptions::default() });
     assert!(both.is_err());
 }
 

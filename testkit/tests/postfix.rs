@@ -22,9 +22,7 @@ fn delivers_to_maildirs_and_refuses_by_rule() {
     let (mut raw, greeting) = Raw::connect(postfix.port());
     expect(&greeting, "220");
     let ehlo = raw.cmd("EHLO client.test");
-    for ext in
-        ["PIPELINING", "SIZE", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING", "ENHANCEDSTATUSCODES"]
-    {
+    for ext in ["PIPELINING", "SIZE", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING", "ENHANCEDSTATUSCODES"] {
         assert!(ehlo.contains(ext), "{ext} missing: {ehlo:?}");
     }
     expect(&raw.cmd("MAIL FROM:<alice@example.org>"), "250");
@@ -113,9 +111,6 @@ fn two_instances_run_side_by_side() {
     drop(a);
     // b still works after a is stopped.
     let (mut raw, _) = Raw::connect(b.port());
-    expect(
-        &send_mail(&mut raw, "EHLO", "x@client.test", &["bob@example.org"], b"Again\r\n"),
-        "250",
-    );
+    expect(&send_mail(&mut raw, "EHLO", "x@client.test", &["bob@example.org"], b"Again\r\n"), "250");
     assert_eq!(b.wait_for_mailbox("bob", 2, WAIT).len(), 2);
 }

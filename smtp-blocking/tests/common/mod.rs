@@ -167,8 +167,7 @@ impl Peer {
     /// Runs the server side of a TLS handshake on the plain stream.
     pub fn starttls(&mut self, config: Arc<ServerConfig>) -> Result<(), rustls::Error> {
         assert!(self.buf.is_empty(), "plaintext pending before the handshake");
-        let PeerStream::Plain(mut sock) = std::mem::replace(&mut self.stream, PeerStream::Gone)
-        else {
+        let PeerStream::Plain(mut sock) = std::mem::replace(&mut self.stream, PeerStream::Gone) else {
             panic!("already TLS");
         };
         let mut conn = ServerConnection::new(config)?;
@@ -285,26 +284,20 @@ pub struct Pki {
 static PKI_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
     let n = PKI_COUNTER.fetch_add(1, Ordering::Relaxed);
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, format!("smtp-blocking test CA {n}"));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
     let issuer = Issuer::from_params(&ca_params, &ca_key);
 
     let leaf_key = KeyPair::generate().expect("leaf key");
     let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("leaf params");
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
     leaf_params.distinguished_name.push(DnType::CommonName, "localhost");
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf cert");
 

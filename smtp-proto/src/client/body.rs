@@ -240,9 +240,8 @@ impl Client {
         // A refused chunk fails the transaction: no further chunk (those not yet handed out are dropped),
         // read the replies of those in flight, then RSET (RFC 3030 §2).
         let before = self.expects.len();
-        self.expects.retain(|e| {
-            e.deadline.is_some() || !matches!(e.kind, Kind::Bdat { id: x, .. } if x == id)
-        });
+        self.expects
+            .retain(|e| e.deadline.is_some() || !matches!(e.kind, Kind::Bdat { id: x, .. } if x == id));
         let dropped = before - self.expects.len();
         if dropped > 0 || t.in_body() {
             // Since the last transmit only this body was written: nothing else is in `tx`.

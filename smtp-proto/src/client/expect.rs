@@ -42,9 +42,7 @@ impl Kind {
             Kind::Mail(_) => Timer::Mail,
             Kind::Rcpt(..) => Timer::Rcpt,
             Kind::Data(_) => Timer::DataInit,
-            Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Bdat { last: true, .. } => {
-                Timer::DataTermination
-            }
+            Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Bdat { last: true, .. } => Timer::DataTermination,
             Kind::Bdat { last: false, .. } => Timer::DataBlock,
             Kind::Rset | Kind::Noop => Timer::Reset,
             Kind::Quit => Timer::Quit,

@@ -120,10 +120,7 @@ impl Client {
     /// Arms the greeting timer from `now`, a time since an origin of the caller's choosing.
     pub fn new(helo_name: HeloName, config: ClientConfig, now: Duration) -> Client {
         let mut expects = VecDeque::with_capacity(8);
-        expects.push_back(Expect {
-            kind: Kind::Greeting,
-            deadline: Some(now + config.timeouts.greeting),
-        });
+        expects.push_back(Expect { kind: Kind::Greeting, deadline: Some(now + config.timeouts.greeting) });
         Client {
             helo_name,
             parser: ReplyParser::new(config.reply),
@@ -296,6 +293,16 @@ impl Client {
             self.close_quietly();
         } else {
             self.fail(Error::Timeout(timer));
+        }
+    }
+
+    /// Tells the client the driver could not hand its output to the connection within
+    /// [`Timeouts::data_block`](crate::Timeouts::data_block): the session ends with
+    /// `Error::Timeout(Timer::DataBlock)`, the time RFC 5321 §4.5.3.2.5 gives each TCP send.
+    pub fn handle_stalled_write(&mut self, now: Duration) {
+        self.now = now;
+        if !self.is_closed() {
+            self.fail(Error::Timeout(Timer::DataBlock));
         }
     }
 

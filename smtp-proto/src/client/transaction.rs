@@ -144,7 +144,7 @@ impl Client {
         if matches!(self.session, Session::Closed | Session::Quitting(_)) || self.quit_requested {
             return Err(ApiMisuse::NotConnected.into());
         }
-        if !self.txns.iter().all(Txn::past_body) {
+        if self.is_busy() {
             return Err(ApiMisuse::Busy.into());
         }
         if matches!(self.session, Session::Ready) {
@@ -161,6 +161,13 @@ impl Client {
             }
         }
         Ok(id)
+    }
+
+    /// True while a message waits to start or its body is unfinished: [`Client::send_message`] would answer
+    /// [`ApiMisuse::Busy`]. Another message may be handed over as soon as this is false (with PIPELINING its
+    /// MAIL then rides with the previous final dot).
+    pub fn is_busy(&self) -> bool {
+        !self.txns.iter().all(Txn::past_body)
     }
 
     /// Starts the next queued message, or sends QUIT when asked and idle.
@@ -261,11 +268,8 @@ impl Client {
             None if caps.eight_bit_mime() => BodyType::EightBitMime,
             None => BodyType::SevenBit,
         };
-        let plan = Plan {
-            pipelined: self.pipelining(),
-            bdat: body == BodyType::BinaryMime || chunking,
-            body,
-        };
+        let plan =
+            Plan { pipelined: self.pipelining(), bdat: body == BodyType::BinaryMime || chunking, body };
         let dsn = caps.dsn();
         let id = self.txns[idx].id;
         let (tx_start, expects_start) = (self.tx.len(), self.expects.len());
@@ -394,11 +398,8 @@ impl Client {
                 self.push_expect(Kind::DataEnd(id));
             }
             _ => {
-                let failure = if !t.any_accepted() {
-                    Failure::NoRecipientAccepted
-                } else {
-                    Failure::DataRejected
-                };
+                let failure =
+                    if !t.any_accepted() { Failure::NoRecipientAccepted } else { Failure::DataRejected };
                 t.fail(failure, true);
                 self.maybe_conclude(idx);
             }
@@ -493,12 +494,7 @@ fn mail_params(env: &Envelope, caps: &Capabilities, body: BodyType) -> MailParam
     }
 }
 
-fn rcpt_line(
-    env: &Envelope,
-    r: &Recipient,
-    dsn: bool,
-    tx: &mut Vec<u8>,
-) -> Result<(), CommandError> {
+fn rcpt_line(env: &Envelope, r: &Recipient, dsn: bool, tx: &mut Vec<u8>) -> Result<(), CommandError> {
     // DSN parameters only to a server that offers DSN (RFC 3461 §4).
     let params = if dsn {
         RcptParams { notify: r.notify_request().cloned(), orcpt: r.orcpt_value().cloned() }

@@ -18,8 +18,7 @@ impl Client {
         let written = &self.tx[start..];
         for line in written.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let line =
-                if auth { redact_auth(line) } else { String::from_utf8_lossy(line).into_owned() };
+            let line = if auth { redact_auth(line) } else { String::from_utf8_lossy(line).into_owned() };
             let from_server = false;
             self.events.push_back(Event::Transcript { from_server, line });
         }
@@ -52,11 +51,7 @@ impl Client {
     pub(super) fn log_reply(&mut self, reply: &Reply) {
         if self.config.transcript {
             let auth = self.expects.front().is_some_and(|e| e.kind == Kind::Auth);
-            let line = if auth && reply.code() == 334 {
-                "334 <redacted>".into()
-            } else {
-                format!("{reply}")
-            };
+            let line = if auth && reply.code() == 334 { "334 <redacted>".into() } else { format!("{reply}") };
             self.log_text(true, line);
         }
     }

@@ -324,8 +324,7 @@ impl OrigRecipient {
         }
         let utf8 = addr_type.eq_ignore_ascii_case("utf-8");
         let (addr, len) = if utf8 {
-            let m =
-                Mailbox::parse(addr).map_err(|e| err(ParamErrorKind::InvalidAddress(e.kind())))?;
+            let m = Mailbox::parse(addr).map_err(|e| err(ParamErrorKind::InvalidAddress(e.kind())))?;
             let len = utf8_addr_len(m.as_str(), true);
             (String::from(m.as_str()), len)
         } else {
@@ -367,11 +366,8 @@ impl OrigRecipient {
 
     /// The length of [`OrigRecipient::encode`]'s output.
     pub(crate) fn encoded_len(&self, smtputf8: bool) -> usize {
-        let addr = if self.utf8 {
-            utf8_addr_len(&self.addr, smtputf8)
-        } else {
-            xtext_len(self.addr.as_bytes())
-        };
+        let addr =
+            if self.utf8 { utf8_addr_len(&self.addr, smtputf8) } else { xtext_len(self.addr.as_bytes()) };
         self.addr_type.len() + 1 + addr
     }
 

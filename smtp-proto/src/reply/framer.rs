@@ -60,11 +60,7 @@ impl Framer {
         // An error at `data[pos]`, unless the line was already certain to pass the cap before that octet
         // (as it would have been found had the data come in smaller pieces).
         let fail = |pos: usize, e: ParseError| {
-            if self.buf.len() + pos + 2 > self.max_line_len {
-                Err(ParseError::LineTooLong)
-            } else {
-                Err(e)
-            }
+            if self.buf.len() + pos + 2 > self.max_line_len { Err(ParseError::LineTooLong) } else { Err(e) }
         };
         // The line's end: the index of its LF in `data`, and the terminator's length.
         let end = match memchr::memchr2(b'\r', b'\n', data) {
@@ -152,8 +148,7 @@ mod tests {
         for (pieces, want, partial) in cases {
             let mut f = Framer::new(64, false);
             let got = lines(&mut f, pieces);
-            let want: Result<Vec<Vec<u8>>, _> =
-                want.map(|w| w.iter().map(|l| l.to_vec()).collect());
+            let want: Result<Vec<Vec<u8>>, _> = want.map(|w| w.iter().map(|l| l.to_vec()).collect());
             assert_eq!(got, want, "{pieces:?}");
             assert_eq!(f.has_partial(), *partial, "{pieces:?}");
         }
@@ -172,8 +167,7 @@ mod tests {
         ];
         for (pieces, want) in cases {
             let mut f = Framer::new(64, true);
-            let want: Result<Vec<Vec<u8>>, _> =
-                want.map(|w| w.iter().map(|l| l.to_vec()).collect());
+            let want: Result<Vec<Vec<u8>>, _> = want.map(|w| w.iter().map(|l| l.to_vec()).collect());
             assert_eq!(lines(&mut f, pieces), want, "{pieces:?}");
         }
     }
@@ -186,16 +180,10 @@ mod tests {
             let bad = b"abcde\r\n";
             if split <= ok.len() {
                 let mut f = Framer::new(6, false);
-                assert_eq!(
-                    lines(&mut f, &[&ok[..split], &ok[split..]]),
-                    Ok(vec![b"abcd".to_vec()])
-                );
+                assert_eq!(lines(&mut f, &[&ok[..split], &ok[split..]]), Ok(vec![b"abcd".to_vec()]));
             }
             let mut f = Framer::new(6, false);
-            assert_eq!(
-                lines(&mut f, &[&bad[..split], &bad[split..]]),
-                Err(ParseError::LineTooLong)
-            );
+            assert_eq!(lines(&mut f, &[&bad[..split], &bad[split..]]), Err(ParseError::LineTooLong));
         }
         // The partial line is refused before it is buffered past the cap.
         let mut f = Framer::new(6, false);

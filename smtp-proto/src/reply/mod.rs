@@ -693,10 +693,7 @@ mod tests {
         let config = ReplyConfig { max_lines: 3, ..ReplyConfig::default() };
         let (_, r) = parse_one(b"250-a\r\n250-b\r\n250 c\r\n", config).unwrap();
         assert_eq!(r.unwrap().line_count(), 3);
-        assert_eq!(
-            parse_one(b"250-a\r\n250-b\r\n250-c\r\n", config),
-            Err(ParseError::TooManyLines)
-        );
+        assert_eq!(parse_one(b"250-a\r\n250-b\r\n250-c\r\n", config), Err(ParseError::TooManyLines));
         let one = ReplyConfig { max_lines: 1, ..ReplyConfig::default() };
         assert_eq!(parse_one(b"250-a\r\n", one), Err(ParseError::TooManyLines));
         assert!(parse_one(b"250 a\r\n", one).unwrap().1.is_some());

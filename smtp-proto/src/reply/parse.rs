@@ -106,17 +106,10 @@ mod tests {
             (b"250 \xff\xfe", 250, true, b"\xff\xfe"),
         ];
         for &(input, code, last, text) in ok {
-            assert_eq!(
-                parse_line(input),
-                Ok(Line { code, last, text }),
-                "{:?}",
-                core::str::from_utf8(input)
-            );
+            assert_eq!(parse_line(input), Ok(Line { code, last, text }), "{:?}", core::str::from_utf8(input));
         }
-        let bad: &[&[u8]] = &[
-            b"", b"2", b"25", b"25O ok", b"250Xok", b"2500 ok", b" 250 ok", b"250\tok", b"abc",
-            b"-250",
-        ];
+        let bad: &[&[u8]] =
+            &[b"", b"2", b"25", b"25O ok", b"250Xok", b"2500 ok", b" 250 ok", b"250\tok", b"abc", b"-250"];
         for &input in bad {
             assert_eq!(parse_line(input), Err(ParseError::Malformed), "{input:?}");
         }

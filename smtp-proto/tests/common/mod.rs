@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use smtp_proto::internal::fuzzing::{self, push_bytes, session_seed};
 use smtp_proto::{
-    Client, ClientConfig, Envelope, Error, Event, ExtensionUse, MessageId, MessageReport, Protocol,
-    TlsMode,
+    Client, ClientConfig, Envelope, Error, Event, ExtensionUse, MessageId, MessageReport, Protocol, TlsMode,
 };
 
 /// One step of a transcript.
@@ -229,11 +228,7 @@ fn run_split(config: &ClientConfig, script: &[Step], split: Split) -> Run {
         match step {
             Step::S(bytes) => h.feed(bytes, split, &mut rng),
             Step::C(expected) => {
-                assert_eq!(
-                    show(&h.wire),
-                    show(expected),
-                    "step {n}: client bytes differ (split {split:?})"
-                );
+                assert_eq!(show(&h.wire), show(expected), "step {n}: client bytes differ (split {split:?})");
                 h.wire.clear();
             }
             Step::Nothing => {

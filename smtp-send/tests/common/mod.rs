@@ -103,8 +103,7 @@ impl MultiServer {
     pub fn start(capabilities: &[&str], faults: Vec<Fault>) -> MultiServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("address");
-        let shared =
-            Arc::new(Shared { conns: Mutex::new(Vec::new()), threads: Mutex::new(Vec::new()) });
+        let shared = Arc::new(Shared { conns: Mutex::new(Vec::new()), threads: Mutex::new(Vec::new()) });
         let mut ehlo = String::from("250-mx.test\r\n");
         for c in capabilities {
             ehlo.push_str(&format!("250-{c}\r\n"));

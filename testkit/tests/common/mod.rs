@@ -16,8 +16,7 @@ impl Raw {
     pub fn connect(port: u16) -> (Raw, String) {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let mut raw =
-            Raw { writer: stream.try_clone().expect("clone"), reader: BufReader::new(stream) };
+        let mut raw = Raw { writer: stream.try_clone().expect("clone"), reader: BufReader::new(stream) };
         let greeting = raw.reply();
         (raw, greeting)
     }

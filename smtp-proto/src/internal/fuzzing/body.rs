@@ -129,11 +129,8 @@ fn check(lens: &[usize], body: &[u8], last_every: bool) {
     assert_eq!(reference.has_8bit(), body.iter().any(|&b| b >= 0x80));
     assert_eq!(reference.has_nul(), body.contains(&0));
     assert_eq!(reference.has_bare_cr_or_lf(), norm != body);
-    let longest = norm
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
-        .max()
-        .unwrap_or(0);
+    let longest =
+        norm.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l).len()).max().unwrap_or(0);
     assert_eq!(reference.longest_line(), longest as u64);
     assert_eq!(reference.ends_with_line_end(), body.is_empty() || norm.ends_with(b"\r\n"));
 

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use super::{Input, push_bytes};
 use crate::address::{ForwardPath, HeloName, Mailbox, ReversePath};
 use crate::command::{
-    BodyType, Command, CommandError, EnvId, MAX_ENVID_LEN, MailParams, Notify, OrigRecipient,
-    RcptParams, Ret, xtext_decode, xtext_encode,
+    BodyType, Command, CommandError, EnvId, MAX_ENVID_LEN, MailParams, Notify, OrigRecipient, RcptParams,
+    Ret, xtext_decode, xtext_encode,
 };
 use crate::sasl::Mechanism;
 
@@ -129,8 +129,7 @@ pub fn command(data: &[u8]) {
     let options = input.byte();
     let size = input.u64();
     let alphabet = flags & 1 != 0;
-    let [address, helo, envid, notify, orcpt_type, orcpt] =
-        [(); 6].map(|()| text(input.bytes(), alphabet));
+    let [address, helo, envid, notify, orcpt_type, orcpt] = [(); 6].map(|()| text(input.bytes(), alphabet));
     let raw = input.rest();
 
     if let Ok(m) = Mailbox::parse(&address) {
@@ -163,12 +162,8 @@ pub fn command(data: &[u8]) {
         assert_eq!(ReversePath::parse(&alloc::format!("{from}")).as_ref(), Ok(&from));
         let params = MailParams {
             size: (flags & 0x40 != 0).then_some(size),
-            body: [
-                None,
-                Some(BodyType::SevenBit),
-                Some(BodyType::EightBitMime),
-                Some(BodyType::BinaryMime),
-            ][usize::from(options & 3)],
+            body: [None, Some(BodyType::SevenBit), Some(BodyType::EightBitMime), Some(BodyType::BinaryMime)]
+                [usize::from(options & 3)],
             smtputf8: flags & 2 != 0,
             ret: (flags & 8 != 0).then_some(if flags & 0x10 != 0 { Ret::Full } else { Ret::Hdrs }),
             envid: envid.filter(|_| options & 4 != 0),
@@ -291,10 +286,7 @@ fn encode(cmd: &Command<'_>, utf8_error: bool, param_error: bool) -> Option<Vec<
             let line = out.split_off(1);
             assert!(line.ends_with(b"\r\n"), "no CRLF at the end");
             let body = &line[..line.len() - 2];
-            assert!(
-                !body.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)),
-                "CR, LF or NUL inside {line:?}"
-            );
+            assert!(!body.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)), "CR, LF or NUL inside {line:?}");
             assert!(line.len() <= cmd.max_len(), "{} > {}", line.len(), cmd.max_len());
             Some(line)
         }

@@ -155,13 +155,8 @@ const FLAGS: [(&str, Getter); 10] = [
     ("SIZE", Capabilities::size_advertised),
 ];
 
-const MECHANISMS: [Mechanism; 5] = [
-    Mechanism::Plain,
-    Mechanism::Login,
-    Mechanism::CramMd5,
-    Mechanism::XOAuth2,
-    Mechanism::OAuthBearer,
-];
+const MECHANISMS: [Mechanism; 5] =
+    [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5, Mechanism::XOAuth2, Mechanism::OAuthBearer];
 
 fn check(reply: &Reply) {
     let caps = Capabilities::from_ehlo(reply);
@@ -201,8 +196,7 @@ fn check(reply: &Reply) {
     // AUTH: the union of every AUTH line, real or legacy.
     let offered = |m: Mechanism| {
         lines.iter().any(|(kw, params)| {
-            kw.eq_ignore_ascii_case(b"AUTH")
-                && params.iter().any(|p| Mechanism::from_name(p) == Some(m))
+            kw.eq_ignore_ascii_case(b"AUTH") && params.iter().any(|p| Mechanism::from_name(p) == Some(m))
         })
     };
     for m in MECHANISMS {
@@ -211,10 +205,7 @@ fn check(reply: &Reply) {
     for m in caps.auth_mechanisms() {
         assert!(caps.auth(m));
     }
-    assert_eq!(
-        caps.auth_mechanisms().count(),
-        MECHANISMS.iter().filter(|&&m| caps.auth(m)).count()
-    );
+    assert_eq!(caps.auth_mechanisms().count(), MECHANISMS.iter().filter(|&&m| caps.auth(m)).count());
 
     // SIZE.
     if let Some(n) = caps.max_size() {

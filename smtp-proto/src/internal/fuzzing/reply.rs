@@ -49,13 +49,7 @@ pub fn reply(data: &[u8]) {
 
 /// Builds a [`reply`] input: `payload` fed in chunks of `lens` (byte by byte when empty); a limit of 0 is the
 /// default.
-pub fn reply_seed(
-    flags: u8,
-    max_line_len: u8,
-    max_lines: u8,
-    lens: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn reply_seed(flags: u8, max_line_len: u8, max_lines: u8, lens: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = alloc::vec![flags, max_line_len, max_lines];
     push_chunk_lens(&mut out, lens);
     out.extend_from_slice(payload);
@@ -127,8 +121,7 @@ fn raw_lines(raw: &[u8]) -> Vec<(&[u8], usize)> {
     let mut out = Vec::new();
     let mut rest = raw;
     while !rest.is_empty() {
-        let lf =
-            rest.iter().position(|&b| b == b'\n').expect("a reply ends with a line terminator");
+        let lf = rest.iter().position(|&b| b == b'\n').expect("a reply ends with a line terminator");
         let content = rest[..lf].strip_suffix(b"\r").unwrap_or(&rest[..lf]);
         out.push((content, lf + 1));
         rest = &rest[lf + 1..];

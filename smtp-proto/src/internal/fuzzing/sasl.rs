@@ -114,11 +114,7 @@ pub fn sasl(data: &[u8]) {
         }
     };
     let dummy = &same_shape(&secret);
-    assert_eq!(
-        format!("{creds:?}"),
-        format!("{:?}", with_secret(&creds, dummy)),
-        "secret in Debug"
-    );
+    assert_eq!(format!("{creds:?}"), format!("{:?}", with_secret(&creds, dummy)), "secret in Debug");
 
     let mut client = match SaslClient::new(mech, &creds) {
         Ok(c) => {
@@ -193,9 +189,7 @@ fn valid(creds: &Credentials) -> bool {
             let p = password.expose();
             !username.is_empty()
                 && !p.is_empty()
-                && ![username.as_str(), p, authzid.as_deref().unwrap_or("")]
-                    .iter()
-                    .any(|s| s.contains('\0'))
+                && ![username.as_str(), p, authzid.as_deref().unwrap_or("")].iter().any(|s| s.contains('\0'))
         }
         Credentials::OAuth2 { username, token, host, .. } => {
             let t = token.expose();
@@ -285,12 +279,8 @@ impl Model {
                 1 => self.respond(secret.as_bytes().to_vec()),
                 _ => self.cancel(SaslFailureReason::UnexpectedChallenge),
             },
-            Mechanism::CramMd5 if self.rounds > 0 => {
-                self.cancel(SaslFailureReason::UnexpectedChallenge)
-            }
-            Mechanism::CramMd5 if decoded.is_empty() => {
-                self.cancel(SaslFailureReason::BadChallenge)
-            }
+            Mechanism::CramMd5 if self.rounds > 0 => self.cancel(SaslFailureReason::UnexpectedChallenge),
+            Mechanism::CramMd5 if decoded.is_empty() => self.cancel(SaslFailureReason::BadChallenge),
             Mechanism::CramMd5 => {
                 let mut mac = Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).expect("any key");
                 mac.update(&decoded);
@@ -306,8 +296,7 @@ impl Model {
             Mechanism::XOAuth2 | Mechanism::OAuthBearer => {
                 self.done = true;
                 self.failure = Some(SaslFailureReason::ServerError);
-                let detail =
-                    (!decoded.is_empty()).then(|| String::from_utf8_lossy(&decoded).into_owned());
+                let detail = (!decoded.is_empty()).then(|| String::from_utf8_lossy(&decoded).into_owned());
                 let ack = if mech == Mechanism::OAuthBearer { alloc::vec![1] } else { Vec::new() };
                 (Step::Respond(ack), Some(detail))
             }

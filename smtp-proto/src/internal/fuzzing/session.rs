@@ -32,8 +32,8 @@ use super::{Input, push_bytes};
 use crate::reply::Reply;
 use crate::sasl::Credentials;
 use crate::{
-    Client, ClientConfig, Envelope, Event, ExtensionUse, Failure, MessageId, MessageReport,
-    Outcome, Protocol, RecipientStatus, TlsMode,
+    Client, ClientConfig, Envelope, Event, ExtensionUse, Failure, MessageId, MessageReport, Outcome,
+    Protocol, RecipientStatus, TlsMode,
 };
 
 /// Capability sets the mini server offers.
@@ -252,8 +252,7 @@ impl MiniServer {
                     let refused = !self.decide();
                     self.txn.chunk_refused |= refused;
                     let tag = Tag::Chunk { txn: self.txn_no, refused };
-                    let reply: &'static [u8] =
-                        if refused { b"552 too big\r\n" } else { b"250 ok\r\n" };
+                    let reply: &'static [u8] = if refused { b"552 too big\r\n" } else { b"250 ok\r\n" };
                     self.pending.push_back((reply, tag));
                 }
             }
@@ -373,10 +372,7 @@ impl World {
                             check_reply(reply);
                         }
                         for id in &self.sent {
-                            assert!(
-                                self.done.contains_key(id),
-                                "{id:?} without an outcome at Closed"
-                            );
+                            assert!(self.done.contains_key(id), "{id:?} without an outcome at Closed");
                         }
                         self.closed = true;
                     }
@@ -445,10 +441,7 @@ impl World {
 /// Reply text never holds CR or LF (RFC 5321 §2.3.8): one reply can never swallow another.
 fn check_reply(reply: &Reply) {
     for line in reply.lines() {
-        assert!(
-            !line.contains(&b'\r') && !line.contains(&b'\n'),
-            "CR or LF in the reply {reply:?}"
-        );
+        assert!(!line.contains(&b'\r') && !line.contains(&b'\n'), "CR or LF in the reply {reply:?}");
     }
 }
 
@@ -489,11 +482,7 @@ fn run(data: &[u8]) -> Vec<Outcome> {
     let window = config.bdat_window.max(1);
     let mut w = World {
         server: MiniServer { caps, refusals, lmtp, ..MiniServer::default() },
-        client: Client::new(
-            "client.example.org".parse().expect("valid name"),
-            config,
-            Duration::ZERO,
-        ),
+        client: Client::new("client.example.org".parse().expect("valid name"), config, Duration::ZERO),
         now: Duration::ZERO,
         out: Vec::new(),
         wire: Vec::new(),
@@ -528,8 +517,7 @@ fn run(data: &[u8]) -> Vec<Outcome> {
             }
             7 | 8 => {
                 let rcpts = 1 + usize::from(input.byte() % 3);
-                let body: Vec<u8> =
-                    input.bytes().iter().map(|b| b".a\r\n"[usize::from(*b) % 4]).collect();
+                let body: Vec<u8> = input.bytes().iter().map(|b| b".a\r\n"[usize::from(*b) % 4]).collect();
                 let to: Vec<String> = (0..rcpts).map(|i| format!("r{i}@x.test")).collect();
                 let to: Vec<&str> = to.iter().map(String::as_str).collect();
                 let env = Envelope::parse("a@x.test", &to).expect("valid addresses");
@@ -578,10 +566,7 @@ fn run(data: &[u8]) -> Vec<Outcome> {
         );
         // RFC 3030 §2: after a refused chunk, no further chunk of that message; and the chunks that may
         // already be on their way when a refusal comes are bounded by the window.
-        assert!(
-            !w.server.bdat_after_refusal,
-            "a BDAT chunk was sent after the refusal of an earlier one"
-        );
+        assert!(!w.server.bdat_after_refusal, "a BDAT chunk was sent after the refusal of an earlier one");
         assert!(
             w.server.most_in_flight as usize <= window,
             "{} BDAT chunks awaiting their replies at once, the window is {window}",
@@ -605,13 +590,7 @@ fn run(data: &[u8]) -> Vec<Outcome> {
 }
 
 /// Builds a session input: config byte, body-buffer byte, capability set, refusal bits, then raw actions.
-pub fn session_seed(
-    config: u8,
-    buffer: u8,
-    caps: u8,
-    refusals: Option<u64>,
-    actions: &[u8],
-) -> Vec<u8> {
+pub fn session_seed(config: u8, buffer: u8, caps: u8, refusals: Option<u64>, actions: &[u8]) -> Vec<u8> {
     let mut v = alloc::vec![config, buffer, caps];
     match refusals {
         None => v.push(0),

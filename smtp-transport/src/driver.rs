@@ -1,0 +1,772 @@
+//! The connection driver: the session around the core, written once for every adapter.
+//!
+//! An adapter (blocking sockets, futures-io, tokio) owns a connection, a clock and the message bodies, and
+//! makes no protocol decision. It asks the [`Driver`] what to do next ([`Driver::poll`]), does that with its
+//! runtime's primitives, and hands the result back; quinn's `ConnectionDriver` over its `Runtime` is the
+//! model. The driver owns the [`Client`] and everything between it and the socket: the output buffer and the
+//! input buffer, TLS (rustls in memory: implicit TLS and STARTTLS, so an adapter only ever moves
+//! ciphertext), pumping the body into `write_body` with back-pressure, batches whose next transaction rides
+//! with the previous final dot, progress, the transcript (as `tracing` events under the `smtp_transcript`
+//! target), close reasons, and messages whose recipients need several transactions.
+//!
+//! ```text
+//! loop {
+//!     match driver.poll(now()) {
+//!         Action::Write { deadline }  => write driver.to_write() (reading meanwhile is allowed), then wrote(n)
+//!         Action::Read { deadline }   => read into driver.read_buf(), then received(n), or timed_out at the deadline
+//!         Action::FillBody { slot }   => read that message's body into driver.body_buf(), then body_read(n)
+//!         Action::Rewind { slot }     => seek that body back to its start, then rewound(ok)
+//!         Action::Progress { .. }     => tell the caller
+//!         Action::NextMessage         => submit(envelope, ..) the batch's next message, or end_batch()
+//!         Action::Report { .. }       => hand the report to the caller; the body can go
+//!         Action::Reconnect           => connect again and reconnected(..), or reconnect_failed(..)
+//!         Action::Done                => the operation is over; close_reason() says if the session ended
+//!     }
+//! }
+//! ```
+//!
+//! Time is an input, as in the core: a `Duration` since an origin of the adapter's choosing.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::address::HeloName;
+use smtp_proto::{
+    ApiMisuse, Client, ClientConfig, Envelope, Event, Failure, MessageId, MessageReport, Refusal, SendError,
+    State,
+};
+use tracing::debug;
+
+use crate::Error;
+use crate::split::Message;
+use crate::tls::{Tls, TlsSetup};
+
+/// The adapter's handle on one message's body, given by [`Driver::submit`].
+pub type Slot = u64;
+
+/// The server's bytes are read into a buffer this big.
+const READ_BUF: usize = 16 * 1024;
+/// The body is read into a buffer this big (allocated by the first message).
+const BODY_BUF: usize = 64 * 1024;
+
+/// What the adapter does next. See the [module docs](self) for the loop.
+#[derive(Debug)]
+#[must_use]
+// A report is handed out once a message: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Action {
+    /// Write [`Driver::to_write`], then [`Driver::wrote`]. Give up at `deadline` ([`Driver::timed_out`]). The
+    /// adapter may read meanwhile ([`Driver::received`]): a server may answer in the middle of a body.
+    Write {
+        /// When to give up.
+        deadline: Option<Duration>,
+    },
+    /// Wait for the server: read into [`Driver::read_buf`], then [`Driver::received`] (0 octets: the server
+    /// closed), or [`Driver::timed_out`] at `deadline`.
+    Read {
+        /// When to give up.
+        deadline: Option<Duration>,
+    },
+    /// Read the body of message `slot` into [`Driver::body_buf`], then [`Driver::body_read`] (0 octets: its
+    /// end) or [`Driver::body_failed`].
+    FillBody {
+        /// The message.
+        slot: Slot,
+    },
+    /// Go back to the start of message `slot`'s body (another transaction sends it to more recipients), then
+    /// [`Driver::rewound`].
+    Rewind {
+        /// The message.
+        slot: Slot,
+    },
+    /// Body octets of message `slot` accepted so far, and the size its envelope declared.
+    Progress {
+        /// The message.
+        slot: Slot,
+        /// Octets accepted.
+        sent: u64,
+        /// The declared size.
+        total: Option<u64>,
+    },
+    /// The batch can take its next message now: [`Driver::submit`] it, or [`Driver::end_batch`].
+    NextMessage,
+    /// Message `slot` has its outcome; its body is no longer needed.
+    Report {
+        /// The message.
+        slot: Slot,
+        /// One report for the whole message, each recipient with the reply that decided it.
+        report: MessageReport,
+    },
+    /// The server takes no more messages on this connection (`LIMITS MAILMAX`, RFC 9422): connect again
+    /// and call [`Driver::reconnected`], or [`Driver::reconnect_failed`].
+    Reconnect,
+    /// The operation is over: connected, the batch done, the QUIT answered, the NOOP answered, or the
+    /// session ended ([`Driver::close_reason`]).
+    Done,
+}
+
+/// What the adapter asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Connect,
+    /// Messages; `open` while more may come.
+    Batch {
+        open: bool,
+    },
+    Noop,
+    /// `open`: the session still lived when QUIT was asked for.
+    Quit {
+        open: bool,
+    },
+}
+
+/// The body of the message being written.
+#[derive(Debug, Default)]
+struct Pump {
+    /// The core's id of the transaction whose body this is.
+    id: Option<MessageId>,
+    slot: Slot,
+    /// The core takes more now.
+    writable: bool,
+    /// Rewind before the first read.
+    rewind: bool,
+    /// `body[start..end]` is read but not yet taken by the core.
+    start: usize,
+    end: usize,
+}
+
+/// One SMTP session around the core, for an adapter to run. See the [module docs](self).
+#[derive(Debug)]
+pub struct Driver {
+    core: Client,
+    /// The configured EHLO name; `None`: the local address, as a literal.
+    fixed_helo: Option<HeloName>,
+    config: ClientConfig,
+    tls_setup: Option<TlsSetup>,
+    /// The TLS session, once started (before the greeting for implicit TLS, after the 220 to STARTTLS).
+    tls: Option<Tls>,
+    /// The core's output on its way into TLS.
+    plain: Vec<u8>,
+    op: Op,
+    out: Vec<u8>,
+    written: usize,
+    /// When the output still being written was handed out.
+    writing_since: Duration,
+    input: Box<[u8]>,
+    body: Box<[u8]>,
+    pump: Pump,
+    messages: VecDeque<Message>,
+    /// Actions to hand out before anything else (StartTls, Progress, Report).
+    actions: VecDeque<Action>,
+    next_slot: Slot,
+    ready: bool,
+    alive: bool,
+    /// The IO or TLS failure that is ending the session, until the core's `Closed` takes it.
+    cause: Option<Error>,
+    /// Reading a body failed: the operation's error, whatever the session's close reason.
+    body_error: Option<Error>,
+    close_reason: Option<Arc<Error>>,
+}
+
+/// What starting transactions came to.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// Something changed: go round again.
+    Continue,
+    Act(Action),
+    Idle,
+}
+
+impl Driver {
+    /// A session on a connection just opened from `local`, introducing itself as `helo` (`None`: the local
+    /// address as a literal, RFC 5321 §4.1.4); `tls` is needed for
+    /// [`TlsMode::Implicit`](smtp_proto::TlsMode::Implicit) and STARTTLS. Poll it until [`Action::Done`]:
+    /// then the session is ready for mail, or over.
+    pub fn new(
+        helo: Option<HeloName>,
+        local: Option<IpAddr>,
+        mut config: ClientConfig,
+        tls: Option<TlsSetup>,
+        now: Duration,
+    ) -> Driver {
+        config.transcript |= tracing::enabled!(target: "smtp_transcript", tracing::Level::DEBUG);
+        let mut driver = Driver {
+            core: Client::new(crate::helo_name_for(helo.as_ref(), local), config.clone(), now),
+            fixed_helo: helo,
+            config,
+            tls_setup: tls,
+            tls: None,
+            plain: Vec::new(),
+            op: Op::Connect,
+            out: Vec::new(),
+            written: 0,
+            writing_since: now,
+            input: vec![0; READ_BUF].into_boxed_slice(),
+            body: Box::default(),
+            pump: Pump::default(),
+            messages: VecDeque::new(),
+            actions: VecDeque::new(),
+            next_slot: 1,
+            ready: false,
+            alive: false,
+            cause: None,
+            body_error: None,
+            close_reason: None,
+        };
+        driver.implicit_tls();
+        driver
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Operations
+
+    /// Starts a batch: the driver asks for each next message ([`Action::NextMessage`]) until
+    /// [`Driver::end_batch`]. A single send is a batch of one: `submit`, then `end_batch`.
+    pub fn start_batch(&mut self) {
+        self.op = Op::Batch { open: true };
+    }
+
+    /// No more messages in this batch: [`Action::Done`] comes once every message has its report.
+    pub fn end_batch(&mut self) {
+        self.op = Op::Batch { open: false };
+    }
+
+    /// Hands over a message; the adapter keeps its body under the returned slot. `replayable`: the body can
+    /// be read again from its start, so recipients beyond the server's limits go in further transactions
+    /// (otherwise the report lists them, [`MessageReport::retry_recipients`]).
+    ///
+    /// Refused before any byte is written with [`Error::Closed`] once the session is over and
+    /// [`Error::Refused`] when the server cannot carry the message (SIZE, 8BITMIME, SMTPUTF8, DSN, …).
+    pub fn submit(&mut self, envelope: Envelope, replayable: bool) -> Result<Slot, Error> {
+        if self.core.is_closed() {
+            return Err(self.closed_error());
+        }
+        let slot = self.next_slot;
+        let mut message = Message::new(slot, envelope, replayable);
+        let rcpt_max = self.core.capabilities().and_then(|c| c.rcpt_max());
+        let (part, indices) = message.next_part(rcpt_max).expect("an envelope has recipients");
+        match self.core.send_message(part) {
+            Ok(id) => message.part = Some((id, indices)),
+            // Sent on the next connection (`Action::Reconnect`).
+            Err(SendError::Refused(Refusal::SessionLimit { .. })) => message.put_back(indices),
+            Err(e) => return Err(Error::Refused(e)),
+        }
+        self.next_slot += 1;
+        self.messages.push_back(message);
+        Ok(slot)
+    }
+
+    /// Asks the server whether the session still works (NOOP): [`Action::Done`] follows its 250, or the end
+    /// of the session ([`Driver::close_reason`]).
+    pub fn noop(&mut self) -> Result<(), Error> {
+        if self.core.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.core.noop().map_err(|e| Error::Refused(SendError::Misuse(e)))?;
+        self.alive = false;
+        self.op = Op::Noop;
+        Ok(())
+    }
+
+    /// Ends the session: QUIT once the messages in flight are done; [`Action::Done`] after the 221 (or the
+    /// server's close).
+    pub fn quit(&mut self) {
+        self.op = Op::Quit { open: !self.core.is_closed() };
+        self.core.quit();
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // The loop
+
+    /// What to do next.
+    pub fn poll(&mut self, now: Duration) -> Action {
+        loop {
+            if let Some(action) = self.actions.pop_front() {
+                return action;
+            }
+            if self.written == self.out.len() {
+                self.out.clear();
+                self.written = 0;
+                self.writing_since = now;
+            }
+            // Appends behind what is still being written: commands queued meanwhile keep their order.
+            if self.transmit(now) > 0 {
+                continue;
+            }
+            if let Some(event) = self.core.poll_event() {
+                self.on_event(event);
+                continue;
+            }
+            // Constant memory: the next block of body only once the previous one is written.
+            if self.written == self.out.len() && self.feed_body() {
+                continue;
+            }
+            // Before writing: the next message's commands ride with this final dot.
+            match self.next_transaction() {
+                Step::Continue => continue,
+                Step::Act(action) => return action,
+                Step::Idle => {}
+            }
+            if self.written < self.out.len() {
+                let stall = self.writing_since + self.config.timeouts.data_block;
+                let deadline = self.core.poll_timeout().map_or(stall, |d| d.min(stall));
+                return Action::Write { deadline: Some(deadline) };
+            }
+            if self.op_done() {
+                return Action::Done;
+            }
+            return Action::Read { deadline: self.core.poll_timeout() };
+        }
+    }
+
+    /// The operation's result, after [`Action::Done`]: connected, the batch sent (each message handed over
+    /// has had its [`Action::Report`]), the QUIT or the NOOP answered; else why not. A batch the session
+    /// ended before [`Driver::end_batch`] fails with the reason ([`Error::Closed`]); a single message (`submit`
+    /// then `end_batch`) has its report say what happened.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if let Some(error) = self.body_error.take() {
+            return Err(error);
+        }
+        let failed = match self.op {
+            Op::Connect => !self.ready,
+            // The session ended before the batch's every message was handed over.
+            Op::Batch { open } => open && self.core.is_closed(),
+            Op::Noop => !self.alive,
+            // A session that had already ended needs no QUIT: that is no failure.
+            Op::Quit { open } => open && self.close_reason.is_some(),
+        };
+        match (failed, self.op) {
+            (false, _) => Ok(()),
+            // The session never came to be: its error as it is (nobody else holds it).
+            (true, Op::Connect) => Err(match self.close_reason.take() {
+                Some(cause) => Arc::try_unwrap(cause).unwrap_or_else(Error::Closed),
+                None => Error::Session(smtp_proto::Error::UnexpectedEof),
+            }),
+            (true, _) => Err(self.closed_error()),
+        }
+    }
+
+    /// The bytes to write ([`Action::Write`]).
+    pub fn to_write(&self) -> &[u8] {
+        &self.out[self.written..]
+    }
+
+    /// The adapter wrote `n` of [`Driver::to_write`]'s octets (0: the connection takes no more).
+    pub fn wrote(&mut self, now: Duration, n: usize) {
+        if n == 0 {
+            return self.io_failed(now, io::ErrorKind::WriteZero.into());
+        }
+        self.written = (self.written + n).min(self.out.len());
+    }
+
+    /// Where the server's bytes go ([`Action::Read`], or while writing).
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        &mut self.input
+    }
+
+    /// The octets to write and the read buffer at once, for an adapter that reads while it writes.
+    pub fn io_bufs(&mut self) -> (&[u8], &mut [u8]) {
+        (&self.out[self.written..], &mut self.input)
+    }
+
+    /// `n` octets arrived in [`Driver::read_buf`]; 0 means the server closed the connection.
+    pub fn received(&mut self, now: Duration, n: usize) {
+        let data = &self.input[..n];
+        let Some(tls) = &mut self.tls else {
+            return match n {
+                0 => self.core.handle_eof(now),
+                _ => self.core.handle_input(now, data),
+            };
+        };
+        if n == 0 {
+            return self.core.handle_eof(now);
+        }
+        let core = &mut self.core;
+        let result = tls.receive(data, &mut |plain| {
+            // Plaintext means the handshake is over: the core learns it first (RFC 3207 §4.2).
+            if core.state() == State::AwaitingTls {
+                let _ = core.tls_established(now);
+            }
+            core.handle_input(now, plain);
+        });
+        tls.flush(&mut self.out);
+        match result {
+            Err(e) => self.fail_transport(now, e),
+            Ok(()) if core.state() == State::AwaitingTls && !tls.is_handshaking() => {
+                debug!("TLS established");
+                let _ = core.tls_established(now);
+            }
+            Ok(()) => {}
+        }
+    }
+
+    /// Reading or writing failed: the connection is gone. What the core already knew wins as the close
+    /// reason (a 554 greeting, say, before the reset).
+    pub fn io_failed(&mut self, now: Duration, error: io::Error) {
+        self.fail_transport(now, Error::Io(error));
+    }
+
+    fn fail_transport(&mut self, now: Duration, error: Error) {
+        debug!(%error, "connection failed");
+        self.cause.get_or_insert(error);
+        self.out.clear();
+        self.written = 0;
+        self.tls = None;
+        self.core.handle_eof(now);
+    }
+
+    /// The deadline of [`Action::Read`] or [`Action::Write`] passed. A stalled write times out as the
+    /// reply or the data block it holds up would.
+    pub fn timed_out(&mut self, now: Duration) {
+        self.core.handle_timeout(now);
+        let stalled =
+            self.written < self.out.len() && now >= self.writing_since + self.config.timeouts.data_block;
+        if stalled {
+            self.core.handle_stalled_write(now);
+        }
+    }
+
+    /// Where the body goes ([`Action::FillBody`]).
+    pub fn body_buf(&mut self) -> &mut [u8] {
+        if self.body.is_empty() {
+            self.body = vec![0; BODY_BUF].into_boxed_slice();
+        }
+        &mut self.body
+    }
+
+    /// `n` octets of body arrived in [`Driver::body_buf`]; 0 means the body ended.
+    pub fn body_read(&mut self, n: usize) {
+        let Some(id) = self.pump.id else { return };
+        if n == 0 {
+            // An error means the message already has its outcome (the server interrupted it).
+            let _ = self.core.finish_body(id);
+            self.pump = Pump::default();
+        } else {
+            (self.pump.start, self.pump.end) = (0, n);
+        }
+    }
+
+    /// Reading the body failed: DATA cannot be cancelled cleanly, so the session is aborted.
+    pub fn body_failed(&mut self, error: io::Error) {
+        debug!(%error, "body failed: aborting the session");
+        self.body_error = Some(Error::Body(error));
+        self.core.abort();
+    }
+
+    /// [`Action::Rewind`] done, or failed (the session is then aborted, as for a failed read).
+    pub fn rewound(&mut self, result: io::Result<()>) {
+        match result {
+            Ok(()) => self.pump.rewind = false,
+            Err(e) => self.body_failed(e),
+        }
+    }
+
+    /// A new connection after [`Action::Reconnect`], whose local address is `local`: the messages not yet
+    /// sent go on it.
+    pub fn reconnected(&mut self, local: Option<IpAddr>, now: Duration) {
+        let helo = crate::helo_name_for(self.fixed_helo.as_ref(), local);
+        self.core = Client::new(helo, self.config.clone(), now);
+        self.ready = false;
+        self.out.clear();
+        self.written = 0;
+        self.tls = None;
+        self.implicit_tls();
+    }
+
+    /// No new connection after [`Action::Reconnect`]: the messages not yet sent get their reports.
+    pub fn reconnect_failed(&mut self, error: Error) {
+        debug!(%error, "reconnect failed");
+        let failure = Failure::Refused(Refusal::SessionLimit { max: self.mail_max() });
+        for mut message in std::mem::take(&mut self.messages) {
+            message.abandon(failure.clone());
+            self.report(message);
+        }
+        self.close_reason = Some(Arc::new(error));
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Getters
+
+    /// The session, for its state and capabilities.
+    pub fn client(&self) -> &Client {
+        &self.core
+    }
+
+    /// Why the session ended, when it ended with an error: the IO, TLS or body failure, unless the core had
+    /// a reason of its own first (the server's). `None` while the session lives and after a clean QUIT.
+    pub fn close_reason(&self) -> Option<&Error> {
+        self.close_reason.as_deref()
+    }
+
+    /// The session was ready for mail (connecting succeeded).
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The last [`Driver::noop`] was answered 250.
+    pub fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Inside
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Transcript { from_server, line } => {
+                debug!(target: "smtp_transcript", "{} {line}", if from_server { "S:" } else { "C:" });
+            }
+            Event::Ready => self.ready = true,
+            Event::Alive => self.alive = true,
+            Event::StartTls => self.start_tls(),
+            Event::BodyRequested { id } => {
+                let part_of = |m: &Message| m.part.as_ref().is_some_and(|p| p.0 == id);
+                let Some(m) = self.messages.iter_mut().find(|m| part_of(m)) else { return };
+                // A later transaction of the same message reads the body again from its start.
+                let rewind = std::mem::replace(&mut m.body_used, true);
+                self.pump = Pump { id: Some(id), slot: m.slot, writable: true, rewind, start: 0, end: 0 };
+            }
+            Event::BodyWritable { id } if self.pump.id == Some(id) => self.pump.writable = true,
+            Event::Progress { id, sent, total } if self.pump.id == Some(id) => {
+                self.actions.push_back(Action::Progress { slot: self.pump.slot, sent, total });
+            }
+            Event::MessageDone(report) => self.message_done(report),
+            Event::Closed { reason } => self.closed(reason),
+            other => debug!(event = ?other),
+        }
+    }
+
+    /// Gives the core the next block of the body, or asks for it. True when something happened.
+    fn feed_body(&mut self) -> bool {
+        let Some(id) = self.pump.id else { return false };
+        if !self.pump.writable {
+            return false;
+        }
+        if self.pump.rewind {
+            self.actions.push_back(Action::Rewind { slot: self.pump.slot });
+            return true;
+        }
+        if self.pump.start == self.pump.end {
+            self.actions.push_back(Action::FillBody { slot: self.pump.slot });
+            return true;
+        }
+        match self.core.write_body(id, &self.body[self.pump.start..self.pump.end]) {
+            Ok(n) => {
+                self.pump.start += n;
+                // Nothing taken: the core's buffer is full; `BodyWritable` follows.
+                self.pump.writable = n > 0;
+            }
+            Err(ApiMisuse::UndeclaredEightBit) => {
+                // A 7-bit body (declared, or to a server without 8BITMIME) with 8-bit octets.
+                self.body_failed(io::Error::new(io::ErrorKind::InvalidData, ApiMisuse::UndeclaredEightBit));
+            }
+            // The message already has its outcome (a refused chunk, a reply during the body).
+            Err(_) => self.pump = Pump::default(),
+        }
+        true
+    }
+
+    /// Starts the next transaction of a message split over several, or asks for the batch's next message:
+    /// both as soon as the core can take one.
+    fn next_transaction(&mut self) -> Step {
+        let batch_open = self.op == Op::Batch { open: true };
+        if self.core.state() != State::Ready || self.core.is_busy() || self.pump.id.is_some() {
+            return Step::Idle;
+        }
+        let Some(pos) = self.messages.iter().position(Message::waiting) else {
+            return if batch_open { Step::Act(Action::NextMessage) } else { Step::Idle };
+        };
+        let rcpt_max = self.core.capabilities().and_then(|c| c.rcpt_max());
+        let m = &mut self.messages[pos];
+        let Some((part, indices)) = m.next_part(rcpt_max) else { return Step::Idle };
+        match self.core.send_message(part) {
+            Ok(id) => m.part = Some((id, indices)),
+            Err(SendError::Refused(Refusal::SessionLimit { .. })) => {
+                // RFC 9422 MAILMAX: QUIT, then the rest goes on a new connection (`Action::Reconnect`).
+                m.put_back(indices);
+                self.core.quit();
+            }
+            Err(e) => {
+                m.put_back(indices);
+                m.abandon(if let SendError::Refused(r) = e {
+                    Failure::Refused(r)
+                } else {
+                    Failure::Session(smtp_proto::Error::Aborted)
+                });
+                let message = self.messages.remove(pos).expect("in range");
+                self.report(message);
+            }
+        }
+        Step::Continue
+    }
+
+    /// The core's output, through TLS when it is on; returns how many plaintext octets.
+    fn transmit(&mut self, now: Duration) -> usize {
+        let Some(tls) = &mut self.tls else { return self.core.poll_transmit(now, &mut self.out) };
+        let n = self.core.poll_transmit(now, &mut self.plain);
+        if n > 0 {
+            let result = tls.send(&self.plain, &mut self.out);
+            self.plain.clear();
+            if let Err(e) = result {
+                self.fail_transport(now, e);
+            }
+        }
+        n
+    }
+
+    /// The 220 to STARTTLS: the handshake starts with the next write.
+    fn start_tls(&mut self) {
+        let tls = match &self.tls_setup {
+            Some(setup) => Tls::new(setup),
+            None => Err(Error::TlsSetup(crate::TlsSetupError::Rustls("no TLS configuration".into()))),
+        };
+        match tls {
+            Ok(mut tls) => {
+                tls.flush(&mut self.out);
+                self.tls = Some(tls);
+            }
+            Err(e) => {
+                self.cause.get_or_insert(e);
+                self.core.abort();
+            }
+        }
+    }
+
+    /// Implicit TLS (RFC 8314): the handshake starts before the greeting.
+    fn implicit_tls(&mut self) {
+        if self.config.tls == smtp_proto::TlsMode::Implicit {
+            self.start_tls();
+        }
+    }
+
+    fn message_done(&mut self, report: MessageReport) {
+        let Some(pos) = self.messages.iter().position(|m| m.part.as_ref().is_some_and(|p| p.0 == report.id))
+        else {
+            return;
+        };
+        if self.pump.id == Some(report.id) {
+            self.pump = Pump::default();
+        }
+        let message = &mut self.messages[pos];
+        message.part_done(report);
+        if !message.waiting() {
+            let message = self.messages.remove(pos).expect("in range");
+            self.report(message);
+        }
+    }
+
+    fn report(&mut self, message: Message) {
+        let slot = message.slot;
+        let report = message.finish();
+        debug!(outcome = ?report.outcome, failure = ?report.failure, "message done");
+        self.actions.push_back(Action::Report { slot, report });
+    }
+
+    fn closed(&mut self, reason: Option<smtp_proto::Error>) {
+        let cause = self.cause.take();
+        debug!(?reason, ?cause, "session closed");
+        let reason = match (reason, cause) {
+            (None, _) => None,
+            // The core only saw the connection end, or was aborted for the cause: the cause says more.
+            (Some(smtp_proto::Error::UnexpectedEof | smtp_proto::Error::Aborted), Some(cause)) => Some(cause),
+            (Some(core), _) => Some(Error::Session(core)),
+        };
+        self.out.clear();
+        self.written = 0;
+        self.pump = Pump::default();
+        if let (Some(tls), None) = (&mut self.tls, &reason) {
+            tls.close(&mut self.out);
+        }
+        if self.messages.iter().any(Message::waiting) && reason.is_none() {
+            // A clean QUIT at the server's MAILMAX: the rest goes on a new connection.
+            self.actions.push_back(Action::Reconnect);
+            return;
+        }
+        let failure = Failure::Session(match &reason {
+            Some(Error::Session(e)) => e.clone(),
+            _ => smtp_proto::Error::UnexpectedEof,
+        });
+        for mut message in std::mem::take(&mut self.messages) {
+            message.abandon(failure.clone());
+            self.report(message);
+        }
+        self.close_reason = reason.map(Arc::new);
+    }
+
+    fn op_done(&self) -> bool {
+        if self.core.is_closed() {
+            return self.actions.is_empty();
+        }
+        match self.op {
+            Op::Connect => self.ready,
+            Op::Batch { open } => !open && self.messages.is_empty(),
+            Op::Noop => self.alive,
+            Op::Quit { .. } => false,
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        match &self.close_reason {
+            Some(cause) => Error::Closed(cause.clone()),
+            None => Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)),
+        }
+    }
+
+    fn mail_max(&self) -> u32 {
+        self.core.capabilities().and_then(|c| c.mail_max()).unwrap_or(0)
+    }
+}
+
+/// The bodies an adapter keeps for the messages in flight, by slot: what [`Action::FillBody`],
+/// [`Action::Rewind`] and [`Action::Report`] refer to.
+#[derive(Debug)]
+pub struct Bodies<B> {
+    /// Each body with where it started.
+    list: Vec<(Slot, B, u64)>,
+    /// A message refused before any byte: the batch's error.
+    refused: Option<Error>,
+}
+
+impl<B> Default for Bodies<B> {
+    fn default() -> Self {
+        Bodies { list: Vec::new(), refused: None }
+    }
+}
+
+impl<B> Bodies<B> {
+    /// Answers [`Action::NextMessage`]: hands `next` to the driver (`None` ends the batch). `start` is where
+    /// the body is now; a body that cannot tell (`Err`) cannot go back there and is read once.
+    pub fn submit(&mut self, driver: &mut Driver, next: Option<(Envelope, B)>, start: io::Result<u64>) {
+        let Some((envelope, body)) = next else { return driver.end_batch() };
+        match driver.submit(envelope, start.is_ok()) {
+            Ok(slot) => self.list.push((slot, body, start.unwrap_or(0))),
+            Err(e) => {
+                // The batch stops here: the messages already handed over still get their reports.
+                self.refused = Some(e);
+                driver.end_batch();
+            }
+        }
+    }
+
+    /// Message `slot`'s body and where it started.
+    pub fn get(&mut self, slot: Slot) -> (&mut B, u64) {
+        let (_, body, start) =
+            self.list.iter_mut().find(|b| b.0 == slot).expect("the driver only names bodies it was given");
+        (body, *start)
+    }
+
+    /// Message `slot` has its report: its body can go.
+    pub fn reported(&mut self, slot: Slot) {
+        self.list.retain(|b| b.0 != slot);
+    }
+
+    /// After [`Action::Done`]: the operation's result ([`Driver::finish`]), else the refusal that ended the
+    /// batch.
+    pub fn finish(self, driver: &mut Driver) -> Result<(), Error> {
+        driver.finish()?;
+        self.refused.map_or(Ok(()), Err)
+    }
+}
