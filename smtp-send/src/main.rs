@@ -453,7 +453,8 @@ async fn run_all<F: std::future::Future<Output = Tally>>(tasks: Vec<F>) -> Vec<T
         .await
 }
 
-/// One connection's share of a concurrent run.
+/// One connection's share of a concurrent run: the batch send, each next message's commands riding with the
+/// previous final dot; a new connection when one ends early, as `send_load` does.
 async fn send_async(job: &Job<'_>, bytes: std::sync::Arc<[u8]>) -> Tally {
     let mut tally = Tally::new(job.plan.count);
     let size = job.message.size();
@@ -476,56 +477,57 @@ async fn send_async(job: &Job<'_>, bytes: std::sync::Arc<[u8]>) -> Tally {
         };
         held.0.clear();
         let before = tally.counted();
-        let mut refused = false;
-        while remaining > 0 {
-            match client.send(job.plan.envelope.clone(), &bytes[..]).await {
-                Ok(report) => {
-                    // A retryable report means the session is ending: the message goes on the next one.
-                    let next_session = is_retryable(&report);
-                    if next_session {
-                        held.0.push(report);
-                    } else {
-                        tally.record(report, size);
-                        remaining -= 1;
-                    }
-                    if next_session || client.close_reason().is_some() {
-                        break;
-                    }
+        let copies =
+            (0..remaining).map(|_| (job.plan.envelope.clone(), futures_lite::io::Cursor::new(bytes.clone())));
+        let result = client
+            .send_all(copies, |report| {
+                if is_retryable(&report) {
+                    held.0.push(report);
+                } else {
+                    tally.record(report, size);
+                    remaining -= 1;
                 }
-                Err(e) => {
-                    match async_send_problem(&e, &client, job.message) {
-                        Stop::Refused(p) => {
-                            tally.refuse(p);
-                            remaining -= 1;
-                            refused = true;
-                        }
-                        Stop::Session(p) => tally.note(p),
-                    }
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                finish_async(client).await;
+                break;
+            }
+            Err(e) => match async_send_problem(&e, &client, job.message) {
+                Stop::Refused(p) => {
+                    // Every copy is the same message: the others would be refused alike.
+                    tally.refuse(p);
+                    finish_async(client).await;
                     break;
                 }
-            }
-        }
-        if let Some(e) = client.close_reason() {
-            tally.note(session_problem(e));
-        } else if let Err(e) = client.quit().await {
-            // QUIT also after smtp-send refused a message itself (RFC 5321 §4.1.1.10).
-            tracing::debug!("QUIT failed: {e}");
-        }
-        if refused || remaining == 0 {
-            break;
-        }
-        if tally.counted() > before {
-            retry.progressed();
-        }
-        match retry.next() {
-            Some(wait) => {
-                smol::Timer::after(wait).await;
-            }
-            None => break,
+                Stop::Session(p) => {
+                    tally.note(p);
+                    finish_async(client).await;
+                    if tally.counted() > before {
+                        retry.progressed();
+                    }
+                    match retry.next() {
+                        Some(wait) => {
+                            smol::Timer::after(wait).await;
+                        }
+                        None => break,
+                    }
+                }
+            },
         }
     }
     held.give_up(&mut tally, size);
     tally
+}
+
+/// Ends an async session as `finish` does a blocking one.
+async fn finish_async(client: smtp_smol::SmtpClient) {
+    if client.close_reason().is_none() {
+        if let Err(e) = client.quit().await {
+            tracing::debug!("QUIT failed: {e}");
+        }
+    }
 }
 
 /// How a send that returned no report ended.
@@ -548,6 +550,7 @@ fn stop_of(e: &Error, close_reason: Option<&Error>, caps: Option<&Capabilities>,
     match e {
         Error::Refused(SendError::Refused(r)) => Stop::Refused(refusal_problem(r, caps, message)),
         // "The session is closed" says nothing: the reason it closed is the cause.
+        Error::Closed(cause) => Stop::Session(session_problem(cause)),
         Error::Refused(SendError::Misuse(_)) => Stop::Session(match close_reason {
             Some(reason) => session_problem(reason),
             None => Problem {
