@@ -41,8 +41,10 @@ pub use smtp_proto::{Envelope, MessageReport, Outcome, SendError};
 pub use smtp_transport::{Error, OneShot, Options};
 pub use {smtp_proto, smtp_transport};
 
+/// A connection being opened: the stream and its local address.
+type Connecting<S> = Pin<Box<dyn Future<Output = Result<(S, Option<IpAddr>), Error>> + Send>>;
 /// Opens a new connection (to follow the server's MAILMAX).
-type Connector<S> = fn(Options) -> Pin<Box<dyn Future<Output = Result<(S, Option<IpAddr>), Error>> + Send>>;
+type Connector<S> = fn(Options) -> Connecting<S>;
 
 /// One SMTP (or LMTP) session over an async connection: [`connect`](SmtpClient::connect), then any number of
 /// [`send`](SmtpClient::send)s, then [`quit`](SmtpClient::quit).
@@ -81,9 +83,7 @@ impl SmtpClient<TcpStream> {
 
 /// DNS, then each address in turn, all within `options.connect_timeout`; TCP_NODELAY, or SMTP's
 /// write-write-read pattern stalls on Nagle and delayed ACKs.
-fn tcp_connect(
-    options: Options,
-) -> Pin<Box<dyn Future<Output = Result<(TcpStream, Option<IpAddr>), Error>> + Send>> {
+fn tcp_connect(options: Options) -> Connecting<TcpStream> {
     Box::pin(async move {
         let connecting = async {
             let addrs = async_net::resolve((options.host.as_str(), options.port)).await?;
