@@ -28,15 +28,19 @@
 //! the script fail (see [`Recording::failure`]), never hang the test. Writes are bounded by the
 //! same patience.
 //!
-//! # One connection
+//! # Connections
 //!
 //! The server runs its script on the first connection it accepts, and closes the connection when
-//! the script ends. [`ScriptedServer::connections`] counts connections, for tests that check a
-//! client refused bad input before connecting.
+//! the script ends. [`ScriptedServer::start_each`] plays several scripts, one connection after
+//! the other (a client that reconnects); [`ScriptedServer::start_unix`] plays one on a Unix socket
+//! pair. [`ScriptedServer::connections`] counts connections, for tests that check a client
+//! refused bad input before connecting.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -64,8 +68,10 @@ enum Step {
     ExpectDataEnd,
     ReadAtLeast(usize),
     ReadToEof,
+    Bdat(Vec<u8>),
     Sleep(Duration),
     Close,
+    Reset,
     StartTls,
 }
 
@@ -83,8 +89,10 @@ impl fmt::Debug for Step {
             Step::ExpectDataEnd => f.write_str("expect_data_end"),
             Step::ReadAtLeast(n) => write!(f, "read_at_least({n})"),
             Step::ReadToEof => f.write_str("read_to_eof"),
+            Step::Bdat(reply) => write!(f, "expect_bdat({:?})", text(reply)),
             Step::Sleep(d) => write!(f, "sleep({d:?})"),
             Step::Close => f.write_str("close"),
+            Step::Reset => f.write_str("reset"),
             Step::StartTls => f.write_str("starttls"),
         }
     }
@@ -174,6 +182,13 @@ impl Script {
         self.step(Step::ReadToEof)
     }
 
+    /// Reads one message's BDAT commands (RFC 3030) and their chunks, answering each with `reply`,
+    /// until `BDAT n LAST`. The command lines go to [`Recording::commands`], each chunk to
+    /// [`Recording::chunks`].
+    pub fn expect_bdat(self, reply: impl AsRef<[u8]>) -> Script {
+        self.step(Step::Bdat(reply.as_ref().to_vec()))
+    }
+
     /// Waits.
     pub fn sleep(self, duration: Duration) -> Script {
         self.step(Step::Sleep(duration))
@@ -183,6 +198,12 @@ impl Script {
     /// the client's next bytes with a reset) and without a TLS close_notify. Steps after it fail.
     pub fn close(self) -> Script {
         self.step(Step::Close)
+    }
+
+    /// Aborts the connection with a TCP reset (`SO_LINGER` 0, then close): the client's next read
+    /// or write fails with `ConnectionReset`. Steps after it fail.
+    pub fn reset(self) -> Script {
+        self.step(Step::Reset)
     }
 
     /// Runs the server side of a TLS handshake (after the script sent its `220` to STARTTLS), with a
@@ -209,17 +230,28 @@ pub struct Recording {
     pub plaintext: Vec<u8>,
     /// Every byte received inside TLS, decrypted.
     pub tls: Vec<u8>,
-    /// The lines read by [`Script::expect_line`], without CRLF.
+    /// The lines read by [`Script::expect_line`] (and the BDAT commands of
+    /// [`Script::expect_bdat`]), without CRLF.
     pub commands: Vec<String>,
+    /// For each of [`Recording::commands`]: more of the client's bytes had already arrived behind
+    /// it when it was read (the client did not wait for its reply: pipelining).
+    pub followed: Vec<bool>,
     /// Each DATA stream read by [`Script::expect_data_end`], as on the wire (dot-stuffed, ending with
     /// the terminator).
     pub data: Vec<Vec<u8>>,
+    /// Each BDAT chunk read by [`Script::expect_bdat`], in order.
+    pub chunks: Vec<Vec<u8>>,
+    /// The size of each read of the client's bytes, in order (the plaintext ones first): what
+    /// arrived together, see [`Recording::reads`].
+    pub read_sizes: Vec<usize>,
     /// A TLS handshake succeeded.
     pub tls_established: bool,
     /// Why a TLS handshake failed, if one did.
     pub tls_error: Option<String>,
     /// The client closed (or reset) the connection while the server was reading or writing.
     pub client_closed: bool,
+    /// The client ended TLS cleanly, with a close_notify alert.
+    pub close_notify: bool,
     /// Bytes written by [`Script::flood`] steps before they ended.
     pub flooded: u64,
     /// Bytes written by [`Script::drip`] steps before they ended.
@@ -252,6 +284,20 @@ impl Recording {
                 line.len() >= verb.len() && line[..verb.len()].eq_ignore_ascii_case(verb.as_bytes())
             })
         })
+    }
+
+    /// What each read of the server got, in order: bytes the client wrote together (one write,
+    /// on loopback) arrive in one read unless they exceed the server's 16 KiB read buffer.
+    pub fn reads(&self) -> Vec<&[u8]> {
+        let mut reads = Vec::with_capacity(self.read_sizes.len());
+        let (mut plain, mut tls) = (&self.plaintext[..], &self.tls[..]);
+        for &n in &self.read_sizes {
+            let from = if plain.is_empty() { &mut tls } else { &mut plain };
+            let (read, rest) = from.split_at(n.min(from.len()));
+            reads.push(read);
+            *from = rest;
+        }
+        reads
     }
 
     /// Panics, with the transcript, unless every step of the script ran.
@@ -303,7 +349,7 @@ pub struct ScriptedServer {
     handoff: Sender<TcpStream>,
     connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Recording>>,
+    thread: Option<JoinHandle<Vec<Recording>>>,
     ca: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -312,35 +358,68 @@ impl ScriptedServer {
     /// Binds `127.0.0.1:0`, generates a test CA and a server certificate (rcgen) and starts playing
     /// `script` on the first connection. Panics if it cannot (this is test support).
     pub fn start(script: Script) -> ScriptedServer {
+        ScriptedServer::start_each(vec![script])
+    }
+
+    /// Like [`start`](ScriptedServer::start), with one script for each connection in turn: the
+    /// first connection gets `scripts[0]`, the next one (accepted once that script has ended)
+    /// `scripts[1]`, and so on. [`join_all`](ScriptedServer::join_all) returns a recording for
+    /// each.
+    pub fn start_each(scripts: Vec<Script>) -> ScriptedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        ScriptedServer::spawn(listener, move |ctx| {
+            let mut recordings = Vec::new();
+            for script in scripts {
+                let Some(stream) = ctx.accept(script.patience) else {
+                    recordings.push(Recording {
+                        failure: Some("no client connected".into()),
+                        ..Recording::default()
+                    });
+                    break;
+                };
+                recordings.push(play(Sock::Tcp(stream), script, &ctx.tls));
+            }
+            recordings
+        })
+    }
+
+    /// Plays `script` on one end of a Unix socket pair and returns the other end for the client.
+    /// The server also listens on TCP, but nobody is expected there.
+    pub fn start_unix(script: Script) -> (ScriptedServer, UnixStream) {
+        let (client, server) = UnixStream::pair().expect("a Unix socket pair");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let server =
+            ScriptedServer::spawn(listener, move |ctx| vec![play(Sock::Unix(server), script, &ctx.tls)]);
+        (server, client)
+    }
+
+    fn spawn(
+        listener: TcpListener,
+        serve: impl FnOnce(Serving) -> Vec<Recording> + Send + 'static,
+    ) -> ScriptedServer {
         let (ca_pem, cert_pem, key_pem) = crate::aio::certificates().expect("test certificates");
         let dir = crate::temp_dir("scripted").expect("temporary folder");
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, ca_pem).expect("write the CA file");
         let tls = Arc::new(server_config(&cert_pem, &key_pem));
-
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let listener = Arc::new(Mutex::new(listener));
         let (handoff, handed) = mpsc::channel();
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (listener, connections, stop) = (listener.clone(), connections.clone(), stop.clone());
-            thread::Builder::new()
-                .name(format!("scripted-smtp-{}", addr.port()))
-                .spawn(move || {
-                    let Some(stream) = accept(&listener, &handed, &connections, &stop, script.patience)
-                    else {
-                        return Recording {
-                            failure: Some("no client connected".into()),
-                            ..Recording::default()
-                        };
-                    };
-                    play(stream, script, tls)
-                })
-                .expect("spawn the server thread")
+        let ctx = Serving {
+            listener: listener.clone(),
+            handed,
+            connections: connections.clone(),
+            stop: stop.clone(),
+            tls,
         };
+        let thread = thread::Builder::new()
+            .name(format!("scripted-smtp-{}", addr.port()))
+            .spawn(move || serve(ctx))
+            .expect("spawn the server thread");
         ScriptedServer { addr, listener, handoff, connections, stop, thread: Some(thread), ca, _dir: dir }
     }
 
@@ -366,15 +445,20 @@ impl ScriptedServer {
         let listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         while let Ok((stream, _)) = listener.accept() {
             self.connections.fetch_add(1, Ordering::SeqCst);
-            // The server thread takes it if it still waits for its first connection.
+            // The server thread takes it when it waits for its next connection.
             let _ = self.handoff.send(stream);
         }
         self.connections.load(Ordering::SeqCst)
     }
 
     /// Waits until the script has ended (it ends by itself: every wait is bounded) and returns what
-    /// the server saw.
-    pub fn join(mut self) -> Recording {
+    /// the server saw (on the first connection, for [`start_each`](ScriptedServer::start_each)).
+    pub fn join(self) -> Recording {
+        self.join_all().into_iter().next().expect("a recording")
+    }
+
+    /// Waits until every script has ended and returns what the server saw on each connection.
+    pub fn join_all(mut self) -> Vec<Recording> {
         let thread = self.thread.take().expect("joined once");
         thread.join().expect("the scripted server panicked")
     }
@@ -385,6 +469,16 @@ impl ScriptedServer {
         let rec = self.join();
         rec.assert_complete();
         rec
+    }
+
+    /// [`join_all`](ScriptedServer::join_all), then [`Recording::assert_complete`] on each.
+    #[track_caller]
+    pub fn finish_all(self) -> Vec<Recording> {
+        let recs = self.join_all();
+        for rec in &recs {
+            rec.assert_complete();
+        }
+        recs
     }
 }
 
@@ -409,31 +503,108 @@ fn server_config(cert_pem: &str, key_pem: &str) -> ServerConfig {
         .expect("server configuration")
 }
 
-fn accept(
-    listener: &Mutex<TcpListener>,
-    handed: &Receiver<TcpStream>,
-    connections: &AtomicUsize,
-    stop: &AtomicBool,
-    patience: Duration,
-) -> Option<TcpStream> {
-    let deadline = Instant::now() + patience;
-    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-        if let Ok(stream) = handed.try_recv() {
-            return Some(stream);
+/// What the server thread works with.
+struct Serving {
+    listener: Arc<Mutex<TcpListener>>,
+    /// Connections [`ScriptedServer::connections`] accepted for the thread.
+    handed: Receiver<TcpStream>,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    tls: Arc<ServerConfig>,
+}
+
+impl Serving {
+    /// The next connection, within `patience`.
+    fn accept(&self, patience: Duration) -> Option<TcpStream> {
+        let deadline = Instant::now() + patience;
+        while !self.stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+            if let Ok(stream) = self.handed.try_recv() {
+                return Some(stream);
+            }
+            let accepted = self.listener.lock().unwrap_or_else(|e| e.into_inner()).accept();
+            if let Ok((stream, _)) = accepted {
+                self.connections.fetch_add(1, Ordering::SeqCst);
+                return Some(stream);
+            }
+            thread::sleep(ACCEPT_POLL);
         }
-        let accepted = listener.lock().unwrap_or_else(|e| e.into_inner()).accept();
-        if let Ok((stream, _)) = accepted {
-            connections.fetch_add(1, Ordering::SeqCst);
-            return Some(stream);
-        }
-        thread::sleep(ACCEPT_POLL);
+        None
     }
-    None
+}
+
+/// The server's end of a connection.
+enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Sock {
+    fn setup(&self, patience: Duration) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s
+                .set_nonblocking(false)
+                .and_then(|()| s.set_nodelay(true))
+                .and_then(|()| s.set_read_timeout(Some(patience)))
+                .and_then(|()| s.set_write_timeout(Some(patience))),
+            Sock::Unix(s) => {
+                s.set_read_timeout(Some(patience)).and_then(|()| s.set_write_timeout(Some(patience)))
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Sock::Tcp(s) => s.shutdown(Shutdown::Both),
+            Sock::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    /// Closing with `SO_LINGER` 0 sends a TCP reset (a Unix socket just closes).
+    fn reset(self) {
+        if let Sock::Tcp(s) = &self {
+            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            // SAFETY: a valid socket descriptor, and a pointer to a `linger` of the size given.
+            unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(buf),
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write(buf),
+            Sock::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.flush(),
+            Sock::Unix(s) => s.flush(),
+        }
+    }
 }
 
 /// The connection as the script sees it.
 struct Conn {
-    sock: Option<TcpStream>,
+    sock: Option<Sock>,
     tls: Option<Box<ServerConnection>>,
     /// Received and not yet consumed by a step.
     buf: Vec<u8>,
@@ -444,20 +615,16 @@ struct Conn {
 /// Why a step failed: the text for [`Recording::failure`].
 type StepResult = Result<(), String>;
 
-fn play(sock: TcpStream, script: Script, tls: Arc<ServerConfig>) -> Recording {
+fn play(sock: Sock, script: Script, tls: &Arc<ServerConfig>) -> Recording {
     let patience = script.patience;
-    let setup = sock
-        .set_nonblocking(false)
-        .and_then(|()| sock.set_nodelay(true))
-        .and_then(|()| sock.set_read_timeout(Some(patience)))
-        .and_then(|()| sock.set_write_timeout(Some(patience)));
+    let setup = sock.setup(patience);
     let mut conn = Conn { sock: Some(sock), tls: None, buf: Vec::new(), rec: Recording::default(), patience };
     if let Err(e) = setup {
         conn.rec.failure = Some(format!("socket setup: {e}"));
         return conn.rec;
     }
     for (i, step) in script.steps.iter().enumerate() {
-        if let Err(why) = conn.run(step, &tls) {
+        if let Err(why) = conn.run(step, tls) {
             conn.rec.failure = Some(format!("step {i} ({step:?}): {why}"));
             break;
         }
@@ -493,10 +660,9 @@ impl Conn {
                 Ok(())
             }
             Step::ExpectLine(prefix) => {
-                let line = self.line()?;
+                let line = self.command()?;
                 let ok = line.len() >= prefix.len()
                     && line.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
-                self.rec.commands.push(line.clone());
                 if ok {
                     Ok(())
                 } else {
@@ -546,6 +712,24 @@ impl Conn {
                     }
                 }
             }
+            Step::Bdat(reply) => loop {
+                let line = self.command()?;
+                let mut words = line.split(' ');
+                let size = match (words.next(), words.next().map(str::parse::<usize>)) {
+                    (Some(verb), Some(Ok(size))) if verb.eq_ignore_ascii_case("BDAT") => size,
+                    _ => return Err(format!("expected BDAT <size> [LAST], got {line:?}")),
+                };
+                let last = words.next().is_some_and(|w| w.eq_ignore_ascii_case("LAST"));
+                while self.buf.len() < size {
+                    self.fill(&format!("a BDAT chunk of {size} bytes"))?;
+                }
+                let chunk = self.buf.drain(..size).collect();
+                self.rec.chunks.push(chunk);
+                self.write(reply).map_err(|e| format!("write failed: {e}"))?;
+                if last {
+                    return Ok(());
+                }
+            },
             Step::Sleep(d) => {
                 thread::sleep(*d);
                 Ok(())
@@ -554,7 +738,17 @@ impl Conn {
                 self.tls = None;
                 match self.sock.take() {
                     Some(sock) => {
-                        let _ = sock.shutdown(Shutdown::Both);
+                        sock.shutdown();
+                        Ok(())
+                    }
+                    None => Err("already closed".into()),
+                }
+            }
+            Step::Reset => {
+                self.tls = None;
+                match self.sock.take() {
+                    Some(sock) => {
+                        sock.reset();
                         Ok(())
                     }
                     None => Err("already closed".into()),
@@ -633,6 +827,13 @@ impl Conn {
             }
         };
         let data = &chunk[..n];
+        if n == 0 && self.tls.is_some() {
+            // rustls says end of stream only after a close_notify (an unclean end is an error).
+            self.rec.close_notify = true;
+        }
+        if n > 0 {
+            self.rec.read_sizes.push(n);
+        }
         self.buf.extend_from_slice(data);
         if self.tls.is_some() {
             self.rec.tls.extend_from_slice(data);
@@ -660,6 +861,14 @@ impl Conn {
                 Err(format!("read failed waiting for {what}: {e}"))
             }
         }
+    }
+
+    /// The next line, recorded as a command (with whether more bytes were already behind it).
+    fn command(&mut self) -> Result<String, String> {
+        let line = self.line()?;
+        self.rec.commands.push(line.clone());
+        self.rec.followed.push(!self.buf.is_empty());
+        Ok(line)
     }
 
     /// The next CRLF-terminated line, without CRLF.
@@ -763,6 +972,80 @@ mod tests {
         let rec = server.finish();
         assert!(rec.client_closed);
         assert!(rec.flooded >= 1024 && rec.flooded < 1 << 30);
+    }
+
+    #[test]
+    fn records_bdat_chunks_what_came_together_and_what_was_pipelined() {
+        let server = ScriptedServer::start(
+            Script::new()
+                .on("EHLO", b"250 ok\r\n")
+                .expect_line("MAIL")
+                .expect_line("RCPT")
+                .send(b"250 ok\r\n250 ok\r\n")
+                .expect_bdat(b"250 chunk\r\n")
+                .read_to_eof(),
+        );
+        let mut c = connect(&server);
+        c.write_all(b"EHLO x\r\n").unwrap();
+        let mut got = [0u8; 8];
+        c.read_exact(&mut got).unwrap();
+        c.write_all(b"MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n").unwrap();
+        let mut got = [0u8; 16];
+        c.read_exact(&mut got).unwrap();
+        c.write_all(b"BDAT 3\r\nabc").unwrap();
+        let mut got = [0u8; 11];
+        c.read_exact(&mut got).unwrap();
+        c.write_all(b"BDAT 2 LAST\r\nde").unwrap();
+        c.read_exact(&mut got).unwrap();
+        drop(c);
+        let rec = server.finish();
+        assert_eq!(rec.commands, ["EHLO x", "MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "BDAT 3", "BDAT 2 LAST"]);
+        assert_eq!(rec.followed, [false, true, false, true, true]);
+        assert_eq!(rec.chunks, [b"abc".to_vec(), b"de".to_vec()]);
+        let reads = rec.reads();
+        assert_eq!(reads[1], b"MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
+        assert_eq!(reads.concat(), rec.plaintext);
+    }
+
+    #[test]
+    fn serves_connections_in_turn() {
+        let server = ScriptedServer::start_each(vec![
+            Script::new().send(b"220 one\r\n"),
+            Script::new().send(b"220 two\r\n").on("QUIT", b"221 bye\r\n"),
+        ]);
+        let mut got = String::new();
+        connect(&server).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "220 one\r\n");
+        let mut c = connect(&server);
+        c.write_all(b"QUIT\r\n").unwrap();
+        got.clear();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "220 two\r\n221 bye\r\n");
+        let recs = server.finish_all();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].commands, ["QUIT"]);
+    }
+
+    #[test]
+    fn a_reset_is_a_connection_reset() {
+        let server = ScriptedServer::start(Script::new().send(b"220 hi\r\n").expect_line("QUIT").reset());
+        let mut c = connect(&server);
+        c.write_all(b"QUIT\r\n").unwrap();
+        let mut got = Vec::new();
+        let err = c.read_to_end(&mut got).expect_err("a reset");
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+        server.finish();
+    }
+
+    #[test]
+    fn plays_on_a_unix_socket() {
+        let (server, mut c) =
+            ScriptedServer::start_unix(Script::new().send(b"220 hi\r\n").on("QUIT", b"221 bye\r\n"));
+        c.write_all(b"QUIT\r\n").unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "220 hi\r\n221 bye\r\n");
+        assert_eq!(server.finish().commands, ["QUIT"]);
     }
 
     #[test]
