@@ -58,6 +58,13 @@ impl Postfix {
     /// Takes about half a second. Needs root ([`StartError::Failed`] otherwise); fails with
     /// [`StartError::Missing`]`("postfix")` if Postfix is not installed.
     pub fn start() -> Result<Postfix, StartError> {
+        Postfix::start_with(&[])
+    }
+
+    /// Like [`start`](Postfix::start), with `main.cf` settings added (or overriding the defaults), e.g.
+    /// `&[("smtpd_recipient_limit", "100")]`: at most 100 recipients a transaction, `452 4.5.3` for
+    /// the others.
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Postfix, StartError> {
         let program = find_program("postfix").ok_or(StartError::Missing("postfix"))?;
         if !is_root() {
             return Err(StartError::Failed(
@@ -68,7 +75,7 @@ impl Postfix {
             user_ids("postfix").ok_or_else(|| StartError::Failed("no user postfix in /etc/passwd".into()))?;
         let nobody =
             user_ids("nobody").ok_or_else(|| StartError::Failed("no user nobody in /etc/passwd".into()))?;
-        with_free_port(|port| Self::start_on(&program, port, owner, nobody))
+        with_free_port(|port| Self::start_on(&program, port, owner, nobody, settings))
     }
 
     fn start_on(
@@ -76,6 +83,7 @@ impl Postfix {
         port: u16,
         owner: (u32, u32),
         nobody: (u32, u32),
+        settings: &[(&str, &str)],
     ) -> Result<Postfix, StartError> {
         let dir = temp_dir("postfix")?;
         let root = &dir.path().to_path_buf();
@@ -89,7 +97,7 @@ impl Postfix {
         chown("data", owner)?;
         set_mode(&root.join("data"), 0o700)?;
         chown("mail", nobody)?;
-        write_config(root, port, nobody)?;
+        write_config(root, port, nobody, settings)?;
 
         let watchdog = Watchdog::spawn(
             r#""$1" -c "$2/etc" stop; rm -rf "$2""#,
@@ -254,9 +262,14 @@ fn parse_delivered(raw: Vec<u8>) -> ReceivedMessage {
 
 /// Writes `DIR/etc/*` and backdates the files: Postfix waits for a `main.cf` younger than about
 /// a second to settle ("file is being edited"), which costs 1.5 s.
-fn write_config(root: &Path, port: u16, (uid, gid): (u32, u32)) -> Result<(), StartError> {
+fn write_config(
+    root: &Path,
+    port: u16,
+    (uid, gid): (u32, u32),
+    settings: &[(&str, &str)],
+) -> Result<(), StartError> {
     let dir = root.display();
-    let main_cf = format!(
+    let mut main_cf = format!(
         "\
 compatibility_level = 3.6
 queue_directory = {dir}/queue
@@ -294,6 +307,10 @@ strict_smtputf8 = yes
 local_header_rewrite_clients =
 "
     );
+    // The last setting of a name wins.
+    for (name, value) in settings {
+        main_cf.push_str(&format!("{name} = {value}\n"));
+    }
     // Every service unchrooted; no smtp, relay, lmtp or local client: nothing can leave.
     let master_cf = format!(
         "\
