@@ -83,7 +83,7 @@ use std::time::{Duration, Instant};
 
 pub use aio::{AioOptions, Aiosmtpd};
 pub use postfix::Postfix;
-pub use scripted::{Recording, Script, ScriptedServer};
+pub use scripted::{Gate, Recording, Script, ScriptedServer};
 pub use sink::{SinkOptions, SmtpSink};
 
 /// Why a server could not start: the binary is missing (tests should report this as a failure in

@@ -44,7 +44,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,7 @@ enum Step {
     ExpectDataEnd,
     ReadAtLeast(usize),
     ReadToEof,
+    Hold(Gate),
     Bdat(Vec<u8>),
     Sleep(Duration),
     Close,
@@ -89,6 +90,7 @@ impl fmt::Debug for Step {
             Step::ExpectDataEnd => f.write_str("expect_data_end"),
             Step::ReadAtLeast(n) => write!(f, "read_at_least({n})"),
             Step::ReadToEof => f.write_str("read_to_eof"),
+            Step::Hold(_) => f.write_str("hold_until(gate)"),
             Step::Bdat(reply) => write!(f, "expect_bdat({:?})", text(reply)),
             Step::Sleep(d) => write!(f, "sleep({d:?})"),
             Step::Close => f.write_str("close"),
@@ -182,8 +184,18 @@ impl Script {
         self.step(Step::ReadToEof)
     }
 
+    /// Stops reading until the test opens `gate` (the client's writes fill the socket buffers and
+    /// stall), then reads and discards everything until the client closes the connection, as
+    /// [`read_to_eof`](Script::read_to_eof) does. Fails if the gate is not opened within the
+    /// patience. (A client that closes while its writes are stalled cannot be seen: its FIN waits
+    /// behind the data the server has not read. The test knows when the client has given up.)
+    pub fn hold_until(self, gate: &Gate) -> Script {
+        self.step(Step::Hold(gate.clone())).step(Step::ReadToEof)
+    }
+
     /// Reads one message's BDAT commands (RFC 3030) and their chunks, answering each with `reply`,
-    /// until `BDAT n LAST`. The command lines go to [`Recording::commands`], each chunk to
+    /// until `BDAT n LAST`. The command lines go to [`Recording::commands`] (with, in
+    /// [`Recording::followed`], whether more bytes had arrived behind the chunk), each chunk to
     /// [`Recording::chunks`].
     pub fn expect_bdat(self, reply: impl AsRef<[u8]>) -> Script {
         self.step(Step::Bdat(reply.as_ref().to_vec()))
@@ -220,6 +232,41 @@ impl Script {
     /// hangs up instead of shaking hands, so the handshake fails ([`Recording::tls_error`]).
     pub fn send_then_starttls(self, bytes: impl AsRef<[u8]>) -> Script {
         self.send(bytes).starttls()
+    }
+}
+
+/// Tells a script waiting in [`Script::hold_until`] to go on: cloned into the script, opened by the
+/// test.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Lets the script go on.
+    pub fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+
+    /// Waits until the gate is open; false after `patience`.
+    fn wait(&self, patience: Duration) -> bool {
+        let (open, changed) = &*self.0;
+        let guard = open.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) =
+            changed.wait_timeout_while(guard, patience, |open| !*open).unwrap_or_else(|e| e.into_inner());
+        *guard
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let open = *self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        write!(f, "Gate({})", if open { "open" } else { "closed" })
     }
 }
 
@@ -725,11 +772,22 @@ impl Conn {
                 }
                 let chunk = self.buf.drain(..size).collect();
                 self.rec.chunks.push(chunk);
+                // Whether the client went on without waiting counts after the chunk.
+                if let Some(followed) = self.rec.followed.last_mut() {
+                    *followed = !self.buf.is_empty();
+                }
                 self.write(reply).map_err(|e| format!("write failed: {e}"))?;
                 if last {
                     return Ok(());
                 }
             },
+            Step::Hold(gate) => {
+                if gate.wait(self.patience) {
+                    Ok(())
+                } else {
+                    Err(format!("the gate was not opened within {:?}", self.patience))
+                }
+            }
             Step::Sleep(d) => {
                 thread::sleep(*d);
                 Ok(())
@@ -1000,7 +1058,7 @@ mod tests {
         drop(c);
         let rec = server.finish();
         assert_eq!(rec.commands, ["EHLO x", "MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "BDAT 3", "BDAT 2 LAST"]);
-        assert_eq!(rec.followed, [false, true, false, true, true]);
+        assert_eq!(rec.followed, [false, true, false, false, false]);
         assert_eq!(rec.chunks, [b"abc".to_vec(), b"de".to_vec()]);
         let reads = rec.reads();
         assert_eq!(reads[1], b"MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n");
@@ -1046,6 +1104,22 @@ mod tests {
         c.read_to_string(&mut got).unwrap();
         assert_eq!(got, "220 hi\r\n221 bye\r\n");
         assert_eq!(server.finish().commands, ["QUIT"]);
+    }
+
+    #[test]
+    fn hold_reads_nothing_until_the_gate_opens_then_waits_for_the_close() {
+        let gate = Gate::new();
+        let server = ScriptedServer::start(Script::new().send(b"220 hi\r\n").hold_until(&gate));
+        let mut c = connect(&server);
+        let mut got = [0u8; 8];
+        c.read_exact(&mut got).unwrap();
+        c.write_all(b"read after the gate opened\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        gate.open();
+        drop(c);
+        let rec = server.finish();
+        assert!(rec.client_closed);
+        assert_eq!(rec.plaintext, b"read after the gate opened\r\n");
     }
 
     #[test]
