@@ -218,6 +218,11 @@ fn parse_stored(raw: Vec<u8>) -> Option<ReceivedMessage> {
 
 /// A CA certificate, and a server certificate plus key signed by it, all PEM.
 pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
+    certificates_from("smtp-testkit test CA")
+}
+
+/// [`certificates`] from a CA with this common name (a CA of another name is another issuer).
+pub(crate) fn certificates_from(ca_name: &str) -> Result<(String, String, String), StartError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
         KeyUsagePurpose,
@@ -226,7 +231,7 @@ pub(crate) fn certificates() -> Result<(String, String, String), StartError> {
 
     let mut ca_params = CertificateParams::new(Vec::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "smtp-testkit test CA");
+    ca_params.distinguished_name.push(DnType::CommonName, ca_name);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate().map_err(err)?;
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;

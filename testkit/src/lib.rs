@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod aio;
+pub mod conformance;
 mod postfix;
 pub mod scripted;
 mod sink;
