@@ -1,0 +1,126 @@
+//! The conformance suite of `smtp-testkit`, against smtp-tokio (each call run on a current-thread runtime
+//! the client keeps): every hostile, TLS, fault, batch and interop test, from the one source all adapters
+//! share.
+
+use smtp_testkit::conformance::{Adapter, Stream, TestBody};
+use smtp_tokio::smtp_proto::ehlo::Capabilities;
+use smtp_tokio::{Envelope, Error, MessageReport, Options, SmtpClient, TcpStream};
+use tokio::net::UnixStream;
+use tokio::runtime::Runtime;
+
+/// The client over either stream the suite opens, and the runtime its streams and timers belong to.
+#[derive(Debug)]
+struct Tokio {
+    client: Client,
+    runtime: Runtime,
+}
+
+#[derive(Debug)]
+enum Client {
+    Tcp(SmtpClient<TcpStream>),
+    Unix(SmtpClient<UnixStream>),
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime")
+}
+
+/// `$body` (a future) run to completion with `$c` bound to the client, whichever stream it runs on.
+macro_rules! on {
+    ($tokio:expr, $c:ident => $body:expr) => {{
+        let Tokio { client, runtime } = $tokio;
+        runtime.block_on(async {
+            match client {
+                Client::Tcp($c) => $body.await,
+                Client::Unix($c) => $body.await,
+            }
+        })
+    }};
+}
+
+impl Adapter for Tokio {
+    fn connect(options: &Options) -> Result<Self, Error> {
+        let runtime = runtime();
+        let client = runtime.block_on(SmtpClient::connect(options)).map(Client::Tcp)?;
+        Ok(Tokio { client, runtime })
+    }
+
+    fn from_stream(stream: Stream, options: &Options) -> Result<Self, Error> {
+        let runtime = runtime();
+        let client = runtime.block_on(async {
+            match stream {
+                Stream::Tcp(s) => {
+                    s.set_nonblocking(true).map_err(Error::Connect)?;
+                    let s = TcpStream::from_std(s).map_err(Error::Connect)?;
+                    SmtpClient::from_stream(s, options).await.map(Client::Tcp)
+                }
+                Stream::Unix(s) => {
+                    s.set_nonblocking(true).map_err(Error::Connect)?;
+                    let s = UnixStream::from_std(s).map_err(Error::Connect)?;
+                    SmtpClient::from_stream(s, options).await.map(Client::Unix)
+                }
+            }
+        })?;
+        Ok(Tokio { client, runtime })
+    }
+
+    fn send<B: TestBody>(&mut self, envelope: Envelope, body: B) -> Result<MessageReport, Error> {
+        on!(self, c => c.send(envelope, body))
+    }
+
+    fn send_with_progress<B: TestBody>(
+        &mut self,
+        envelope: Envelope,
+        body: B,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<MessageReport, Error> {
+        on!(self, c => c.send_with_progress(envelope, body, &mut *progress))
+    }
+
+    fn send_all<B: TestBody>(
+        &mut self,
+        messages: Vec<(Envelope, B)>,
+        on_report: &mut dyn FnMut(MessageReport),
+    ) -> Result<(), Error> {
+        on!(self, c => c.send_all(messages, &mut *on_report))
+    }
+
+    fn noop(&mut self) -> Result<(), Error> {
+        on!(self, c => c.noop())
+    }
+
+    fn quit(self) -> Result<(), Error> {
+        on!(self, c => c.quit())
+    }
+
+    fn capabilities(&self) -> Option<&Capabilities> {
+        match &self.client {
+            Client::Tcp(c) => c.capabilities(),
+            Client::Unix(c) => c.capabilities(),
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        match &self.client {
+            Client::Tcp(c) => c.is_tls(),
+            Client::Unix(c) => c.is_tls(),
+        }
+    }
+
+    fn close_reason(&self) -> Option<&Error> {
+        match &self.client {
+            Client::Tcp(c) => c.close_reason(),
+            Client::Unix(c) => c.close_reason(),
+        }
+    }
+}
+
+smtp_testkit::conformance_tests!(
+    Tokio,
+    bugs {
+        a_server_giving_up_mid_body_is_heard: "BUG: smtp-tokio only sees the server's bytes when a write would block: a 421 then a reset in mid-body ends as Io(BrokenPipe), not the 421",
+        a_silent_implicit_tls_server_times_out_in_the_handshake: "BUG: connect_timeout does not bound the implicit-TLS handshake (as Options::connect_timeout says): a silent server gets the greeting timeout, Session(Timeout(Greeting)) after 10 s",
+        mailmax_on_a_stream_reports_the_rest: "BUG: send_all on a stream past MAILMAX reports only the first message it cannot send; the later ones get no report (3 reports of 5, then Err(Closed))",
+        postfix_2000_recipients_over_a_limit_of_100_all_delivered: "BUG: all 2,000 RCPTs go out in one pipelined transaction; Postfix counts those past its overshoot limit as errors and ends the session (421 4.7.0 too many errors): nothing delivered",
+    }
+);
