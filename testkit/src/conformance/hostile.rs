@@ -268,12 +268,8 @@ pub fn injection_in_any_field_is_refused_before_connecting<A: Adapter>() {
     assert_eq!(server.connections(), 0);
 }
 
-/// A NUL in the AUTH user name set directly in [`Options`] (not through the URL): the core refuses it at
-/// AUTH time, so no AUTH byte is ever sent.
-///
-/// Known gap, reported to the driver's owner: issue 7 asks for a refusal before any byte, but `connect`
-/// does not call `Credentials::validate`, so EHLO (and QUIT) go out first. This test pins today's bytes;
-/// once `connect` validates, it should assert `server.connections() == 0` instead.
+/// A NUL in the AUTH user name set directly in [`Options`] (not through the URL): `connect` refuses the
+/// credentials (`Error::Credentials`) before connecting, so not a byte reaches the wire.
 pub fn nul_in_auth_user_name_never_reaches_the_wire<A: Adapter>() {
     // Refused before connecting: nobody ever knocks on the listener.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
