@@ -9,7 +9,7 @@ use smtp_transport::Error;
 
 use super::{
     Adapter, Body, EHLO_PIPELINING, EHLO_STARTTLS, GREETING, MIB, assert_closed, envelope, options, other_ca,
-    shared, tls_options,
+    shared, tls_options, to_the_body,
 };
 use crate::scripted::{Gate, Script, ScriptedServer};
 
@@ -17,19 +17,6 @@ use crate::scripted::{Gate, Script, ScriptedServer};
 const BIG: u64 = 16 * MIB;
 /// The data-block timeout in the stall tests.
 const DATA_BLOCK: Duration = Duration::from_secs(1);
-
-/// A session whose transaction ends with `after_354` in place of the body's end: pipelined, the server
-/// answers MAIL, RCPT and DATA at once.
-fn until_the_body(after_354: impl FnOnce(Script) -> Script) -> Script {
-    let s = Script::new()
-        .send(GREETING)
-        .on("EHLO", EHLO_PIPELINING)
-        .expect_line("MAIL")
-        .expect_line("RCPT")
-        .expect_line("DATA")
-        .send("250 ok\r\n250 ok\r\n354 go\r\n");
-    after_354(s)
-}
 
 /// What every stalled write must come to: the message rejected, the session ended, both by
 /// `Timeout(DataBlock)`.
@@ -52,7 +39,8 @@ fn assert_stalled_as_a_data_block<A: Adapter>(client: &mut A, report: smtp_proto
 pub fn a_stalled_body_write_times_out_as_a_data_block<A: Adapter>() {
     let _serial = shared();
     let gate = Gate::new();
-    let server = ScriptedServer::start(until_the_body(|s| s.read_at_least(64 * 1024).hold_until(&gate)));
+    let server =
+        ScriptedServer::start(to_the_body(EHLO_PIPELINING).read_at_least(64 * 1024).hold_until(&gate));
     let mut o = options(&server);
     o.session.timeouts.data_block = DATA_BLOCK;
     let mut client = A::connect(&o).expect("connect");
@@ -130,7 +118,7 @@ pub fn a_body_reader_error_aborts_the_session_without_a_final_dot<A: Adapter>() 
     let _serial = shared();
     for (ok, seekable) in [(0, true), (100_000, true), (100_000, false)] {
         let ctx = format!("failing after {ok} octets, seekable: {seekable}");
-        let server = ScriptedServer::start(until_the_body(Script::read_to_eof));
+        let server = ScriptedServer::start(to_the_body(EHLO_PIPELINING).read_to_eof());
         let mut client = A::connect(&options(&server)).expect("connect");
         let to = envelope(&["bob@example.org"]);
         let body = Body::failing_after(ok);
@@ -152,7 +140,7 @@ pub fn a_body_reader_error_aborts_the_session_without_a_final_dot<A: Adapter>() 
 /// send is refused.
 pub fn a_peer_vanishing_mid_body_rejects_the_message<A: Adapter>() {
     let _serial = shared();
-    let server = ScriptedServer::start(until_the_body(|s| s.read_at_least(64 * 1024).reset()));
+    let server = ScriptedServer::start(to_the_body(EHLO_PIPELINING).read_at_least(64 * 1024).reset());
     let mut client = A::connect(&options(&server)).expect("connect");
     let report =
         client.send(envelope(&["bob@example.org"]), Body::generated(BIG).one_shot()).expect("report");

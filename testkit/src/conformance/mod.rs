@@ -53,7 +53,7 @@ use smtp_proto::sasl::Credentials;
 use smtp_proto::{Envelope, MessageReport, Reply, Timeouts, TlsMode};
 use smtp_transport::{Error, Options};
 
-use crate::scripted::ScriptedServer;
+use crate::scripted::{Script, ScriptedServer};
 
 /// A blocking facade over one adapter's `SmtpClient`: each method is the client's method of the same
 /// name, run to completion (on `smol::block_on`, a tokio current-thread runtime, or directly).
@@ -342,6 +342,18 @@ fn other_ca() -> (tempfile::TempDir, std::path::PathBuf) {
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, ca).expect("write the CA file");
     (dir, path)
+}
+
+/// The greeting, EHLO answered with `ehlo` (which offers PIPELINING), then MAIL, RCPT and DATA arriving
+/// together and answered together (250, 250, 354): what comes next is the body.
+fn to_the_body(ehlo: &str) -> Script {
+    Script::new()
+        .send(GREETING)
+        .on("EHLO", ehlo)
+        .expect_line("MAIL")
+        .expect_line("RCPT")
+        .expect_line("DATA")
+        .send("250 ok\r\n250 ok\r\n354 go\r\n")
 }
 
 /// STARTTLS required (credentials set), trusting the scripted server's test CA.

@@ -14,7 +14,7 @@ use smtp_transport::Error;
 
 use super::{
     Adapter, Body, EHLO_LOCKSTEP, EHLO_PIPELINING, GREETING, MIB, Stream, assert_closed, client_form, code,
-    envelope, options, options_for, shared, text, tricky_body,
+    envelope, options, options_for, shared, text, to_the_body, tricky_body,
 };
 use crate::scripted::{Gate, Script, ScriptedServer};
 
@@ -234,17 +234,7 @@ pub fn service_closing_mid_session_rejects_and_closes<A: Adapter>() {
 /// The connection closes after the final dot, without a reply: the message may have been delivered.
 pub fn eof_after_the_final_dot_is_unknown<A: Adapter>() {
     let _serial = shared();
-    let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", EHLO_PIPELINING)
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
-            .expect_data_end()
-            .close(),
-    );
+    let server = ScriptedServer::start(to_the_body(EHLO_PIPELINING).expect_data_end().close());
     let mut client = A::connect(&options(&server)).expect("connect");
     let report = client.send(envelope(&["bob@example.org"]), Body::bytes("x\r\n")).expect("send");
     assert_eq!(report.outcome, Outcome::Unknown, "{report:?}");
@@ -294,17 +284,7 @@ pub fn silent_server_times_out_at_the_greeting<A: Adapter>() {
 /// No reply to the final dot within the deadline: Unknown, `Timeout(DataTermination)`.
 pub fn silence_after_the_final_dot_times_out_as_unknown<A: Adapter>() {
     let _serial = shared();
-    let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", EHLO_PIPELINING)
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
-            .expect_data_end()
-            .read_to_eof(),
-    );
+    let server = ScriptedServer::start(to_the_body(EHLO_PIPELINING).expect_data_end().read_to_eof());
     let mut o = options(&server);
     o.session.timeouts.data_termination = Duration::from_millis(200);
     let mut client = A::connect(&o).expect("connect");
@@ -326,13 +306,7 @@ pub fn large_tricky_body_streams_with_progress_and_unstuffs_to_the_original<A: A
     let _serial = shared();
     let body = tricky_body(1536 * 1024);
     let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n")
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
+        to_the_body("250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n")
             .expect_data_end()
             .send("250 queued\r\n")
             .on("QUIT", "221 bye\r\n")
@@ -418,13 +392,7 @@ pub fn lmtp_reports_each_recipient_after_the_body<A: Adapter>() {
 pub fn too_big_for_the_server_is_refused_before_any_byte<A: Adapter>() {
     let _serial = shared();
     let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", "250-mx.test\r\n250-PIPELINING\r\n250 SIZE 1000\r\n")
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
+        to_the_body("250-mx.test\r\n250-PIPELINING\r\n250 SIZE 1000\r\n")
             .expect_data_end()
             .send("250 queued\r\n")
             .on("QUIT", "221 bye\r\n")
@@ -446,16 +414,7 @@ pub fn too_big_for_the_server_is_refused_before_any_byte<A: Adapter>() {
 /// 8-bit octets in a body declared 7BIT: `Error::Body` (`InvalidData`); the session is aborted.
 pub fn eight_bit_body_under_a_seven_bit_declaration_is_a_body_error<A: Adapter>() {
     let _serial = shared();
-    let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", EHLO_PIPELINING)
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
-            .read_to_eof(),
-    );
+    let server = ScriptedServer::start(to_the_body(EHLO_PIPELINING).read_to_eof());
     let mut client = A::connect(&options(&server)).expect("connect");
     let env = envelope(&["bob@example.org"]).body_type(BodyType::SevenBit);
     match client.send(env, Body::bytes(b"caf\xc3\xa9\r\n")) {
@@ -470,16 +429,7 @@ pub fn eight_bit_body_under_a_seven_bit_declaration_is_a_body_error<A: Adapter>(
 /// Without 8BITMIME an undeclared body goes as 7-bit: 8-bit octets in it cannot be sent (`Error::Body`).
 pub fn eight_bit_body_to_a_server_without_8bitmime_is_a_body_error<A: Adapter>() {
     let _serial = shared();
-    let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", "250-mx.test\r\n250 PIPELINING\r\n")
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
-            .read_to_eof(),
-    );
+    let server = ScriptedServer::start(to_the_body("250-mx.test\r\n250 PIPELINING\r\n").read_to_eof());
     let mut client = A::connect(&options(&server)).expect("connect");
     let body = "Subject: caf\u{e9}\r\n\r\nd\u{e9}j\u{e0} vu\r\n";
     match client.send(envelope(&["bob@example.org"]), Body::bytes(body)) {
@@ -611,13 +561,7 @@ pub fn a_reply_in_the_middle_of_the_body_is_heard<A: Adapter>() {
     let _serial = shared();
     let gate = Gate::new();
     let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", EHLO_PIPELINING)
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
+        to_the_body(EHLO_PIPELINING)
             .read_at_least(64 * 1024)
             .send("421 4.3.2 going down now\r\n")
             .hold_until(&gate),
@@ -642,16 +586,7 @@ pub fn a_reply_in_the_middle_of_the_body_is_heard<A: Adapter>() {
 pub fn a_server_giving_up_mid_body_is_heard<A: Adapter>() {
     let _serial = shared();
     let server = ScriptedServer::start(
-        Script::new()
-            .send(GREETING)
-            .on("EHLO", EHLO_PIPELINING)
-            .expect_line("MAIL")
-            .expect_line("RCPT")
-            .expect_line("DATA")
-            .send("250 ok\r\n250 ok\r\n354 go\r\n")
-            .expect_line("")
-            .send("421 4.3.0 out of resources\r\n")
-            .close(),
+        to_the_body(EHLO_PIPELINING).expect_line("").send("421 4.3.0 out of resources\r\n").close(),
     );
     let mut client = A::connect(&options(&server)).expect("connect");
     // Far more than the socket buffers hold: the end of data can never be handed out.
