@@ -71,8 +71,12 @@ pub enum RetArg {
 #[derive(Debug, Parser)]
 #[command(name = "smtp-send", version)]
 pub struct Cli {
-    /// Server as HOST[:PORT] (port 25 by default; 465 means implicit TLS).
-    #[arg(long, conflicts_with = "url")]
+    /// Server as `HOST[:PORT]` (port 25 by default; 465 means implicit TLS).
+    #[arg(
+        long,
+        conflicts_with = "url",
+        help = "Server as HOST[:PORT] (port 25 by default; 465 means implicit TLS)"
+    )]
     pub server: Option<String>,
     /// Server as a URL: smtp://, smtp+starttls://, smtps://, lmtp://, with user:password@ if needed.
     #[arg(long)]
