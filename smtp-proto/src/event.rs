@@ -37,7 +37,8 @@ pub enum Event {
     StartTls,
     /// AUTH succeeded with this mechanism.
     Authenticated(Mechanism),
-    /// The server answered [`Client::noop`](crate::Client::noop) with 250: the session works.
+    /// The server answered [`Client::noop`](crate::Client::noop) or [`Client::rset`](crate::Client::rset) with
+    /// 250: the session works.
     Alive,
     /// The server is ready for this message's body: call `write_body` and `finish_body`.
     BodyRequested {

@@ -1855,6 +1855,13 @@ fn noop_checks_the_session() {
     assert_eq!(out, b"NOOP\r\n");
     c.handle_input(now, b"250 2.0.0 ok\r\n");
     assert_eq!(c.poll_event(), Some(Event::Alive));
+    // RSET checks too (and clears the server's transaction state).
+    c.rset().unwrap();
+    out.clear();
+    assert!(c.poll_transmit(now, &mut out) > 0);
+    assert_eq!(out, b"RSET\r\n");
+    c.handle_input(now, b"250 2.0.0 ok\r\n");
+    assert_eq!(c.poll_event(), Some(Event::Alive));
     c.send_message(env("a@x.test", &["b@x.test"])).unwrap();
     assert_eq!(c.noop(), Err(smtp_proto::ApiMisuse::Busy));
 

@@ -262,10 +262,20 @@ impl Driver {
     /// Asks the server whether the session still works (NOOP): [`Action::Done`] follows its 250, or the end
     /// of the session ([`Driver::close_reason`]).
     pub fn noop(&mut self) -> Result<(), Error> {
+        self.probe(false)
+    }
+
+    /// Like [`Driver::noop`] with RSET: how a connection that sat idle is checked before it is used again.
+    pub fn rset(&mut self) -> Result<(), Error> {
+        self.probe(true)
+    }
+
+    fn probe(&mut self, rset: bool) -> Result<(), Error> {
         if self.core.is_closed() {
             return Err(self.closed_error());
         }
-        self.core.noop().map_err(|e| Error::Refused(SendError::Misuse(e)))?;
+        let asked = if rset { self.core.rset() } else { self.core.noop() };
+        asked.map_err(|e| Error::Refused(SendError::Misuse(e)))?;
         self.alive = false;
         self.op = Op::Noop;
         Ok(())

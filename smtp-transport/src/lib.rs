@@ -17,6 +17,7 @@
 
 pub mod driver;
 mod one_shot;
+pub mod pool;
 mod split;
 mod tls;
 

@@ -202,14 +202,24 @@ impl Client {
     /// messages: [`ApiMisuse::Busy`] while one is in flight, [`ApiMisuse::NotConnected`] before the session is
     /// ready or after it ended.
     pub fn noop(&mut self) -> Result<(), ApiMisuse> {
+        self.probe(false)
+    }
+
+    /// Like [`Client::noop`] with RSET (RFC 5321 §4.1.1.5), which also clears any transaction state the server
+    /// kept: how a connection that sat idle is checked before it is used again.
+    pub fn rset(&mut self) -> Result<(), ApiMisuse> {
+        self.probe(true)
+    }
+
+    fn probe(&mut self, rset: bool) -> Result<(), ApiMisuse> {
         if !matches!(self.session, Session::Ready) || self.quit_requested {
             return Err(ApiMisuse::NotConnected);
         }
         if !self.txns.is_empty() || !self.expects.is_empty() {
             return Err(ApiMisuse::Busy);
         }
-        self.emit(&Command::Noop);
-        self.push_expect(Kind::Noop);
+        self.emit(if rset { &Command::Rset } else { &Command::Noop });
+        self.push_expect(Kind::Probe { rset });
         Ok(())
     }
 
@@ -425,11 +435,11 @@ impl Client {
             Kind::LmtpRcpt(id, i) => self.on_lmtp(id, i, reply),
             Kind::Bdat { id, last } => self.on_bdat(id, last, reply),
             Kind::Rset if reply.is_positive() => self.try_progress(),
-            Kind::Noop if reply.is_positive() => {
+            Kind::Probe { .. } if reply.is_positive() => {
                 self.events.push_back(Event::Alive);
                 self.try_progress();
             }
-            Kind::Rset | Kind::Noop => self.quit_with(Error::ResetFailed(reply)),
+            Kind::Rset | Kind::Probe { .. } => self.quit_with(Error::ResetFailed(reply)),
             Kind::Quit => self.close_quietly(),
         }
     }
