@@ -18,6 +18,7 @@
 pub mod driver;
 mod one_shot;
 pub mod pool;
+pub mod rate;
 mod split;
 mod tls;
 
@@ -29,7 +30,7 @@ use std::io::{self, ErrorKind};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
@@ -69,6 +70,12 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// The name checked in the server's certificate, when it differs from `host`.
     pub tls_name: Option<String>,
+    /// Send a message whose connection died before its end of data (a lost connection, a 421) again, once,
+    /// on a new connection: it was not sent. Off by default; a [pool] turns it on.
+    pub retry_unsent: bool,
+    /// A rate limit on transactions, shared by every connection made with these options (and their clones):
+    /// see [`rate`]. `None`: as fast as the server answers.
+    pub rate: Option<Arc<rate::Rate>>,
 }
 
 impl Options {
@@ -87,6 +94,8 @@ impl Options {
             connect_timeout: Duration::from_secs(30),
             ca_file: None,
             tls_name: None,
+            retry_unsent: false,
+            rate: None,
         }
     }
 
@@ -246,10 +255,16 @@ impl Options {
         Ok(Some(TlsSetup { config: self.tls_config()?, name: self.server_name()? }))
     }
 
-    /// The driver for a connection whose local address is `local`: the session as these options say.
-    pub fn driver(&self, local: Option<IpAddr>, now: Duration) -> Result<driver::Driver, Error> {
+    /// The driver for a connection whose local address is `local`: the session as these options say. Its
+    /// time (every `now`) counts from `origin`, which the adapter reads as its clock.
+    pub fn driver(&self, local: Option<IpAddr>, origin: Instant) -> Result<driver::Driver, Error> {
         let (helo, tls) = (self.helo_name.clone(), self.tls_setup()?);
-        Ok(driver::Driver::new(helo, local, self.session.clone(), tls, now))
+        let mut driver = driver::Driver::new(helo, local, self.session.clone(), tls, Duration::ZERO);
+        driver.retry_unsent(self.retry_unsent);
+        if let Some(rate) = &self.rate {
+            driver.pace(Arc::clone(rate), origin);
+        }
+        Ok(driver)
     }
 
     /// The name the server's certificate must match.
@@ -286,6 +301,8 @@ pub enum Error {
     Body(io::Error),
     /// The session had already ended, for this reason.
     Closed(Arc<Error>),
+    /// A pool's server failed (connects, or greetings refusing service) and is left alone for this long more.
+    Backoff(Duration),
 }
 
 impl Error {
@@ -298,6 +315,7 @@ impl Error {
             Error::Refused(e) => e.blame(),
             Error::Body(_) => Blame::Misuse,
             Error::Closed(cause) => cause.blame(),
+            Error::Backoff(_) => Blame::Transport,
         }
     }
 
@@ -324,6 +342,9 @@ impl fmt::Display for Error {
             Error::Refused(e) => e.fmt(f),
             Error::Body(e) => write!(f, "reading the message body failed: {e}"),
             Error::Closed(cause) => write!(f, "the session had already ended: {cause}"),
+            Error::Backoff(left) => {
+                write!(f, "the server failed and is left alone for {:.1} s more", left.as_secs_f64())
+            }
         }
     }
 }
@@ -342,6 +363,7 @@ impl std::error::Error for Error {
             Error::Session(e) => Some(e),
             Error::Refused(e) => Some(e),
             Error::Closed(cause) => Some(cause.as_ref()),
+            Error::Backoff(_) => None,
         }
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Message {
     base: Option<MessageReport>,
     /// A transaction already read the body: the next one starts by rewinding it.
     pub(crate) body_used: bool,
+    /// The message went again on a fresh connection once already.
+    retried: bool,
 }
 
 impl Message {
@@ -37,6 +39,7 @@ impl Message {
             results: vec![None; n],
             base: None,
             body_used: false,
+            retried: false,
         }
     }
 
@@ -60,8 +63,21 @@ impl Message {
     /// Takes the report of the transaction in flight. Its recipients the server found too many go back to
     /// the front of the queue, when the body can be read again and the transaction got somewhere (at least
     /// one recipient accepted): a server that takes nobody would refuse them again.
-    pub(crate) fn part_done(&mut self, report: MessageReport) {
+    ///
+    /// With `retry_unsent`, a transaction whose connection died before its end of data goes again, once, on
+    /// the next connection: it was not sent ([`crate::pool::worth_retrying`]).
+    pub(crate) fn part_done(&mut self, report: MessageReport, retry_unsent: bool) {
         let Some((_, indices)) = self.part.take() else { return };
+        if retry_unsent && self.replayable && !self.retried && crate::pool::worth_retrying(&report) {
+            self.retried = true;
+            for (&i, result) in indices.iter().zip(&report.recipients) {
+                // Their result if the next connection never comes.
+                self.results[i] = Some(result.clone());
+            }
+            self.put_back(indices);
+            self.base.get_or_insert(report);
+            return;
+        }
         let progress = report.recipients.iter().any(|r| r.status == RecipientStatus::Delivered);
         let mut retry = Vec::new();
         for (&i, result) in indices.iter().zip(&report.recipients) {
@@ -89,9 +105,13 @@ impl Message {
         self.part.is_none() && !self.todo.is_empty()
     }
 
-    /// Gives the recipients not yet sent a result: none of their transactions could start.
+    /// Gives the recipients not yet sent a result: none of their transactions could start (a recipient whose
+    /// transaction failed before keeps that result).
     pub(crate) fn abandon(&mut self, failure: Failure) {
         for i in self.todo.drain(..) {
+            if self.results[i].is_some() {
+                continue;
+            }
             let path = self.envelope.recipients()[i].path().clone();
             let status = match &failure {
                 Failure::Refused(_) => RecipientStatus::PermanentFailure,

@@ -163,6 +163,21 @@ impl Client {
         Ok(id)
     }
 
+    /// The most transactions this session may carry: ours ([`ClientConfig::mail_max`](crate::ClientConfig::mail_max)) and the server's
+    /// `LIMITS MAILMAX` (RFC 9422 §4), the fewer of the two; `None`: no limit. A message beyond it is refused
+    /// with [`Refusal::SessionLimit`]: it goes on a new session.
+    pub fn mail_max(&self) -> Option<u32> {
+        match (self.config.mail_max, self.caps.as_ref().and_then(|c| c.mail_max())) {
+            (Some(ours), Some(theirs)) => Some(ours.min(theirs)),
+            (ours, theirs) => ours.or(theirs),
+        }
+    }
+
+    /// Whether the session has carried as many transactions as [`Client::mail_max`] allows.
+    pub fn is_spent(&self) -> bool {
+        self.mail_max().is_some_and(|max| self.mail_count >= u64::from(max))
+    }
+
     /// True while a message waits to start or its body is unfinished: [`Client::send_message`] would answer
     /// [`ApiMisuse::Busy`]. Another message may be handed over as soon as this is false (with PIPELINING its
     /// MAIL then rides with the previous final dot).
@@ -211,8 +226,9 @@ impl Client {
             && !self.txns.iter().any(|t| t.plan.bdat && !matches!(t.phase, Phase::Queued))
     }
 
-    /// What the server's capabilities rule out, checked before any byte of the message is written.
-    fn precheck(&self, env: &Envelope) -> Result<(), Refusal> {
+    /// The refusal [`Client::send_message`] would give `env` now, from the server's capabilities (none while
+    /// they are unknown), without queuing anything: for a caller that hands the message over later.
+    pub fn precheck(&self, env: &Envelope) -> Result<(), Refusal> {
         let Some(caps) = self.caps.as_ref() else {
             return Ok(());
         };
@@ -237,7 +253,7 @@ impl Client {
         if let Some(max) = caps.rcpt_max().filter(|&max| count > max as usize) {
             return Err(Refusal::TooManyRecipients { count, max });
         }
-        if let Some(max) = caps.mail_max().filter(|&max| self.mail_count >= u64::from(max)) {
+        if let Some(max) = self.mail_max().filter(|&max| self.mail_count >= u64::from(max)) {
             return Err(Refusal::SessionLimit { max });
         }
         if env.needs_smtputf8() && !caps.smtp_utf8() {

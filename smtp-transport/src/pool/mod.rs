@@ -9,6 +9,10 @@
 //! loop; and the rate limit is taken before a message is sent, so no one-second window holds more than the
 //! rate.
 
+mod handles;
+
+pub use handles::{AsyncCheckout, AsyncPool, AsyncPooled, BlockingPool, Checkout, Pooled};
+
 use std::time::Duration;
 
 use smtp_proto::{Failure, MessageReport, Outcome};
@@ -19,7 +23,8 @@ use smtp_proto::{Failure, MessageReport, Outcome};
 pub struct PoolConfig {
     /// At most this many connections at once (at least 1).
     pub max_connections: usize,
-    /// A connection carries at most this many messages (the server's `LIMITS MAILMAX` too, RFC 9422).
+    /// A connection carries at most this many transactions, and the server's `LIMITS MAILMAX` (RFC 9422)
+    /// too: the pool sets [`ClientConfig::mail_max`](smtp_proto::ClientConfig::mail_max).
     pub max_messages_per_connection: Option<u32>,
     /// A connection older than this is not reused: it is closed (with QUIT) once idle.
     pub max_age: Duration,
@@ -27,7 +32,8 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     /// A connection idle for longer than this is checked with RSET before it carries a message.
     pub check_after: Duration,
-    /// At most this many messages a second, for the whole pool.
+    /// At most this many transactions a second, for the whole pool: the pool sets [`Options::rate`](crate::Options::rate) (unless
+    /// the options already have one).
     pub rate: Option<f64>,
     /// The first wait after a failed connect or a refused greeting; it doubles with each failure in a row.
     pub backoff_first: Duration,
@@ -71,11 +77,8 @@ pub enum Grant {
         /// Its name.
         conn: ConnId,
     },
-    /// Ask again at `until` (the rate limit), or when a connection is checked in (`None`).
-    Wait {
-        /// When.
-        until: Option<Duration>,
-    },
+    /// Every connection is busy: ask again when one is checked in.
+    Wait,
     /// The destination failed and is left alone until `until`: fail the message fast.
     Backoff {
         /// When a connection may be tried again.
@@ -95,9 +98,6 @@ struct Conn {
     id: ConnId,
     state: State,
     opened: Duration,
-    messages: u32,
-    /// The fewer of our limit and the server's MAILMAX.
-    limit: Option<u32>,
 }
 
 /// The policy of one pool (one destination). See the [module docs](self).
@@ -109,8 +109,6 @@ pub struct Policy {
     /// Connect failures in a row.
     failures: u32,
     backoff_until: Option<Duration>,
-    /// The earliest time the next message may start (the rate limit).
-    next_start: Duration,
     /// For the backoff's jitter (xorshift).
     rng: u64,
 }
@@ -118,23 +116,11 @@ pub struct Policy {
 impl Policy {
     /// A pool with nothing open; `seed` feeds the backoff's jitter.
     pub fn new(config: PoolConfig, seed: u64) -> Policy {
-        Policy {
-            config,
-            conns: Vec::new(),
-            next_id: 1,
-            failures: 0,
-            backoff_until: None,
-            next_start: Duration::ZERO,
-            rng: seed | 1,
-        }
+        Policy { config, conns: Vec::new(), next_id: 1, failures: 0, backoff_until: None, rng: seed | 1 }
     }
 
     /// A message wants a connection: the most recently used idle one, else a new one while under the limit.
-    /// A connection granted counts the message; so does the rate limit, before anything is sent.
     pub fn checkout(&mut self, now: Duration) -> Grant {
-        if now < self.next_start {
-            return Grant::Wait { until: Some(self.next_start) };
-        }
         let reusable =
             self.conns.iter_mut().filter(|c| matches!(c.state, State::Idle { .. })).max_by_key(|c| {
                 match c.state {
@@ -142,38 +128,28 @@ impl Policy {
                     _ => Duration::ZERO,
                 }
             });
-        let grant = if let Some(c) = reusable {
+        if let Some(c) = reusable {
             let State::Idle { since } = c.state else { unreachable!("filtered on Idle") };
             c.state = State::Busy;
-            c.messages += 1;
             Grant::Reuse { conn: c.id, check: now.saturating_sub(since) > self.config.check_after }
         } else if self.conns.len() >= self.config.max_connections.max(1) {
-            return Grant::Wait { until: None };
+            Grant::Wait
         } else if let Some(until) = self.backoff_until.filter(|&until| now < until) {
-            return Grant::Backoff { until };
+            Grant::Backoff { until }
         } else {
             let id = ConnId(self.next_id);
             self.next_id += 1;
-            let limit = self.config.max_messages_per_connection;
-            self.conns.push(Conn { id, state: State::Opening, opened: now, messages: 1, limit });
+            self.conns.push(Conn { id, state: State::Opening, opened: now });
             Grant::Open { conn: id }
-        };
-        if let Some(rate) = self.config.rate.filter(|r| *r > 0.0) {
-            self.next_start = self.next_start.max(now) + Duration::from_secs_f64(1.0 / rate);
         }
-        grant
     }
 
-    /// The connection of a [`Grant::Open`] is ready; the server takes at most `mail_max` messages on it.
-    pub fn opened(&mut self, conn: ConnId, mail_max: Option<u32>) {
+    /// The connection of a [`Grant::Open`] is ready: the destination works again.
+    pub fn opened(&mut self, conn: ConnId) {
         self.failures = 0;
         self.backoff_until = None;
         if let Some(c) = self.find(conn) {
             c.state = State::Busy;
-            c.limit = match (c.limit, mail_max) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
         }
     }
 
@@ -192,13 +168,13 @@ impl Policy {
         self.backoff_until = Some(now + delay - jitter);
     }
 
-    /// The message is done with `conn`. `usable`: the session is still open. Returns whether to keep it (it
-    /// becomes idle), or to close it (with QUIT when still open): at its message limit, too old, or ended.
+    /// The messages are done with `conn`. `usable`: the session is still open and under its transaction limit
+    /// ([`smtp_proto::Client::is_spent`]). Returns whether to keep it (it becomes idle), or to close it (with
+    /// QUIT when still open): spent, too old, or ended.
     pub fn checkin(&mut self, conn: ConnId, now: Duration, usable: bool) -> bool {
         let max_age = self.config.max_age;
         let Some(c) = self.find(conn) else { return false };
-        let spent = c.limit.is_some_and(|limit| c.messages >= limit);
-        let keep = usable && !spent && now.saturating_sub(c.opened) < max_age;
+        let keep = usable && now.saturating_sub(c.opened) < max_age;
         if keep {
             c.state = State::Idle { since: now };
         } else {
@@ -276,10 +252,10 @@ mod tests {
     fn reuse_the_most_recent_idle_connection_and_open_up_to_the_limit() {
         let mut p = Policy::new(PoolConfig { max_connections: 2, ..PoolConfig::default() }, 7);
         let Grant::Open { conn: a } = p.checkout(secs(0.0)) else { panic!() };
-        p.opened(a, None);
+        p.opened(a);
         let Grant::Open { conn: b } = p.checkout(secs(0.0)) else { panic!() };
-        p.opened(b, None);
-        assert_eq!(p.checkout(secs(0.0)), Grant::Wait { until: None });
+        p.opened(b);
+        assert_eq!(p.checkout(secs(0.0)), Grant::Wait);
         assert!(p.checkin(a, secs(1.0), true));
         assert!(p.checkin(b, secs(1.5), true));
         assert_eq!(p.checkout(secs(1.6)), Grant::Reuse { conn: b, check: false });
@@ -288,34 +264,27 @@ mod tests {
     }
 
     #[test]
-    fn limits_close_connections_by_count_age_and_idle_time() {
-        let config = PoolConfig {
-            max_messages_per_connection: Some(3),
-            max_age: secs(60.0),
-            idle_timeout: secs(10.0),
-            ..PoolConfig::default()
-        };
+    fn limits_close_connections_by_age_and_idle_time() {
+        let config = PoolConfig { max_age: secs(60.0), idle_timeout: secs(10.0), ..PoolConfig::default() };
         let mut p = Policy::new(config, 7);
+        // Spent (its transaction limit reached): not kept.
         let Grant::Open { conn } = p.checkout(secs(0.0)) else { panic!() };
-        // The server's MAILMAX of 2 is lower than ours.
-        p.opened(conn, Some(2));
-        assert!(p.checkin(conn, secs(1.0), true));
-        assert_eq!(p.checkout(secs(1.0)), Grant::Reuse { conn, check: false });
-        assert!(!p.checkin(conn, secs(2.0), true), "the second message spends MAILMAX=2");
+        p.opened(conn);
+        assert!(!p.checkin(conn, secs(2.0), false));
         assert!(p.is_empty());
         // Idle timeout and age.
         let Grant::Open { conn } = p.checkout(secs(3.0)) else { panic!() };
-        p.opened(conn, None);
+        p.opened(conn);
         assert!(p.checkin(conn, secs(4.0), true));
         assert_eq!(p.next_expiry(), Some(secs(14.0)));
         assert_eq!(p.expired(secs(13.9)), None);
         assert_eq!(p.expired(secs(14.0)), Some(conn));
         let Grant::Open { conn } = p.checkout(secs(20.0)) else { panic!() };
-        p.opened(conn, None);
+        p.opened(conn);
         assert!(!p.checkin(conn, secs(80.0), true), "older than max_age");
         // A session that ended is never kept.
         let Grant::Open { conn } = p.checkout(secs(81.0)) else { panic!() };
-        p.opened(conn, None);
+        p.opened(conn);
         assert!(!p.checkin(conn, secs(82.0), false));
     }
 
@@ -347,38 +316,9 @@ mod tests {
         // A success ends the backoff.
         let t = waits.last().copied().unwrap() + secs(0.01);
         let Grant::Open { conn } = p.checkout(t) else { panic!() };
-        p.opened(conn, None);
+        p.opened(conn);
         assert!(p.checkin(conn, t, true));
         assert!(matches!(p.checkout(t), Grant::Reuse { .. }));
-    }
-
-    #[test]
-    fn the_rate_is_taken_before_sending_and_no_second_holds_more() {
-        let config = PoolConfig { rate: Some(100.0), max_connections: 4, ..PoolConfig::default() };
-        let mut p = Policy::new(config, 1);
-        let mut starts = Vec::new();
-        let mut t = secs(0.0);
-        // 200 messages, each asking as soon as allowed, over 4 connections checked in at once.
-        while starts.len() < 200 {
-            match p.checkout(t) {
-                Grant::Open { conn } => {
-                    p.opened(conn, None);
-                    starts.push(t);
-                    assert!(p.checkin(conn, t, true));
-                }
-                Grant::Reuse { conn, .. } => {
-                    starts.push(t);
-                    assert!(p.checkin(conn, t, true));
-                }
-                Grant::Wait { until: Some(until) } => t = until,
-                other => panic!("{other:?}"),
-            }
-        }
-        assert!(starts[199] >= secs(1.99), "{:?}", starts[199]);
-        for (i, &start) in starts.iter().enumerate() {
-            let in_window = starts[i..].iter().take_while(|&&s| s < start + secs(1.0)).count();
-            assert!(in_window <= 100, "{in_window} messages in the second from {start:?}");
-        }
     }
 
     #[test]
