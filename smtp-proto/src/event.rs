@@ -126,12 +126,21 @@ pub enum Failure {
 }
 
 /// Something worth knowing about a message that did not stop it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Warning {
     /// DSN was asked for but the server does not offer it: sent without the DSN parameters
     /// (`IXP_S_SMTP_NO_DSN_SUPPORT`).
     NoDsnSupport,
+    /// The message's connection ended before its end of data (a lost connection, or a 421: `failure`, with the
+    /// `reply` that decided it), so it was not sent; it went again, once, on a new connection. Added by a
+    /// driver that sends such messages again (a pool), never by the core.
+    SentAgain {
+        /// Why the first try ended.
+        failure: Failure,
+        /// The reply that ended it, if the server gave one.
+        reply: Option<Reply>,
+    },
 }
 
 /// How one recipient fared.
@@ -321,12 +330,23 @@ impl fmt::Display for MessageReport {
             }
         }
         for w in &self.warnings {
-            match w {
-                Warning::NoDsnSupport => {
-                    f.write_str("\n  warning: the server does not support DSN; sent without DSN parameters")?
+            write!(f, "\n  warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::NoDsnSupport => f.write_str("the server does not support DSN; sent without DSN parameters"),
+            Warning::SentAgain { failure, reply } => {
+                write!(f, "sent again on a new connection; the first try: {failure}")?;
+                match reply {
+                    Some(reply) => write!(f, ": {reply}"),
+                    None => Ok(()),
                 }
             }
         }
-        Ok(())
     }
 }

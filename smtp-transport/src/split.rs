@@ -2,7 +2,9 @@
 //! server's `LIMITS RCPTMAX` (RFC 9422) in each, and the recipients a server turned away as too many (452, or
 //! 552 with X.5.3) again in the next one. One report for the whole message.
 
-use smtp_proto::{Envelope, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus};
+use smtp_proto::{
+    Envelope, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning,
+};
 
 use crate::driver::Slot;
 
@@ -23,8 +25,8 @@ pub(crate) struct Message {
     base: Option<MessageReport>,
     /// A transaction already read the body: the next one starts by rewinding it.
     pub(crate) body_used: bool,
-    /// The message went again on a fresh connection once already.
-    retried: bool,
+    /// The message went again on a fresh connection, after this: its report says so.
+    retried: Option<Warning>,
 }
 
 impl Message {
@@ -39,7 +41,7 @@ impl Message {
             results: vec![None; n],
             base: None,
             body_used: false,
-            retried: false,
+            retried: None,
         }
     }
 
@@ -68,8 +70,10 @@ impl Message {
     /// the next connection: it was not sent ([`crate::pool::worth_retrying`]).
     pub(crate) fn part_done(&mut self, report: MessageReport, retry_unsent: bool) {
         let Some((_, indices)) = self.part.take() else { return };
-        if retry_unsent && self.replayable && !self.retried && crate::pool::worth_retrying(&report) {
-            self.retried = true;
+        if retry_unsent && self.replayable && self.retried.is_none() && crate::pool::worth_retrying(&report) {
+            let (failure, reply) = (report.failure.clone(), report.reply().cloned());
+            let failure = failure.unwrap_or(Failure::Session(smtp_proto::Error::UnexpectedEof));
+            self.retried = Some(Warning::SentAgain { failure, reply });
             for (&i, result) in indices.iter().zip(&report.recipients) {
                 // Their result if the next connection never comes.
                 self.results[i] = Some(result.clone());
@@ -151,6 +155,7 @@ impl Message {
         } else {
             Outcome::Rejected
         };
+        report.warnings.extend(self.retried);
         if report.outcome == Outcome::Sent {
             report.failure = None;
         } else if report.failure.is_none() {

@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod aio;
+pub mod multi;
 mod postfix;
 pub mod scripted;
 mod sink;
@@ -82,6 +83,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub use aio::{AioOptions, Aiosmtpd};
+pub use multi::MultiServer;
 pub use postfix::Postfix;
 pub use scripted::{Recording, Script, ScriptedServer};
 pub use sink::{SinkOptions, SmtpSink};

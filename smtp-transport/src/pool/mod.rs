@@ -229,15 +229,18 @@ impl Policy {
 }
 
 /// Whether a message should go again, once, on a fresh connection: its connection died before the end of data
-/// (a lost connection or a 421), so it was not sent. After the final dot, never: its outcome is unknown.
+/// (a lost connection, a timeout, or a 421: the server closing the session, RFC 5321 §3.8, whether it came
+/// on its own or as the reply to MAIL, to every RCPT or to DATA), so it was not sent. After the final dot,
+/// never: its outcome is unknown.
 pub fn worth_retrying(report: &MessageReport) -> bool {
     use smtp_proto::Error as E;
-    report.outcome == Outcome::Rejected
-        && matches!(
-            &report.failure,
-            Some(Failure::Session(E::UnexpectedEof | E::ServiceUnavailable(_) | E::Timeout(_)))
-        )
-        && report.is_temporary()
+    let closing = report.reply().is_some_and(|r| r.code() == 421);
+    let before_the_dot = match &report.failure {
+        Some(Failure::Session(E::UnexpectedEof | E::ServiceUnavailable(_) | E::Timeout(_))) => true,
+        Some(Failure::MailRejected | Failure::NoRecipientAccepted | Failure::DataRejected) => closing,
+        _ => false,
+    };
+    report.outcome == Outcome::Rejected && before_the_dot && report.is_temporary()
 }
 
 #[cfg(test)]
@@ -348,5 +351,16 @@ mod tests {
         let refused = Some(Failure::MailRejected);
         assert!(!worth_retrying(&report(Outcome::Rejected, refused, RecipientStatus::TemporaryFailure)));
         assert!(!worth_retrying(&report(Outcome::Rejected, lost, RecipientStatus::PermanentFailure)));
+        // A 421 answering MAIL: the server is closing, the message was not sent. At the final dot: never.
+        let mut closing_at_mail =
+            report(Outcome::Rejected, Some(Failure::MailRejected), RecipientStatus::TemporaryFailure);
+        closing_at_mail.mail_reply = Some(Reply::new(421, "4.3.2 shutting down"));
+        assert!(worth_retrying(&closing_at_mail));
+        closing_at_mail.mail_reply = Some(Reply::new(451, "4.3.0 try later"));
+        assert!(!worth_retrying(&closing_at_mail));
+        let mut closing_at_dot =
+            report(Outcome::Rejected, Some(Failure::Rejected), RecipientStatus::TemporaryFailure);
+        closing_at_dot.final_reply = Some(Reply::new(421, "4.3.2 shutting down"));
+        assert!(!worth_retrying(&closing_at_dot));
     }
 }
