@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use smtp_blocking::{Error, SmtpClient};
-use smtp_proto::{Envelope, Outcome, Refusal, SendError, Timeouts, TlsMode};
+use smtp_proto::{Envelope, Outcome, SendError, Timeouts, TlsMode, Unsendable};
 use smtp_testkit::scripted::{Script, ScriptedServer};
 use smtp_transport::Options;
 
@@ -82,7 +82,7 @@ fn a_refusal_ends_the_batch_after_the_reports_in_flight() {
     ];
     let mut reports = Vec::new();
     let err = client.send_all(messages, |r| reports.push(r)).unwrap_err();
-    assert!(matches!(err, Error::Refused(SendError::Refused(Refusal::TooBig { .. }))), "{err:?}");
+    assert!(matches!(err, Error::Send(SendError::Unsendable(Unsendable::TooBig { .. }))), "{err:?}");
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].outcome, Outcome::Sent);
     client.quit().unwrap();

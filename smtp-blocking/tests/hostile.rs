@@ -14,8 +14,8 @@ use smtp_proto::command::{EnvId, OrigRecipient};
 use smtp_proto::reply::ParseError;
 use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{
-    Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, Refusal, SendError, Timeouts,
-    Timer, TlsMode,
+    Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, SendError, Timeouts, Timer,
+    TlsMode, Unsendable,
 };
 use smtp_testkit::scripted::{Recording, Script, ScriptedServer};
 use smtp_transport::Options;
@@ -921,7 +921,7 @@ fn lowercase_and_old_style_ehlo_keywords() {
     assert_eq!(caps.max_size(), Some(1000));
     let too_big = client.send(envelope(&["bob@example.org"]).size(5000), std::io::Cursor::new(&b"x"[..]));
     match too_big {
-        Err(Error::Refused(SendError::Refused(Refusal::TooBig { size, limit }))) => {
+        Err(Error::Send(SendError::Unsendable(Unsendable::TooBig { size, limit }))) => {
             assert_eq!((size, limit), (5000, 1000))
         }
         other => panic!("{other:?}"),

@@ -174,7 +174,7 @@ fn sink_soft_reject() {
         (Fault { cmd: "MAIL", outcome: Outcome::Rejected, alive: true }, Failure::MailRejected),
         (Fault { cmd: "RCPT", outcome: Outcome::Rejected, alive: true }, Failure::NoRecipientAccepted),
         (Fault { cmd: "DATA", outcome: Outcome::Rejected, alive: true }, Failure::DataRejected),
-        (Fault { cmd: ".", outcome: Outcome::Rejected, alive: true }, Failure::Rejected),
+        (Fault { cmd: ".", outcome: Outcome::Rejected, alive: true }, Failure::BodyRejected),
     ] {
         let sink = sink(SinkOptions { soft_reject: Some(fault.cmd), ..SinkOptions::default() });
         let mut client = SmtpClient::connect(&options(sink.port())).expect("connect");

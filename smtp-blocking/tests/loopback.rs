@@ -10,7 +10,7 @@ use common::{PATIENCE, Peer, options, serve, tricky_body};
 use smtp_blocking::{Error, SmtpClient};
 use smtp_proto::body::{normalize_line_endings, unstuff};
 use smtp_proto::command::BodyType;
-use smtp_proto::{Envelope, Failure, Outcome, Protocol, RecipientStatus, Refusal, SendError, Timer};
+use smtp_proto::{Envelope, Failure, Outcome, Protocol, RecipientStatus, SendError, Timer, Unsendable};
 
 const EHLO_PIPELINING: &str = "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n";
 const EHLO_PLAIN: &str = "250-mx.test\r\n250 8BITMIME\r\n";
@@ -421,7 +421,7 @@ fn too_big_for_the_server_is_refused_before_any_byte() {
     });
     let mut client = SmtpClient::connect(&options(port)).expect("connect");
     match client.send(envelope(&["bob@example.org"]).size(5000), std::io::Cursor::new(&b"x\r\n"[..])) {
-        Err(Error::Refused(SendError::Refused(Refusal::TooBig { size: 5000, limit: 1000 }))) => {}
+        Err(Error::Send(SendError::Unsendable(Unsendable::TooBig { size: 5000, limit: 1000 }))) => {}
         other => panic!("{other:?}"),
     }
     // Nothing was written for it; the session is still good.

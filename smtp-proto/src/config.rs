@@ -36,10 +36,10 @@ pub enum TlsMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DsnPolicy {
     /// Send without the DSN parameters and record [`Warning::NoDsnSupport`](crate::Warning::NoDsnSupport) in
-    /// the report: Outlook Express's `IXP_S_SMTP_NO_DSN_SUPPORT`.
+    /// the report.
     #[default]
     BestEffort,
-    /// Refuse the message before MAIL with [`Refusal::DsnNotSupported`](crate::Refusal::DsnNotSupported).
+    /// Refuse the message before MAIL with [`Unsendable::DsnNotSupported`](crate::Unsendable::DsnNotSupported).
     Require,
 }
 

@@ -73,9 +73,9 @@ impl From<ForwardPath> for Recipient {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnvelopeError {
-    /// No recipient: the original API's `E_INVALIDARG` / `IXP_E_SMTP_NO_RECIPIENTS`.
+    /// No recipient.
     NoRecipients,
-    /// An address is invalid: `IXP_E_INVALID_ADDRESS_LIST`. The error names the address.
+    /// An address is invalid. The error names the address.
     InvalidAddress(AddressError),
 }
 
@@ -190,7 +190,7 @@ impl Envelope {
 
     /// Asks for SMTPUTF8 (RFC 6531) even when every address is ASCII: for a message whose header fields hold
     /// UTF-8 (RFC 6532). An address that needs it asks for it by itself. A server without SMTPUTF8 gets the
-    /// message refused before MAIL ([`Refusal::Utf8Unsupported`](crate::Refusal::Utf8Unsupported)).
+    /// message refused before MAIL ([`Unsendable::Utf8Unsupported`](crate::Unsendable::Utf8Unsupported)).
     pub fn smtputf8(mut self, on: bool) -> Envelope {
         self.smtputf8 = on;
         self

@@ -149,7 +149,7 @@ mod timer;
 pub use client::{Client, State};
 pub use config::{ClientConfig, DsnPolicy, ExtensionUse, Protocol, TlsMode};
 pub use envelope::{Envelope, EnvelopeError, Recipient};
-pub use error::{ApiMisuse, Blame, Error, ProtocolViolation, Refusal, SendError};
+pub use error::{ApiMisuse, Blame, Error, ProtocolViolation, SendError, Unsendable};
 pub use event::{
     Event, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning,
 };

@@ -12,7 +12,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use smtp_proto::ehlo::Capabilities;
 use smtp_proto::{
-    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Refusal, Reply, SendError, Warning,
+    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Reply, SendError, Unsendable, Warning,
 };
 use smtp_send::cli::{Cli, Plan, exit};
 use smtp_send::message::Message;
@@ -369,7 +369,7 @@ impl<'a> Load<'a> {
     /// session that ended is a failure in a row unless its reports already counted one.
     fn batch_done(&self, result: Result<(), Error>, counts: (u64, u64), client: &Client) -> Next {
         let (claimed, reported) = counts;
-        let refused = matches!(result, Err(Error::Refused(SendError::Refused(_))));
+        let refused = matches!(result, Err(Error::Send(SendError::Unsendable(_))));
         let back = claimed.saturating_sub(reported + u64::from(refused));
         self.left.set(self.left.get() + back);
         let Err(e) = result else { return Next::Go };
@@ -409,7 +409,8 @@ fn load_blocking(job: &Job<'_>) -> Tally {
             .map_while(|body| body.map_err(|e| open_error = Some(e)).ok())
             .map(|body| (job.plan.envelope.clone(), body));
         let result = client.send_all(copies, |report| load.record(report, &mut reported));
-        let next = load.batch_done(result, (claimed, reported), &(client.close_reason(), client.capabilities()));
+        let next =
+            load.batch_done(result, (claimed, reported), &(client.close_reason(), client.capabilities()));
         if let Some(e) = open_error {
             load.stop(body_problem(&e));
         } else if let Next::Stop = next {
@@ -523,7 +524,6 @@ fn finish(client: smtp_blocking::SmtpClient) {
     }
 }
 
-
 /// How a send that returned no report ended.
 enum Stop {
     /// smtp-send refused the message itself (the session is still open): counted as rejected.
@@ -538,10 +538,10 @@ fn send_problem(e: &Error, client: &smtp_blocking::SmtpClient, message: &Message
 
 fn stop_of(e: &Error, close_reason: Option<&Error>, caps: Option<&Capabilities>, message: &Message) -> Stop {
     match e {
-        Error::Refused(SendError::Refused(r)) => Stop::Refused(refusal_problem(r, caps, message)),
+        Error::Send(SendError::Unsendable(r)) => Stop::Refused(refusal_problem(r, caps, message)),
         // "The session is closed" says nothing: the reason it closed is the cause.
         Error::Closed(cause) => Stop::Session(session_problem(cause)),
-        Error::Refused(SendError::Misuse(_)) => Stop::Session(match close_reason {
+        Error::Send(SendError::Misuse(_)) => Stop::Session(match close_reason {
             Some(reason) => session_problem(reason),
             None => Problem {
                 kind: "connection_closed",
@@ -580,16 +580,16 @@ fn error_reply(e: &Error) -> Option<Reply> {
 }
 
 /// A message smtp-send refused after EHLO: what the message needs and what the server lacks.
-fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) -> Problem {
+fn refusal_problem(r: &Unsendable, caps: Option<&Capabilities>, message: &Message) -> Problem {
     let mut status = None;
     let why = match r {
-        Refusal::TooBig { size, limit } => {
+        Unsendable::TooBig { size, limit } => {
             format!("the message is {size} octets and the server takes at most {limit} (SIZE, RFC 1870)")
         }
-        Refusal::EightBitUnsupported => {
+        Unsendable::EightBitUnsupported => {
             "the message holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152)".into()
         }
-        Refusal::BinaryUnsupported => {
+        Unsendable::BinaryUnsupported => {
             // The message's fault as much as the server's: invalid input for any server without it.
             status = Some(exit::DATAERR);
             let reason = message.binary_reason().unwrap_or_default();
@@ -608,7 +608,7 @@ fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) 
             };
             format!("the message needs BODY=BINARYMIME over BDAT (RFC 3030): {reason}; {lacks}")
         }
-        Refusal::Utf8Unsupported => match message.eight_bit_header_field() {
+        Unsendable::Utf8Unsupported => match message.eight_bit_header_field() {
             Some(field) => format!(
                 "the message needs SMTPUTF8 (RFC 6531): its {field}: header field holds 8-bit text \
                  (UTF-8 headers, RFC 6532), and the server does not offer SMTPUTF8"
@@ -617,7 +617,7 @@ fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) 
                      does not offer SMTPUTF8"
                 .into(),
         },
-        Refusal::DsnNotSupported => {
+        Unsendable::DsnNotSupported => {
             "DSN was asked for with --dsn-strict and the server does not offer DSN (RFC 3461)".into()
         }
         other => other.to_string(),
@@ -638,7 +638,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Tls(_) => "tls",
         Error::Io(_) => "io",
         Error::Session(s) => session_kind(s),
-        Error::Refused(_) => "refused",
+        Error::Send(_) => "refused",
         Error::Body(_) => "body",
         _ => "other",
     }
@@ -658,7 +658,7 @@ fn session_kind(e: &smtp_proto::Error) -> &'static str {
 
 fn failure_kind(f: &Failure) -> &'static str {
     match f {
-        Failure::Refused(_) => "refused",
+        Failure::Unsendable(_) => "refused",
         Failure::Session(e) => session_kind(e),
         _ => "rejected",
     }
@@ -672,11 +672,11 @@ fn failure_sentence(r: &MessageReport) -> String {
     };
     match &r.failure {
         None => "sent".into(),
-        Some(Failure::Refused(x)) => format!("smtp-send did not send the message: {x}"),
+        Some(Failure::Unsendable(x)) => format!("smtp-send did not send the message: {x}"),
         Some(Failure::MailRejected) => with_reply("the server refused the sender (MAIL FROM)"),
         Some(Failure::NoRecipientAccepted) => with_reply("the server accepted no recipient"),
         Some(Failure::DataRejected) => with_reply("the server refused DATA"),
-        Some(Failure::Rejected) => with_reply("the server refused the message at its end of data"),
+        Some(Failure::BodyRejected) => with_reply("the server refused the message at its end of data"),
         Some(Failure::Interrupted) => {
             with_reply("the server interrupted the message while its body was being sent")
         }

@@ -160,7 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// 452, the server's RCPTMAX) or another connection (its MAILMAX); wrap one that cannot in [`OneShot`].
     ///
     /// `Ok(report)` whenever the message got an outcome; [`SmtpClient::close_reason`] says why when the session
-    /// ended. `Err` when the message never started ([`Error::Refused`], [`Error::Closed`]) or reading `body`
+    /// ended. `Err` when the message never started ([`Error::Send`], [`Error::Closed`]) or reading `body`
     /// failed ([`Error::Body`]: the session is aborted).
     pub async fn send(&mut self, envelope: Envelope, body: impl Body) -> Result<MessageReport, Error> {
         self.send_with_progress(envelope, body, |_, _| {}).await
@@ -184,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             _ => {}
         })
         .await?;
-        report.ok_or(Error::Refused(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
+        report.ok_or(Error::Send(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
     }
 
     /// Sends many messages on this connection, each next one's commands riding with the previous final dot

@@ -17,8 +17,8 @@ use smtp_proto::command::{EnvId, OrigRecipient};
 use smtp_proto::reply::ParseError;
 use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{
-    ApiMisuse, Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, Refusal, SendError,
-    Timeouts, Timer, TlsMode,
+    ApiMisuse, Envelope, Error as Core, Failure, MessageReport, Outcome, RecipientStatus, SendError,
+    Timeouts, Timer, TlsMode, Unsendable,
 };
 use smtp_smol::smtp_proto;
 use smtp_smol::{Error, Options, SmtpClient};
@@ -73,7 +73,7 @@ fn envelope(to: &[&str]) -> Envelope {
 #[track_caller]
 fn assert_not_connected(result: Result<MessageReport, Error>) {
     match result {
-        Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected))) => {}
+        Err(Error::Send(SendError::Misuse(ApiMisuse::NotConnected))) => {}
         other => panic!("expected Refused(Misuse(NotConnected)), got {other:?}"),
     }
 }
@@ -954,7 +954,7 @@ fn lowercase_and_old_style_ehlo_keywords() {
         assert_eq!(caps.max_size(), Some(1000));
         let too_big = client.send(envelope(&["bob@example.org"]).size(5000), &b"x"[..]).await;
         match too_big {
-            Err(Error::Refused(SendError::Refused(Refusal::TooBig { size, limit }))) => {
+            Err(Error::Send(SendError::Unsendable(Unsendable::TooBig { size, limit }))) => {
                 assert_eq!((size, limit), (5000, 1000))
             }
             other => panic!("{other:?}"),

@@ -205,7 +205,7 @@ fn sink_soft_rejects() {
         ("MAIL", Failure::MailRejected),
         ("RCPT", Failure::NoRecipientAccepted),
         ("DATA", Failure::DataRejected),
-        (".", Failure::Rejected),
+        (".", Failure::BodyRejected),
     ] {
         let (report, reason) = sink_fault(SinkOptions { soft_reject: Some(cmd), ..SinkOptions::default() });
         assert_eq!(report.outcome, Outcome::Rejected, "-r {cmd}: {report:?}");

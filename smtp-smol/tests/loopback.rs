@@ -18,7 +18,7 @@ fn envelope(to: &[&str]) -> Envelope {
 
 fn assert_not_connected(result: Result<smtp_smol::MessageReport, Error>) {
     match result {
-        Err(Error::Refused(SendError::Misuse(ApiMisuse::NotConnected))) => {}
+        Err(Error::Send(SendError::Misuse(ApiMisuse::NotConnected))) => {}
         other => panic!("expected NotConnected, got {other:?}"),
     }
 }

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use smtp_proto::address::HeloName;
 use smtp_proto::{
-    ApiMisuse, Client, ClientConfig, Envelope, Event, Failure, MessageId, MessageReport, Refusal, SendError,
-    State,
+    ApiMisuse, Client, ClientConfig, Envelope, Event, Failure, MessageId, MessageReport, SendError, State,
+    Unsendable,
 };
 use tracing::debug;
 
@@ -266,7 +266,7 @@ impl Driver {
     /// (otherwise the report lists them, [`MessageReport::retry_recipients`]).
     ///
     /// Refused before any byte is written with [`Error::Closed`] once the session is over and
-    /// [`Error::Refused`] when the server cannot carry the message (SIZE, 8BITMIME, SMTPUTF8, DSN, …).
+    /// [`Error::Send`] when the server cannot carry the message (SIZE, 8BITMIME, SMTPUTF8, DSN, …).
     pub fn submit(&mut self, envelope: Envelope, replayable: bool) -> Result<Slot, Error> {
         if self.core.is_closed() {
             return Err(self.closed_error());
@@ -275,8 +275,8 @@ impl Driver {
         if self.pace.is_some() {
             // Started when the rate allows (`next_transaction`); refused now if it cannot be sent at all.
             match self.core.precheck(&envelope) {
-                Ok(()) | Err(Refusal::SessionLimit { .. }) => {}
-                Err(refusal) => return Err(Error::Refused(SendError::Refused(refusal))),
+                Ok(()) | Err(Unsendable::SessionLimit { .. }) => {}
+                Err(refusal) => return Err(Error::Send(SendError::Unsendable(refusal))),
             }
             self.next_slot += 1;
             self.messages.push_back(Message::new(slot, envelope, replayable));
@@ -288,8 +288,8 @@ impl Driver {
         match self.core.send_message(part) {
             Ok(id) => message.part = Some((id, indices)),
             // Sent on the next connection (`Action::Reconnect`).
-            Err(SendError::Refused(Refusal::SessionLimit { .. })) => message.put_back(indices),
-            Err(e) => return Err(Error::Refused(e)),
+            Err(SendError::Unsendable(Unsendable::SessionLimit { .. })) => message.put_back(indices),
+            Err(e) => return Err(Error::Send(e)),
         }
         self.next_slot += 1;
         self.messages.push_back(message);
@@ -327,7 +327,7 @@ impl Driver {
             return Err(self.closed_error());
         }
         let asked = if rset { self.core.rset() } else { self.core.noop() };
-        asked.map_err(|e| Error::Refused(SendError::Misuse(e)))?;
+        asked.map_err(|e| Error::Send(SendError::Misuse(e)))?;
         self.alive = false;
         self.op = Op::Noop;
         Ok(())
@@ -559,7 +559,7 @@ impl Driver {
     pub fn reconnect_failed(&mut self, error: Error) {
         debug!(%error, "reconnect failed");
         // Recipients that were sent before keep their result; the others were stopped by MAILMAX.
-        let failure = Failure::Refused(Refusal::SessionLimit { max: self.mail_max() });
+        let failure = Failure::Unsendable(Unsendable::SessionLimit { max: self.mail_max() });
         for mut message in std::mem::take(&mut self.messages) {
             message.abandon(failure.clone());
             self.report(message);
@@ -668,15 +668,15 @@ impl Driver {
         let Some((part, indices)) = m.next_part(rcpt_max) else { return Step::Idle };
         match self.core.send_message(part) {
             Ok(id) => m.part = Some((id, indices)),
-            Err(SendError::Refused(Refusal::SessionLimit { .. })) => {
+            Err(SendError::Unsendable(Unsendable::SessionLimit { .. })) => {
                 // RFC 9422 MAILMAX: QUIT, then the rest goes on a new connection (`Action::Reconnect`).
                 m.put_back(indices);
                 self.core.quit();
             }
             Err(e) => {
                 m.put_back(indices);
-                m.abandon(if let SendError::Refused(r) = e {
-                    Failure::Refused(r)
+                m.abandon(if let SendError::Unsendable(r) = e {
+                    Failure::Unsendable(r)
                 } else {
                     Failure::Session(smtp_proto::Error::Aborted)
                 });
@@ -805,7 +805,7 @@ impl Driver {
     fn closed_error(&self) -> Error {
         match &self.close_reason {
             Some(cause) => Error::Closed(cause.clone()),
-            None => Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)),
+            None => Error::Send(SendError::Misuse(ApiMisuse::NotConnected)),
         }
     }
 

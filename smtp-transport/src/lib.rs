@@ -293,9 +293,9 @@ pub enum Error {
     /// The core ended the session: a 421, a refused AUTH, missing STARTTLS, a timeout, an unexpected EOF…
     /// The server's reply is inside when there was one.
     Session(smtp_proto::Error),
-    /// The message was refused before any of its bytes was written (busy session, SIZE, 8BITMIME, SMTPUTF8,
-    /// DSN, REQUIRETLS, LIMITS).
-    Refused(SendError),
+    /// The message could not be handed over, before any of its bytes was written: the server cannot carry it
+    /// (SIZE, 8BITMIME, SMTPUTF8, DSN, REQUIRETLS, LIMITS), or the session is busy or closed.
+    Send(SendError),
     /// Reading the message body failed (or it had 8-bit octets under a 7-bit declaration): the session was
     /// aborted, since DATA cannot be cancelled cleanly.
     Body(io::Error),
@@ -312,7 +312,7 @@ impl Error {
             Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => Blame::Local,
             Error::Connect(_) | Error::Tls(_) | Error::Io(_) => Blame::Transport,
             Error::Session(e) => e.blame(),
-            Error::Refused(e) => e.blame(),
+            Error::Send(e) => e.blame(),
             Error::Body(_) => Blame::Misuse,
             Error::Closed(cause) => cause.blame(),
             Error::Backoff(_) => Blame::Transport,
@@ -339,7 +339,7 @@ impl fmt::Display for Error {
             Error::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             Error::Io(e) => write!(f, "SMTP connection failed: {e}"),
             Error::Session(e) => write!(f, "SMTP session ended: {e}"),
-            Error::Refused(e) => e.fmt(f),
+            Error::Send(e) => e.fmt(f),
             Error::Body(e) => write!(f, "reading the message body failed: {e}"),
             Error::Closed(cause) => write!(f, "the session had already ended: {cause}"),
             Error::Backoff(left) => {
@@ -361,7 +361,7 @@ impl std::error::Error for Error {
             },
             Error::Connect(e) | Error::Io(e) | Error::Body(e) => Some(e),
             Error::Session(e) => Some(e),
-            Error::Refused(e) => Some(e),
+            Error::Send(e) => Some(e),
             Error::Closed(cause) => Some(cause.as_ref()),
             Error::Backoff(_) => None,
         }
@@ -388,7 +388,7 @@ impl From<Error> for io::Error {
             Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => e.kind(),
             Error::Session(smtp_proto::Error::Timeout(_)) => ErrorKind::TimedOut,
             Error::Session(smtp_proto::Error::UnexpectedEof) => ErrorKind::UnexpectedEof,
-            Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)) | Error::Closed(_) => {
+            Error::Send(SendError::Misuse(ApiMisuse::NotConnected)) | Error::Closed(_) => {
                 ErrorKind::NotConnected
             }
             other => match other.blame() {

@@ -118,7 +118,7 @@ impl Message {
             }
             let path = self.envelope.recipients()[i].path().clone();
             let status = match &failure {
-                Failure::Refused(_) => RecipientStatus::PermanentFailure,
+                Failure::Unsendable(_) => RecipientStatus::PermanentFailure,
                 _ => RecipientStatus::TemporaryFailure,
             };
             let r = RecipientResult { path, rcpt_reply: None, lmtp_reply: None, status, reply: None };

@@ -72,7 +72,7 @@ fn whole_status(failure: Option<&Failure>, outcome: Outcome, replies: &Replies) 
     match (failure, outcome) {
         (_, Outcome::Sent) => RecipientStatus::Delivered,
         (_, Outcome::Unknown) => RecipientStatus::Unknown,
-        (Some(Failure::Refused(_)), _) => RecipientStatus::PermanentFailure,
+        (Some(Failure::Unsendable(_)), _) => RecipientStatus::PermanentFailure,
         (Some(Failure::Session(_)) | None, _) => RecipientStatus::TemporaryFailure,
         (Some(Failure::MailRejected), _) => class_status(replies.mail.as_ref()),
         (Some(Failure::DataRejected), _) => class_status(replies.data.as_ref()),

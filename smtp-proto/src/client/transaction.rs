@@ -12,7 +12,7 @@ use crate::command::{BodyType, Command, CommandError, MailParams, RcptParams};
 use crate::config::{DsnPolicy, ExtensionUse};
 use crate::ehlo::Capabilities;
 use crate::envelope::{Envelope, Recipient};
-use crate::error::{ApiMisuse, Refusal, SendError};
+use crate::error::{ApiMisuse, SendError, Unsendable};
 use crate::event::{Event, Failure, MessageId, Warning};
 use crate::reply::Reply;
 
@@ -137,7 +137,7 @@ impl Client {
     ///
     /// Refused before any byte is written: on a closed or closing session ([`ApiMisuse::NotConnected`]);
     /// while another message waits to start or its body is unfinished ([`ApiMisuse::Busy`]); and, once the
-    /// server's capabilities are known, when the server cannot carry it ([`Refusal`]). A message queued before
+    /// server's capabilities are known, when the server cannot carry it ([`Unsendable`]). A message queued before
     /// the capabilities are known gets the same refusals as its `MessageDone`, still before any of its bytes
     /// is written.
     pub fn send_message(&mut self, envelope: Envelope) -> Result<MessageId, SendError> {
@@ -165,7 +165,7 @@ impl Client {
 
     /// The most transactions this session may carry: ours ([`ClientConfig::mail_max`](crate::ClientConfig::mail_max)) and the server's
     /// `LIMITS MAILMAX` (RFC 9422 §4), the fewer of the two; `None`: no limit. A message beyond it is refused
-    /// with [`Refusal::SessionLimit`]: it goes on a new session.
+    /// with [`Unsendable::SessionLimit`]: it goes on a new session.
     pub fn mail_max(&self) -> Option<u32> {
         match (self.config.mail_max, self.caps.as_ref().and_then(|c| c.mail_max())) {
             (Some(ours), Some(theirs)) => Some(ours.min(theirs)),
@@ -193,7 +193,7 @@ impl Client {
         while self.can_start_txn() {
             if let Err(refusal) = self.start_txn() {
                 let idx = self.first_queued().expect("a queued message");
-                self.txns[idx].fail(Failure::Refused(refusal), false);
+                self.txns[idx].fail(Failure::Unsendable(refusal), false);
                 self.maybe_conclude(idx);
             }
         }
@@ -228,49 +228,49 @@ impl Client {
 
     /// The refusal [`Client::send_message`] would give `env` now, from the server's capabilities (none while
     /// they are unknown), without queuing anything: for a caller that hands the message over later.
-    pub fn precheck(&self, env: &Envelope) -> Result<(), Refusal> {
+    pub fn precheck(&self, env: &Envelope) -> Result<(), Unsendable> {
         let Some(caps) = self.caps.as_ref() else {
             return Ok(());
         };
         if let (Some(size), Some(limit)) = (env.declared_size(), caps.max_size()) {
             if size > limit {
-                return Err(Refusal::TooBig { size, limit });
+                return Err(Unsendable::TooBig { size, limit });
             }
         }
         let chunking = self.config.chunking == ExtensionUse::WhenOffered && caps.chunking();
         match env.declared_body() {
             None | Some(BodyType::SevenBit) => {}
             Some(BodyType::EightBitMime) if !caps.eight_bit_mime() => {
-                return Err(Refusal::EightBitUnsupported);
+                return Err(Unsendable::EightBitUnsupported);
             }
             Some(BodyType::EightBitMime) => {}
             Some(BodyType::BinaryMime) if !(caps.binary_mime() && chunking) => {
-                return Err(Refusal::BinaryUnsupported);
+                return Err(Unsendable::BinaryUnsupported);
             }
             Some(BodyType::BinaryMime) => {}
         }
         let count = env.recipients().len();
         if let Some(max) = caps.rcpt_max().filter(|&max| count > max as usize) {
-            return Err(Refusal::TooManyRecipients { count, max });
+            return Err(Unsendable::TooManyRecipients { count, max });
         }
         if let Some(max) = self.mail_max().filter(|&max| self.mail_count >= u64::from(max)) {
-            return Err(Refusal::SessionLimit { max });
+            return Err(Unsendable::SessionLimit { max });
         }
         if env.needs_smtputf8() && !caps.smtp_utf8() {
-            return Err(Refusal::Utf8Unsupported);
+            return Err(Unsendable::Utf8Unsupported);
         }
         if env.requires_tls() && !(self.tls && caps.requiretls()) {
-            return Err(Refusal::RequireTlsUnavailable);
+            return Err(Unsendable::RequireTlsUnavailable);
         }
         if env.wants_dsn() && !caps.dsn() && self.config.dsn_policy == DsnPolicy::Require {
-            return Err(Refusal::DsnNotSupported);
+            return Err(Unsendable::DsnNotSupported);
         }
         Ok(())
     }
 
     /// Writes MAIL (and, pipelined, every RCPT and DATA) for the first queued message. On a refusal nothing
     /// was written.
-    fn start_txn(&mut self) -> Result<(), Refusal> {
+    fn start_txn(&mut self) -> Result<(), Unsendable> {
         let idx = self.first_queued().expect("a queued message");
         self.precheck(&self.txns[idx].env)?;
         let caps = self.caps.as_ref().expect("a ready session knows the capabilities");
@@ -295,7 +295,7 @@ impl Client {
             Err(e) => {
                 self.tx.truncate(tx_start);
                 self.expects.truncate(expects_start);
-                return Err(Refusal::Command(e));
+                return Err(Unsendable::Command(e));
             }
         };
         if !plan.pipelined {
@@ -461,7 +461,7 @@ impl Client {
             // A reply to the end of data or a chunk: the server refused the message (not unknown).
             _ => {
                 t.replies.end = reply;
-                t.fail(Failure::Rejected, false);
+                t.fail(Failure::BodyRejected, false);
             }
         }
     }

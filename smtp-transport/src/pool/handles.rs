@@ -79,7 +79,7 @@ impl<C> Shared<C> {
     /// Moves expired idle connections to `to_close`, then grants.
     fn grant(&mut self, now: Duration) -> Result<(Grant, Option<C>), Error> {
         if self.closing {
-            return Err(Error::Refused(smtp_proto::SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)));
+            return Err(Error::Send(smtp_proto::SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)));
         }
         while let Some(conn) = self.policy.expired(now) {
             if let Some(client) = self.take_idle(conn) {

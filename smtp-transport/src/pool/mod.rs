@@ -359,7 +359,7 @@ mod tests {
         closing_at_mail.mail_reply = Some(Reply::new(451, "4.3.0 try later"));
         assert!(!worth_retrying(&closing_at_mail));
         let mut closing_at_dot =
-            report(Outcome::Rejected, Some(Failure::Rejected), RecipientStatus::TemporaryFailure);
+            report(Outcome::Rejected, Some(Failure::BodyRejected), RecipientStatus::TemporaryFailure);
         closing_at_dot.final_reply = Some(Reply::new(421, "4.3.2 shutting down"));
         assert!(!worth_retrying(&closing_at_dot));
     }
