@@ -106,6 +106,9 @@ pub struct Client {
     block_deadline: Option<Duration>,
     /// The BDAT chunk being filled, reused from message to message.
     chunk: Vec<u8>,
+    /// The per-recipient reply lists of concluded messages, emptied, for the next ones: in steady state a
+    /// message allocates only its report's recipient list.
+    spare_rcpt: Vec<Vec<Option<Reply>>>,
     /// MAIL commands sent in this session (RFC 9422 MAILMAX counts failed ones too).
     mail_count: u64,
     /// The latest time the caller gave us: arms the data-block timer when the body is requested.
@@ -137,6 +140,7 @@ impl Client {
             next_id: 1,
             block_deadline: None,
             chunk: Vec::new(),
+            spare_rcpt: Vec::new(),
             mail_count: 0,
             now,
             answered: 0,
@@ -524,7 +528,7 @@ impl Client {
     /// own failure if it had one, else the session's error.
     fn settle_all(&mut self, err: &Error) {
         while let Some(t) = self.txns.pop_front() {
-            let report = t.conclude(Some(err));
+            let report = t.conclude(Some(err), &mut self.spare_rcpt);
             self.events.push_back(Event::MessageDone(report));
         }
     }

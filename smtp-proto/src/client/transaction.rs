@@ -2,7 +2,6 @@
 //! or in lock-step), and the replies to its envelope.
 
 use alloc::collections::VecDeque;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::body::Body;
@@ -71,11 +70,13 @@ pub(super) enum Phase {
 }
 
 impl Txn {
-    fn new(id: MessageId, env: Envelope) -> Txn {
-        let n = env.recipients().len();
+    /// `rcpt`: a list to keep the RCPT replies in (a spare one, so that it need not be allocated).
+    fn new(id: MessageId, env: Envelope, mut rcpt: Vec<Option<Reply>>) -> Txn {
+        rcpt.clear();
+        rcpt.resize(env.recipients().len(), None);
         Txn {
             id,
-            replies: Replies { rcpt: vec![None; n], ..Replies::default() },
+            replies: Replies { rcpt, ..Replies::default() },
             env,
             plan: Plan { pipelined: false, bdat: false, body: BodyType::SevenBit },
             outstanding: 0,
@@ -152,7 +153,8 @@ impl Client {
         }
         let id = MessageId(self.next_id);
         self.next_id += 1;
-        self.txns.push_back(Txn::new(id, envelope));
+        let rcpt = self.spare_rcpt.pop().unwrap_or_default();
+        self.txns.push_back(Txn::new(id, envelope, rcpt));
         if self.can_start_txn() {
             // Started synchronously: a refusal (e.g. a command too long) is the caller's to see now.
             if let Err(refusal) = self.start_txn() {
@@ -432,7 +434,7 @@ impl Client {
             return;
         }
         let t = self.txns.remove(idx).expect("index in range");
-        self.events.push_back(Event::MessageDone(t.conclude(None)));
+        self.events.push_back(Event::MessageDone(t.conclude(None, &mut self.spare_rcpt)));
         if rset && matches!(self.session, Session::Ready) {
             self.emit(&Command::Rset);
             self.push_expect(Kind::Rset);
