@@ -1,5 +1,6 @@
 //! The envelope of one message: who it is from, who it goes to, and what it asks of the server.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -112,7 +113,9 @@ impl From<AddressError> for EnvelopeError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     from: ReversePath,
-    recipients: Vec<Recipient>,
+    /// Shared with the envelope's copies (a driver keeps one while the core sends another): a copy costs no
+    /// allocation.
+    recipients: Arc<Vec<Recipient>>,
     ret: Option<Ret>,
     envid: Option<EnvId>,
     body: Option<BodyType>,
@@ -133,7 +136,7 @@ impl Envelope {
         }
         Ok(Envelope {
             from,
-            recipients,
+            recipients: Arc::new(recipients),
             ret: None,
             envid: None,
             body: None,
@@ -206,12 +209,13 @@ impl Envelope {
         if recipients.is_empty() {
             return Err(EnvelopeError::NoRecipients);
         }
+        let recipients = Arc::new(recipients);
         Ok(Envelope { recipients, from: self.from.clone(), envid: self.envid.clone(), ..*self })
     }
 
     /// Appends a recipient.
     pub fn add_recipient(&mut self, recipient: impl Into<Recipient>) {
-        self.recipients.push(recipient.into());
+        Arc::make_mut(&mut self.recipients).push(recipient.into());
     }
 
     /// The reverse-path.
@@ -251,7 +255,7 @@ impl Envelope {
 
     /// Gives back the recipients.
     pub fn into_recipients(self) -> Vec<Recipient> {
-        self.recipients
+        Arc::try_unwrap(self.recipients).unwrap_or_else(|shared| (*shared).clone())
     }
 
     pub(crate) fn wants_dsn(&self) -> bool {

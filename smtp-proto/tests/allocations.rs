@@ -86,7 +86,8 @@ fn allocations_per_message(recipients: &[&str]) -> Vec<u64> {
 #[test]
 fn steady_state_allocations_per_message() {
     // One test function: the counter is global, and tests in threads would add to each other's counts.
-    for recipients in [&["bob@example.org"][..], &["bob@example.org", "carol@example.org", "dan@example.org"]] {
+    for recipients in [&["bob@example.org"][..], &["bob@example.org", "carol@example.org", "dan@example.org"]]
+    {
         let counted = allocations_per_message(recipients);
         // After a few messages every buffer has its size: only the report's recipient list is new.
         assert!(counted[5..].iter().all(|&n| n <= 1), "{recipients:?}: allocations per message: {counted:?}");

@@ -463,7 +463,7 @@ async fn load_worker(load: &Load<'_>, pool: &smtp_smol::Pool, bytes: &std::sync:
             },
         };
         let (mut claimed, mut reported) = (0, 0);
-        let copies = std::iter::from_fn(|| load.claim(&mut claimed).then(|| ()))
+        let copies = std::iter::from_fn(|| load.claim(&mut claimed).then_some(()))
             .map(|()| (load.job.plan.envelope.clone(), futures_lite::io::Cursor::new(bytes.clone())));
         let result = client.send_all(copies, |report| load.record(report, &mut reported)).await;
         let client = (client.close_reason(), client.capabilities());

@@ -35,7 +35,8 @@ impl Txn {
         // After a refused MAIL the RCPT replies only echo it (503 "need MAIL"): the MAIL reply decides.
         let mail_refused = failure == Some(Failure::MailRejected);
         let mut lmtp_replies = replies.lmtp.into_iter();
-        let recipients = self.env.into_recipients().into_iter().zip(replies.rcpt.drain(..));
+        // The paths are shared with the caller's envelope: cloning one is no allocation.
+        let recipients = self.env.recipients().iter().zip(replies.rcpt.drain(..));
         let recipients = recipients
             .map(|(r, rcpt_reply)| {
                 let lmtp_reply = lmtp.then(|| lmtp_replies.next().flatten()).flatten();
@@ -52,7 +53,7 @@ impl Txn {
                         s => s,
                     },
                 };
-                let path = r.into_path();
+                let path = r.path().clone();
                 RecipientResult { path, rcpt_reply, lmtp_reply, status, reply: None }
             })
             .collect();
