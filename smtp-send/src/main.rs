@@ -634,13 +634,15 @@ fn refusal_problem(r: &Unsendable, caps: Option<&Capabilities>, message: &Messag
 fn error_kind(e: &Error) -> &'static str {
     match e {
         Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => "config",
-        Error::Connect(_) => "connect",
+        Error::Connect(_) | Error::Backoff(_) => "connect",
         Error::Tls(_) => "tls",
         Error::Io(_) => "io",
         Error::Session(s) => session_kind(s),
         Error::Send(_) => "refused",
         Error::Body(_) => "body",
-        _ => "other",
+        Error::Closed(cause) => error_kind(cause),
+        // Variants added later: by whose fault they are.
+        other => blame_kind(other.blame()),
     }
 }
 
@@ -652,7 +654,20 @@ fn session_kind(e: &smtp_proto::Error) -> &'static str {
         E::Timeout(_) => "timeout",
         E::ServiceUnavailable(_) | E::HelloRejected(_) | E::ResetFailed(_) => "server",
         E::UnexpectedEof => "connection_closed",
-        _ => "protocol",
+        E::Parse(_) | E::Protocol(_) => "protocol",
+        other => blame_kind(other.blame()),
+    }
+}
+
+/// The JSON kind of an error known only by whose fault it is.
+fn blame_kind(blame: smtp_proto::Blame) -> &'static str {
+    use smtp_proto::Blame;
+    match blame {
+        Blame::Remote => "server",
+        Blame::Local => "config",
+        Blame::Transport => "io",
+        // smtp-send called the library wrongly: its own bug.
+        Blame::Misuse => "internal",
     }
 }
 
