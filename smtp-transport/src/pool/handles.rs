@@ -81,11 +81,7 @@ impl<C> Shared<C> {
         if self.closing {
             return Err(Error::Send(smtp_proto::SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)));
         }
-        while let Some(conn) = self.policy.expired(now) {
-            if let Some(client) = self.take_idle(conn) {
-                self.to_close.push(client);
-            }
-        }
+        self.expire(now);
         let grant = self.policy.checkout(now);
         let client = match grant {
             Grant::Reuse { conn, .. } => self.take_idle(conn),
@@ -93,6 +89,16 @@ impl<C> Shared<C> {
             Grant::Open { .. } | Grant::Wait => None,
         };
         Ok((grant, client))
+    }
+
+    /// Moves idle connections past their idle timeout or age to `to_close`; says when the next one expires.
+    fn expire(&mut self, now: Duration) -> Option<Duration> {
+        while let Some(conn) = self.policy.expired(now) {
+            if let Some(client) = self.take_idle(conn) {
+                self.to_close.push(client);
+            }
+        }
+        self.policy.next_expiry()
     }
 
     fn take_idle(&mut self, conn: ConnId) -> Option<C> {
@@ -182,6 +188,8 @@ impl<C: Pooled> BlockingPool<C> {
         let deadline = Instant::now() + timeout;
         let mut shared = self.lock();
         shared.closing = true;
+        // Wakes `maintain`, and callers waiting in `get` (they fail now).
+        self.freed.notify_all();
         loop {
             let idle = shared.policy.drain_idle();
             let mut closing: Vec<C> = std::mem::take(&mut shared.to_close);
@@ -195,6 +203,31 @@ impl<C: Pooled> BlockingPool<C> {
             }
             shared = self.lock();
             shared = self.freed.wait_timeout(shared, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Closes (with QUIT) the idle connections past their idle timeout or age, as `get` does on its way;
+    /// says when the next one expires (from now).
+    pub fn expire(&self) -> Option<Duration> {
+        let now = self.origin.elapsed();
+        let mut shared = self.lock();
+        let next = shared.expire(now);
+        let to_close = std::mem::take(&mut shared.to_close);
+        drop(shared);
+        to_close.into_iter().for_each(C::close);
+        next.map(|at| at.saturating_sub(now))
+    }
+
+    /// Closes idle connections as they expire, until the pool closes: for a thread of its own, so that a
+    /// pool left unused still ends its idle sessions on time (otherwise the next `get` does).
+    pub fn maintain(&self) {
+        loop {
+            let wait = self.expire().unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
+            let shared = self.lock();
+            if shared.closing {
+                return;
+            }
+            drop(self.freed.wait_timeout(shared, wait.max(Duration::from_millis(10))));
         }
     }
 
@@ -308,14 +341,42 @@ impl<C: AsyncPooled> AsyncPool<C> {
         }
     }
 
+    /// As [`BlockingPool::expire`].
+    pub async fn expire(&self) -> Option<Duration> {
+        let now = self.origin.elapsed();
+        let (next, to_close) = {
+            let mut shared = self.lock();
+            (shared.expire(now), std::mem::take(&mut shared.to_close))
+        };
+        for client in to_close {
+            client.close().await;
+        }
+        next.map(|at| at.saturating_sub(now))
+    }
+
+    /// As [`BlockingPool::maintain`]: a future to spawn next to the pool (on the runtime the adapter uses);
+    /// it ends when the pool closes.
+    pub async fn maintain(&self) {
+        loop {
+            let listener = self.freed.listen();
+            let wait = self.expire().await.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
+            if self.lock().closing {
+                return;
+            }
+            futures_lite::future::or(listener, C::sleep(wait.max(Duration::from_millis(10)))).await;
+        }
+    }
+
     /// As [`BlockingPool::close`].
     pub async fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        self.lock().closing = true;
+        // Wakes `maintain`, and callers waiting in `get` (they fail now).
+        self.freed.notify(usize::MAX);
         loop {
             let listener = self.freed.listen();
             let (closing, busy) = {
                 let mut shared = self.lock();
-                shared.closing = true;
                 let idle = shared.policy.drain_idle();
                 let mut closing: Vec<C> = std::mem::take(&mut shared.to_close);
                 closing.extend(idle.into_iter().filter_map(|conn| shared.take_idle(conn)));
