@@ -30,6 +30,7 @@ use smtp_proto::ehlo::Capabilities;
 use smtp_transport::driver::{Action, Bodies, Driver};
 
 pub use smtp_proto::{Envelope, MessageReport, Outcome, SendError};
+pub use smtp_transport::pool::PoolConfig;
 pub use smtp_transport::{Error, OneShot, Options};
 pub use {smtp_proto, smtp_transport};
 
@@ -103,6 +104,25 @@ impl SmtpClient<TcpStream> {
     }
 }
 
+/// A pool of blocking connections to one server, sharing a rate limit, with backoff after failures:
+/// `pool.get()?.send(envelope, body)?` (or `send_all`); see [`smtp_transport::pool`].
+pub type Pool = smtp_transport::pool::BlockingPool<SmtpClient>;
+
+impl smtp_transport::pool::Pooled for SmtpClient {
+    fn open(options: &Options) -> Result<Self, Error> {
+        Self::connect(options)
+    }
+    fn check(&mut self, rset: bool) -> bool {
+        self.driver.check(rset).is_ok() && self.run_op().is_ok()
+    }
+    fn driver(&self) -> &Driver {
+        &self.driver
+    }
+    fn close(self) {
+        let _ = self.quit();
+    }
+}
+
 /// DNS, then each address in turn, all within `options.connect_timeout`; TCP_NODELAY, or SMTP's
 /// write-write-read pattern stalls on Nagle and delayed ACKs.
 fn tcp_connect(options: &Options) -> Result<TcpStream, Error> {
@@ -127,24 +147,29 @@ impl<S: Socket> SmtpClient<S> {
     }
 
     fn start(sock: S, options: &Options, reconnect: Option<Connector<S>>) -> Result<Self, Error> {
+        let origin = Instant::now();
         let mut client = SmtpClient {
-            driver: options.driver(sock.local_ip(), Duration::ZERO)?,
-            conn: Some(sock),
+            driver: options.driver(sock.local_ip(), origin)?,
+            conn: None,
             reconnect,
             options: options.clone(),
-            origin: Instant::now(),
+            origin,
             read_timeout: None,
         };
-        client.open()?;
+        client.attach(sock)?;
         client.run_op()?;
         Ok(client)
     }
 
-    /// A write that stalls for a data block's time is the driver's timeout (RFC 5321 §4.5.3.2.5).
-    fn open(&mut self) -> Result<(), Error> {
+    /// Takes a fresh connection. A write that stalls for a data block's time is the driver's timeout (RFC 5321
+    /// §4.5.3.2.5).
+    fn attach(&mut self, sock: S) -> Result<Option<IpAddr>, Error> {
         let timeout = self.options.session.timeouts.data_block.max(MIN_WAIT);
-        let sock = self.conn.as_ref().expect("a fresh connection");
-        sock.set_write_timeout(Some(timeout)).map_err(Error::Connect)
+        sock.set_write_timeout(Some(timeout)).map_err(Error::Connect)?;
+        self.read_timeout = None;
+        let local = sock.local_ip();
+        self.conn = Some(sock);
+        Ok(local)
     }
 
     /// Sends one message, streaming `body` (a 64 KiB buffer; line endings may be anything, dots are stuffed).
@@ -152,7 +177,7 @@ impl<S: Socket> SmtpClient<S> {
     /// 452, the server's RCPTMAX) or another connection (its MAILMAX); wrap one that cannot in [`OneShot`].
     ///
     /// `Ok(report)` whenever the message got an outcome; [`SmtpClient::close_reason`] says why when the session
-    /// ended. `Err` when the message never started ([`Error::Refused`], [`Error::Closed`]) or reading `body`
+    /// ended. `Err` when the message never started ([`Error::Send`], [`Error::Closed`]) or reading `body`
     /// failed ([`Error::Body`]: the session is aborted).
     pub fn send(&mut self, envelope: Envelope, body: impl Read + Seek) -> Result<MessageReport, Error> {
         self.send_with_progress(envelope, body, |_, _| {})
@@ -175,7 +200,7 @@ impl<S: Socket> SmtpClient<S> {
             Action::Progress { sent, total, .. } => progress(sent, total),
             _ => {}
         })?;
-        report.ok_or(Error::Refused(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
+        report.ok_or(Error::Send(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
     }
 
     /// Sends many messages on this connection, each next one's commands riding with the previous final dot
@@ -243,12 +268,10 @@ impl<S: Socket> SmtpClient<S> {
             match self.driver.poll(now) {
                 Action::Write { .. } => self.write(),
                 Action::Read { deadline } => self.read(deadline),
-                Action::FillBody { slot } => {
-                    match read_retrying(bodies.get(slot).0, self.driver.body_buf()) {
-                        Ok(n) => self.driver.body_read(n),
-                        Err(e) => self.driver.body_failed(e),
-                    }
-                }
+                Action::FillBody { slot } => match bodies.get(slot).0.read(self.driver.body_buf()) {
+                    Ok(n) => self.driver.body_read(n),
+                    Err(e) => self.driver.body_failed(e),
+                },
                 Action::Rewind { slot } => {
                     let (body, start) = bodies.get(slot);
                     self.driver.rewound(body.seek(SeekFrom::Start(start)).map(drop));
@@ -282,7 +305,6 @@ impl<S: Socket> SmtpClient<S> {
         let now = self.origin.elapsed();
         match result {
             Ok(n) => self.driver.wrote(now, n),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             // The socket's write timeout is a data block's time: the write deadline has passed.
             Err(e) if is_timeout(&e) => self.driver.timed_out(now),
             Err(e) => self.driver.io_failed(now, e),
@@ -299,7 +321,7 @@ impl<S: Socket> SmtpClient<S> {
             }
             self.read_timeout = Some(timeout);
         }
-        let result = read_retrying(sock, self.driver.read_buf());
+        let result = sock.read(self.driver.read_buf());
         let now = self.origin.elapsed();
         match result {
             Ok(n) => self.driver.received(now, n),
@@ -311,17 +333,11 @@ impl<S: Socket> SmtpClient<S> {
     /// The server's MAILMAX: a new connection for the messages left.
     fn reconnect(&mut self) {
         self.conn = None;
-        self.read_timeout = None;
         let opened = match self.reconnect {
-            Some(connect) => connect(&self.options),
+            Some(connect) => connect(&self.options).and_then(|sock| self.attach(sock)),
             None => Err(Error::Connect(io::Error::other("a connection given to from_stream"))),
         };
-        let result = opened.and_then(|sock| {
-            let local = sock.local_ip();
-            self.conn = Some(sock);
-            self.open().map(|()| local)
-        });
-        match result {
+        match opened {
             Ok(local) => self.driver.reconnected(local, self.origin.elapsed()),
             Err(e) => self.driver.reconnect_failed(e),
         }
@@ -330,13 +346,4 @@ impl<S: Socket> SmtpClient<S> {
 
 fn is_timeout(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
-
-fn read_retrying(source: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match source.read(buf) {
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
 }

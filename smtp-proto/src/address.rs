@@ -15,6 +15,7 @@
 //! ```
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::fmt;
 use core::str::FromStr;
 
@@ -421,8 +422,9 @@ fn parse_mailbox(s: &str) -> Result<(String, usize), AddressErrorKind> {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Mailbox {
-    /// Canonical `local@domain`.
-    text: String,
+    /// Canonical `local@domain`. Shared: an envelope, its copies and the reports made from them hold one
+    /// string (a copy costs no allocation).
+    text: Arc<str>,
     /// Byte offset of the `@` that separates local part and domain.
     at: usize,
 }
@@ -431,7 +433,7 @@ impl Mailbox {
     /// Parses `local@domain`, without angle brackets, and converts it to the least-quoted form.
     pub fn parse(s: &str) -> Result<Mailbox, AddressError> {
         match parse_mailbox(s) {
-            Ok((text, at)) => Ok(Mailbox { text, at }),
+            Ok((text, at)) => Ok(Mailbox { text: text.into(), at }),
             Err(kind) => Err(AddressError::new(kind, s)),
         }
     }

@@ -36,10 +36,10 @@ pub enum TlsMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DsnPolicy {
     /// Send without the DSN parameters and record [`Warning::NoDsnSupport`](crate::Warning::NoDsnSupport) in
-    /// the report: Outlook Express's `IXP_S_SMTP_NO_DSN_SUPPORT`.
+    /// the report.
     #[default]
     BestEffort,
-    /// Refuse the message before MAIL with [`Refusal::DsnNotSupported`](crate::Refusal::DsnNotSupported).
+    /// Refuse the message before MAIL with [`Unsendable::DsnNotSupported`](crate::Unsendable::DsnNotSupported).
     Require,
 }
 
@@ -96,6 +96,10 @@ pub struct ClientConfig {
     /// always 1). After a refused chunk no further chunk is sent (RFC 3030 §2), so this also bounds what a
     /// refused message still puts on the wire: `bdat_window` chunks of `body_buffer` octets, plus the last.
     pub bdat_window: usize,
+    /// At most this many transactions (MAIL commands) a session: our own limit, on top of the server's
+    /// `LIMITS MAILMAX` (RFC 9422 §4); the fewer of the two applies ([`Client::mail_max`](crate::Client::mail_max)).
+    /// Default: none of ours.
+    pub mail_max: Option<u32>,
 }
 
 impl Default for ClientConfig {
@@ -121,6 +125,7 @@ impl ClientConfig {
             reply: ReplyConfig::default(),
             body_buffer: 64 * 1024,
             bdat_window: 2,
+            mail_max: None,
             transcript: false,
         }
     }

@@ -1,5 +1,6 @@
 //! The envelope of one message: who it is from, who it goes to, and what it asks of the server.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -73,9 +74,9 @@ impl From<ForwardPath> for Recipient {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnvelopeError {
-    /// No recipient: the original API's `E_INVALIDARG` / `IXP_E_SMTP_NO_RECIPIENTS`.
+    /// No recipient.
     NoRecipients,
-    /// An address is invalid: `IXP_E_INVALID_ADDRESS_LIST`. The error names the address.
+    /// An address is invalid. The error names the address.
     InvalidAddress(AddressError),
 }
 
@@ -112,7 +113,9 @@ impl From<AddressError> for EnvelopeError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     from: ReversePath,
-    recipients: Vec<Recipient>,
+    /// Shared with the envelope's copies (a driver keeps one while the core sends another): a copy costs no
+    /// allocation.
+    recipients: Arc<Vec<Recipient>>,
     ret: Option<Ret>,
     envid: Option<EnvId>,
     body: Option<BodyType>,
@@ -133,7 +136,7 @@ impl Envelope {
         }
         Ok(Envelope {
             from,
-            recipients,
+            recipients: Arc::new(recipients),
             ret: None,
             envid: None,
             body: None,
@@ -190,7 +193,7 @@ impl Envelope {
 
     /// Asks for SMTPUTF8 (RFC 6531) even when every address is ASCII: for a message whose header fields hold
     /// UTF-8 (RFC 6532). An address that needs it asks for it by itself. A server without SMTPUTF8 gets the
-    /// message refused before MAIL ([`Refusal::Utf8Unsupported`](crate::Refusal::Utf8Unsupported)).
+    /// message refused before MAIL ([`Unsendable::Utf8Unsupported`](crate::Unsendable::Utf8Unsupported)).
     pub fn smtputf8(mut self, on: bool) -> Envelope {
         self.smtputf8 = on;
         self
@@ -206,12 +209,13 @@ impl Envelope {
         if recipients.is_empty() {
             return Err(EnvelopeError::NoRecipients);
         }
+        let recipients = Arc::new(recipients);
         Ok(Envelope { recipients, from: self.from.clone(), envid: self.envid.clone(), ..*self })
     }
 
     /// Appends a recipient.
     pub fn add_recipient(&mut self, recipient: impl Into<Recipient>) {
-        self.recipients.push(recipient.into());
+        Arc::make_mut(&mut self.recipients).push(recipient.into());
     }
 
     /// The reverse-path.
@@ -251,7 +255,7 @@ impl Envelope {
 
     /// Gives back the recipients.
     pub fn into_recipients(self) -> Vec<Recipient> {
-        self.recipients
+        Arc::try_unwrap(self.recipients).unwrap_or_else(|shared| (*shared).clone())
     }
 
     pub(crate) fn wants_dsn(&self) -> bool {

@@ -1,5 +1,5 @@
 //! Errors, sorted by blame: [`Error`] ends the session ([`Error::blame`] says whose fault it was),
-//! [`ApiMisuse`] is a caller bug, [`Refusal`] is a message refused before any of its bytes was written.
+//! [`ApiMisuse`] is a caller bug, [`Unsendable`] is a message refused before any of its bytes was written.
 
 use core::fmt;
 
@@ -196,9 +196,9 @@ impl fmt::Display for ProtocolViolation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApiMisuse {
-    /// The session is closed or closing: `IXP_E_NOT_CONNECTED`.
+    /// The session is closed or closing.
     NotConnected,
-    /// Another message's body is still being written: `IXP_E_BUSY`. Finish it first.
+    /// Another message's body is still being written. Finish it first.
     Busy,
     /// No message with this id takes a body: it never existed, or it already has its outcome (a refused BDAT
     /// chunk, a reply during the body), whose `MessageDone` follows or came.
@@ -230,10 +230,12 @@ impl fmt::Display for ApiMisuse {
 #[cfg(feature = "std")]
 impl std::error::Error for ApiMisuse {}
 
-/// Why a message was refused before any of its bytes was written.
+/// Why a message cannot go to this server, found before any of its bytes was written (the server lacks what
+/// it needs: SIZE, 8BITMIME, SMTPUTF8, …). The client never sends it; the server never saw it, so nothing
+/// was *rejected*.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Refusal {
+pub enum Unsendable {
     /// The declared size is over the server's SIZE limit (RFC 1870).
     TooBig {
         /// The declared size.
@@ -265,37 +267,41 @@ pub enum Refusal {
     },
     /// A command would exceed its line limit (RFC 5321 §4.5.3.1.4).
     Command(CommandError),
-    /// An address is invalid (`IXP_E_INVALID_ADDRESS_LIST`).
+    /// An address is invalid.
     Address(AddressError),
 }
 
-impl fmt::Display for Refusal {
+impl fmt::Display for Unsendable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::TooBig { size, limit } => {
+            Unsendable::TooBig { size, limit } => {
                 write!(f, "message of {size} octets exceeds the server's limit of {limit}")
             }
-            Refusal::EightBitUnsupported => f.write_str("8-bit body and the server lacks 8BITMIME"),
-            Refusal::BinaryUnsupported => f.write_str("binary body and the server lacks BINARYMIME/CHUNKING"),
-            Refusal::Utf8Unsupported => f.write_str(
+            Unsendable::EightBitUnsupported => f.write_str("8-bit body and the server lacks 8BITMIME"),
+            Unsendable::BinaryUnsupported => {
+                f.write_str("binary body and the server lacks BINARYMIME/CHUNKING")
+            }
+            Unsendable::Utf8Unsupported => f.write_str(
                 "the message needs SMTPUTF8 (UTF-8 in an address or the header) and the server lacks it",
             ),
-            Refusal::RequireTlsUnavailable => f.write_str("REQUIRETLS needs TLS and a server that offers it"),
-            Refusal::DsnNotSupported => f.write_str("DSN requested and the server lacks it"),
-            Refusal::TooManyRecipients { count, max } => {
+            Unsendable::RequireTlsUnavailable => {
+                f.write_str("REQUIRETLS needs TLS and a server that offers it")
+            }
+            Unsendable::DsnNotSupported => f.write_str("DSN requested and the server lacks it"),
+            Unsendable::TooManyRecipients { count, max } => {
                 write!(f, "{count} recipients exceed the server's limit of {max} per message")
             }
-            Refusal::SessionLimit { max } => {
+            Unsendable::SessionLimit { max } => {
                 write!(f, "the server takes at most {max} messages per session")
             }
-            Refusal::Command(e) => write!(f, "{e}"),
-            Refusal::Address(e) => write!(f, "{e}"),
+            Unsendable::Command(e) => write!(f, "{e}"),
+            Unsendable::Address(e) => write!(f, "{e}"),
         }
     }
 }
 
 #[cfg(feature = "std")]
-impl std::error::Error for Refusal {}
+impl std::error::Error for Unsendable {}
 
 /// What [`Client::send_message`](crate::Client::send_message) refuses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,7 +310,7 @@ pub enum SendError {
     /// A caller bug (closed session, busy).
     Misuse(ApiMisuse),
     /// The message cannot go to this server.
-    Refused(Refusal),
+    Unsendable(Unsendable),
 }
 
 impl SendError {
@@ -313,7 +319,7 @@ impl SendError {
     pub fn blame(&self) -> Blame {
         match self {
             SendError::Misuse(_) => Blame::Misuse,
-            SendError::Refused(_) => Blame::Local,
+            SendError::Unsendable(_) => Blame::Local,
         }
     }
 }
@@ -324,9 +330,9 @@ impl From<ApiMisuse> for SendError {
     }
 }
 
-impl From<Refusal> for SendError {
-    fn from(e: Refusal) -> Self {
-        SendError::Refused(e)
+impl From<Unsendable> for SendError {
+    fn from(e: Unsendable) -> Self {
+        SendError::Unsendable(e)
     }
 }
 
@@ -334,7 +340,7 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Misuse(e) => write!(f, "{e}"),
-            SendError::Refused(e) => write!(f, "message refused: {e}"),
+            SendError::Unsendable(e) => write!(f, "not sendable to this server: {e}"),
         }
     }
 }

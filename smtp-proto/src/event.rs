@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::address::ForwardPath;
-use crate::error::{Error, Refusal};
+use crate::error::{Error, Unsendable};
 use crate::reply::Reply;
 use crate::sasl::Mechanism;
 
@@ -37,7 +37,8 @@ pub enum Event {
     StartTls,
     /// AUTH succeeded with this mechanism.
     Authenticated(Mechanism),
-    /// The server answered [`Client::noop`](crate::Client::noop) with 250: the session works.
+    /// The server answered [`Client::noop`](crate::Client::noop) or [`Client::rset`](crate::Client::rset) with
+    /// 250: the session works.
     Alive,
     /// The server is ready for this message's body: call `write_body` and `finish_body`.
     BodyRequested {
@@ -108,8 +109,8 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Failure {
-    /// Refused before any of its bytes was written.
-    Refused(Refusal),
+    /// Not sent: the client found, before writing any of its bytes, that this server cannot carry it.
+    Unsendable(Unsendable),
     /// MAIL was refused (see [`MessageReport::mail_reply`]).
     MailRejected,
     /// No recipient was accepted (see each recipient's reply).
@@ -117,7 +118,7 @@ pub enum Failure {
     /// DATA was refused (see [`MessageReport::data_reply`]).
     DataRejected,
     /// The end of data or a BDAT chunk was refused (see [`MessageReport::final_reply`]).
-    Rejected,
+    BodyRejected,
     /// The server replied while the body was being sent (see [`MessageReport::final_reply`]).
     Interrupted,
     /// The session ended (before the end of data for [`Outcome::Rejected`], after it for [`Outcome::Unknown`]).
@@ -125,12 +126,20 @@ pub enum Failure {
 }
 
 /// Something worth knowing about a message that did not stop it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Warning {
-    /// DSN was asked for but the server does not offer it: sent without the DSN parameters
-    /// (`IXP_S_SMTP_NO_DSN_SUPPORT`).
+    /// DSN was asked for but the server does not offer it: sent without the DSN parameters.
     NoDsnSupport,
+    /// The message's connection ended before its end of data (a lost connection, or a 421: `failure`, with the
+    /// `reply` that decided it), so it was not sent; it went again, once, on a new connection. Added by a
+    /// driver that sends such messages again (a pool), never by the core.
+    SentAgain {
+        /// Why the first try ended.
+        failure: Failure,
+        /// The reply that ended it, if the server gave one.
+        reply: Option<Reply>,
+    },
 }
 
 /// How one recipient fared.
@@ -196,7 +205,7 @@ impl MessageReport {
         };
         match &self.failure {
             None => self.final_reply.as_ref().or_else(|| lmtp(true)),
-            Some(Failure::Refused(_)) => None,
+            Some(Failure::Unsendable(_)) => None,
             Some(Failure::MailRejected) => self.mail_reply.as_ref(),
             Some(Failure::NoRecipientAccepted) => self
                 .recipients
@@ -205,7 +214,7 @@ impl MessageReport {
                 .find(|r| !r.is_positive())
                 .or(self.data_reply.as_ref()),
             Some(Failure::DataRejected) => self.data_reply.as_ref(),
-            Some(Failure::Rejected | Failure::Interrupted) => {
+            Some(Failure::BodyRejected | Failure::Interrupted) => {
                 self.final_reply.as_ref().or_else(|| lmtp(false))
             }
             Some(Failure::Session(e)) => e.reply(),
@@ -285,11 +294,11 @@ impl fmt::Display for RecipientStatus {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Refused(r) => write!(f, "not sent: {r}"),
+            Failure::Unsendable(r) => write!(f, "not sent: {r}"),
             Failure::MailRejected => f.write_str("the server refused the sender (MAIL)"),
             Failure::NoRecipientAccepted => f.write_str("the server accepted no recipient"),
             Failure::DataRejected => f.write_str("the server refused DATA"),
-            Failure::Rejected => f.write_str("the server refused the message at its end"),
+            Failure::BodyRejected => f.write_str("the server refused the message at its end"),
             Failure::Interrupted => f.write_str("the server answered in the middle of the body"),
             Failure::Session(e) => write!(f, "the session ended: {e}"),
         }
@@ -320,12 +329,25 @@ impl fmt::Display for MessageReport {
             }
         }
         for w in &self.warnings {
-            match w {
-                Warning::NoDsnSupport => {
-                    f.write_str("\n  warning: the server does not support DSN; sent without DSN parameters")?
+            write!(f, "\n  warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::NoDsnSupport => {
+                f.write_str("the server does not support DSN; sent without DSN parameters")
+            }
+            Warning::SentAgain { failure, reply } => {
+                write!(f, "sent again on a new connection; the first try: {failure}")?;
+                match reply {
+                    Some(reply) => write!(f, ": {reply}"),
+                    None => Ok(()),
                 }
             }
         }
-        Ok(())
     }
 }

@@ -33,9 +33,13 @@
 //!
 //! After every input (`handle_*`) or command (`send_message`, `write_body`, …), drain the outputs in this
 //! order: [`Client::poll_transmit`] until it returns 0 (write those bytes), then [`Client::poll_event`]
-//! until `None` (acting on an event may produce more output: loop), then wait for the server's bytes or
-//! [`Client::poll_timeout`]'s deadline, whichever comes first. Forgetting to drain leaves commands unsent,
-//! which looks like a hang.
+//! until `None` (acting on an event may produce more output: start again), then wait for the server's bytes
+//! or [`Client::poll_timeout`]'s deadline, whichever comes first, and feed back what happened. Forgetting to
+//! drain leaves commands unsent, which looks like a hang; in debug builds `poll_timeout` asserts that both
+//! were drained. While it waits for anything, the client has a deadline, a TLS handshake included.
+//!
+//! Every event a server can cause is handled below. `examples/core_loop.rs` in the repository is the same
+//! loop over a real `TcpStream`, with STARTTLS through rustls (tested against a server that offers it).
 //!
 //! ```
 //! use core::time::Duration;
@@ -44,6 +48,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut client = Client::new("client.example.org".parse()?, ClientConfig::new(), Duration::ZERO);
 //! let id = client.send_message(Envelope::parse("alice@example.org", &["bob@example.org"])?)?;
+//! let mut body: &[u8] = b"Subject: hi\r\n\r\nHello, Bob.\r\n.hidden dot\r\n";
 //!
 //! // A scripted server stands in for the socket: each read returns the next chunk.
 //! let mut server = [
@@ -57,21 +62,32 @@
 //! let (now, mut wire, mut out) = (Duration::from_secs(1), Vec::new(), Vec::new());
 //! let mut outcome = None;
 //! 'session: loop {
-//!     let mut busy = false;
+//!     // 1. Everything the client has to write.
 //!     while client.poll_transmit(now, &mut out) > 0 {
-//!         wire.extend_from_slice(&out); // a real driver writes `out` to the connection
+//!         wire.extend_from_slice(&out); // a real loop writes `out` to the connection
 //!         out.clear();
-//!         busy = true;
 //!     }
+//!     // 2. Every event; handling one may give the client more to write: then go round again.
+//!     let mut acted = false;
 //!     while let Some(event) = client.poll_event() {
-//!         busy = true;
+//!         acted = true;
 //!         match event {
-//!             Event::BodyRequested { id } => {
-//!                 let body = b"Subject: hi\r\n\r\nHello, Bob.\r\n.hidden dot\r\n";
-//!                 assert_eq!(client.write_body(id, body)?, body.len());
-//!                 client.finish_body(id)?;
+//!             // Wrap the connection in TLS now (read nothing more in plaintext), then:
+//!             Event::StartTls => client.tls_established(now)?,
+//!             // Give as much body as the client takes; the rest after `BodyWritable`.
+//!             Event::BodyRequested { id: m } | Event::BodyWritable { id: m } if m == id => {
+//!                 while !body.is_empty() {
+//!                     match client.write_body(id, body)? {
+//!                         0 => break,
+//!                         n => body = &body[n..],
+//!                     }
+//!                 }
+//!                 if body.is_empty() {
+//!                     client.finish_body(id)?;
+//!                 }
 //!             }
 //!             Event::MessageDone(report) => {
+//!                 println!("{report}");
 //!                 outcome = Some(report.outcome);
 //!                 client.quit();
 //!             }
@@ -79,22 +95,24 @@
 //!                 assert_eq!(reason, None);
 //!                 break 'session;
 //!             }
+//!             // Information only: Ready, Authenticated, Alive, Progress, Recipient…, Transcript.
 //!             _ => {}
 //!         }
 //!     }
-//!     if !busy {
-//!         // Wait for bytes or for client.poll_timeout(); here the script answers at once.
-//!         match server.next() {
-//!             Some(bytes) => client.handle_input(now, bytes),
-//!             None => client.handle_eof(now),
-//!         }
+//!     if acted {
+//!         continue;
+//!     }
+//!     // 3. Wait for bytes until client.poll_timeout(); here the script answers at once.
+//!     let _deadline = client.poll_timeout();
+//!     match server.next() {
+//!         Some(bytes) => client.handle_input(now, bytes),
+//!         None => client.handle_eof(now),
 //!     }
 //! }
 //! assert_eq!(outcome, Some(Outcome::Sent));
 //! let wire = String::from_utf8(wire)?;
 //! assert!(wire.starts_with("EHLO client.example.org\r\nMAIL FROM:<alice@example.org>\r\n"));
 //! assert!(wire.contains("\r\n..hidden dot\r\n.\r\nQUIT\r\n"));
-//! # let _ = id;
 //! # Ok(())
 //! # }
 //! ```
@@ -131,7 +149,7 @@ mod timer;
 pub use client::{Client, State};
 pub use config::{ClientConfig, DsnPolicy, ExtensionUse, Protocol, TlsMode};
 pub use envelope::{Envelope, EnvelopeError, Recipient};
-pub use error::{ApiMisuse, Blame, Error, ProtocolViolation, Refusal, SendError};
+pub use error::{ApiMisuse, Blame, Error, ProtocolViolation, SendError, Unsendable};
 pub use event::{
     Event, Failure, MessageId, MessageReport, Outcome, RecipientResult, RecipientStatus, Warning,
 };

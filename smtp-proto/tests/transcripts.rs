@@ -491,7 +491,7 @@ fn tv30_final_dot_451() {
     let run = check(&config(), &script);
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Rejected);
-    assert_eq!(r.failure, Some(Failure::Rejected));
+    assert_eq!(r.failure, Some(Failure::BodyRejected));
     assert!(r.is_temporary());
 }
 
@@ -1162,7 +1162,7 @@ fn refusals_before_any_byte() {
     ];
     let run = check(&config(), &script);
     let r = run.report();
-    assert_eq!(r.failure, Some(Failure::Refused(smtp_proto::Refusal::EightBitUnsupported)));
+    assert_eq!(r.failure, Some(Failure::Unsendable(smtp_proto::Unsendable::EightBitUnsupported)));
     assert!(r.recipients.iter().all(|x| x.status == RecipientStatus::PermanentFailure));
 }
 
@@ -1386,7 +1386,7 @@ fn retry_recipients_after_452_or_552_x53() {
     assert_eq!(retry, ["c@x.test", "d@x.test"]);
 }
 
-/// E_INVALIDARG / IXP_E_INVALID_ADDRESS_LIST: no recipients and invalid addresses are typed errors that
+/// No recipients and invalid addresses are typed errors that
 /// name the address, before anything reaches the client.
 #[test]
 fn envelope_refusals() {
@@ -1853,6 +1853,13 @@ fn noop_checks_the_session() {
     let mut out = Vec::new();
     assert!(c.poll_transmit(now, &mut out) > 0);
     assert_eq!(out, b"NOOP\r\n");
+    c.handle_input(now, b"250 2.0.0 ok\r\n");
+    assert_eq!(c.poll_event(), Some(Event::Alive));
+    // RSET checks too (and clears the server's transaction state).
+    c.rset().unwrap();
+    out.clear();
+    assert!(c.poll_transmit(now, &mut out) > 0);
+    assert_eq!(out, b"RSET\r\n");
     c.handle_input(now, b"250 2.0.0 ok\r\n");
     assert_eq!(c.poll_event(), Some(Event::Alive));
     c.send_message(env("a@x.test", &["b@x.test"])).unwrap();

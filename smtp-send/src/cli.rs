@@ -71,8 +71,12 @@ pub enum RetArg {
 #[derive(Debug, Parser)]
 #[command(name = "smtp-send", version)]
 pub struct Cli {
-    /// Server as HOST[:PORT] (port 25 by default; 465 means implicit TLS).
-    #[arg(long, conflicts_with = "url")]
+    /// Server as `HOST[:PORT]` (port 25 by default; 465 means implicit TLS).
+    #[arg(
+        long,
+        conflicts_with = "url",
+        help = "Server as HOST[:PORT] (port 25 by default; 465 means implicit TLS)"
+    )]
     pub server: Option<String>,
     /// Server as a URL: smtp://, smtp+starttls://, smtps://, lmtp://, with user:password@ if needed.
     #[arg(long)]
@@ -124,13 +128,20 @@ pub struct Cli {
     /// Bound on the wait for each reply, counted from the command (default: RFC 5321 per-phase timeouts).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
-    /// Send the message N times over each connection. A connection lost midway (421, EOF) is replaced and
-    /// the messages left go over the new one (3 tries without progress, 100 ms backoff doubling).
+    /// Send the message N times in all, pipelined over a pool of `--connections` connections. A copy whose
+    /// connection ended before its end of data (a 421, a lost connection) goes again, once, on a new one; a
+    /// failed connect is tried again after a backoff (100 ms, doubling; 3 failures in a row end the run).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
-    /// Run C connections at once.
+    /// Run up to C connections at once (the copies of `--count` are shared among them).
     #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub connections: u64,
+    /// At most this many messages a second, over all connections (spaced evenly, taken before each MAIL).
+    #[arg(long, value_name = "MSGS_PER_SECOND", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// At most N messages on a connection (besides the server's LIMITS MAILMAX): then QUIT and a new one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_connection: Option<u32>,
     /// Print one JSON object on stdout, on every exit path (usage errors included).
     #[arg(long)]
     pub json: bool,
@@ -154,6 +165,14 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// A rate: a positive, finite number of messages a second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("{text:?} is not a positive number of messages a second")),
+    }
+}
+
 fn usage(message: impl Into<String>) -> Invalid {
     Invalid { status: exit::USAGE, message: message.into() }
 }
@@ -169,10 +188,14 @@ pub struct Plan {
     pub options: Option<Options>,
     /// The envelope for every copy.
     pub envelope: Envelope,
-    /// How many copies per connection.
+    /// How many copies in all.
     pub count: u64,
-    /// How many connections.
+    /// How many connections at most.
     pub connections: u64,
+    /// Messages a second, over all connections.
+    pub rate: Option<f64>,
+    /// Messages a connection carries at most.
+    pub max_per_connection: Option<u32>,
 }
 
 impl Cli {
@@ -215,6 +238,8 @@ impl Cli {
             envelope: self.envelope(message)?,
             count: self.count,
             connections: self.connections,
+            rate: self.rate,
+            max_per_connection: self.max_per_connection,
         })
     }
 

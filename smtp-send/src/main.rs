@@ -2,6 +2,7 @@
 //!
 //! See `smtp-send --help` and the README for the contract (arguments, exit statuses, JSON).
 
+use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -11,11 +12,12 @@ use clap::Parser;
 use serde_json::{Value, json};
 use smtp_proto::ehlo::Capabilities;
 use smtp_proto::{
-    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Refusal, Reply, SendError, Warning,
+    Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Reply, SendError, Unsendable, Warning,
 };
 use smtp_send::cli::{Cli, Plan, exit};
 use smtp_send::message::Message;
 use smtp_send::sink::Sink;
+use smtp_transport::pool::PoolConfig;
 use smtp_transport::{Error, Options};
 
 fn main() -> ExitCode {
@@ -85,10 +87,6 @@ impl Tally {
         Tally { requested, ..Tally::default() }
     }
 
-    fn counted(&self) -> u64 {
-        self.sent + self.rejected + self.unknown
-    }
-
     fn record(&mut self, report: MessageReport, size: u64) {
         match report.outcome {
             Outcome::Sent => {
@@ -103,6 +101,20 @@ impl Tally {
         }
         if report.recipients.iter().any(|r| r.status == RecipientStatus::Unknown) {
             self.unknown_recipients += 1;
+        }
+        for w in &report.warnings {
+            if let Warning::SentAgain { failure, reply } = w {
+                let reply_text = reply.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+                self.note(Problem {
+                    kind: failure_kind(failure),
+                    message: format!(
+                        "a connection ended before the end of data ({failure}{reply_text}); the message went \
+                         again on a new connection"
+                    ),
+                    reply: reply.clone(),
+                    status: None,
+                });
+            }
         }
         if let Some(f) = &report.failure {
             self.note(Problem {
@@ -189,7 +201,11 @@ fn run(cli: &Cli) -> i32 {
     };
     let job = Job { cli, plan: &plan, options: &options, message: &message };
     let started = Instant::now();
-    let tallies = if plan.connections == 1 { vec![send_blocking(&job)] } else { send_concurrently(&job) };
+    let tallies = vec![match (load, plan.connections) {
+        (false, _) => send_one(&job),
+        (true, 1) => load_blocking(&job),
+        (true, _) => load_async(&job),
+    }];
     let seconds = started.elapsed().as_secs_f64();
     let status = exit_status(&tallies);
     if cli.json {
@@ -229,42 +245,13 @@ fn fail_early(cli: &Cli, status: i32, kind: &str, message: &str) -> i32 {
     status
 }
 
-/// How often a load run tries again after its connection failed or ended early, without a message counted
-/// in between; the wait before each try doubles from [`RETRY_BACKOFF`].
-const RETRY_ATTEMPTS: u32 = 3;
-/// The wait before the first new try.
-const RETRY_BACKOFF: Duration = Duration::from_millis(100);
-
-/// Bounded retries with exponential backoff, counted from the last progress.
-#[derive(Default)]
-struct Retry {
-    failures: u32,
-}
-
-impl Retry {
-    /// The wait before the next try, or `None` when the tries are used up.
-    fn next(&mut self) -> Option<Duration> {
-        if self.failures >= RETRY_ATTEMPTS {
-            return None;
-        }
-        let wait = RETRY_BACKOFF * 2u32.pow(self.failures);
-        self.failures += 1;
-        Some(wait)
-    }
-
-    fn progressed(&mut self) {
-        self.failures = 0;
-    }
-}
-
-/// A message the server never took and a new connection may carry: rejected only because the session ended
-/// (before its end of data, or with a 421), every recipient temporarily. Never an Unknown one: it may have
-/// been delivered.
-fn is_retryable(r: &MessageReport) -> bool {
-    r.outcome == Outcome::Rejected
-        && r.is_temporary()
-        && (matches!(r.failure, Some(Failure::Session(_))) || r.reply().is_some_and(|x| x.code() == 421))
-}
+/// How many connects or sessions in a row may fail, without a message counted in between, before a load
+/// run gives up. The pool spaces the connects (its backoff, from [`BACKOFF_FIRST`], doubling).
+const ATTEMPTS: u32 = 3;
+/// The pool's first wait after a failed connect.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// How long closing the pool waits for its connections' QUITs.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a new connection may fare better than this failed one: network trouble, a timeout, a 4yz
 /// greeting or EHLO. Never after a refused AUTH (a retry could lock the account) or a TLS failure.
@@ -278,102 +265,222 @@ fn is_transient(e: &Error) -> bool {
     }
 }
 
-/// Messages a session ended before the server took them: tried again on the next connection, counted as
-/// rejected when the tries run out.
-#[derive(Default)]
-struct Held(Vec<MessageReport>);
+/// A load run: `--count` copies over a pool of `--connections` connections (with `--rate` and
+/// `--max-per-connection`), each connection carrying copies with the batch send (each next message's
+/// commands riding with the previous final dot) for as long as copies are left. The pool sends again, once,
+/// a copy whose connection died before its end of data (a 421, a lost connection); every copy ends counted:
+/// sent, rejected, unknown, or not attempted when the run gives up.
+fn pool_config(plan: &Plan) -> PoolConfig {
+    let mut config = PoolConfig::default();
+    config.max_connections = usize::try_from(plan.connections).unwrap_or(usize::MAX);
+    config.max_messages_per_connection = plan.max_per_connection;
+    config.rate = plan.rate;
+    config.backoff_first = BACKOFF_FIRST;
+    config.backoff_max = Duration::from_secs(5);
+    config
+}
 
-impl Held {
-    fn give_up(&mut self, tally: &mut Tally, size: u64) {
-        for r in self.0.drain(..) {
-            tally.record(r, size);
+/// What the connections of a load run share (they run on one thread).
+struct Load<'a> {
+    job: &'a Job<'a>,
+    /// Copies no connection has taken yet (or given back: its session ended before the driver took them).
+    left: Cell<u64>,
+    /// The run gave up: no connection takes another copy.
+    stopped: Cell<bool>,
+    /// Connects or sessions that failed since the last message was counted.
+    failures: Cell<u32>,
+    tally: RefCell<Tally>,
+}
+
+/// What [`stop_of`] needs to know of a client: why its session ended, and what its server offers.
+type Client<'c> = (Option<&'c Error>, Option<&'c Capabilities>);
+
+/// What a connection of a load run does next.
+enum Next {
+    Go,
+    Wait(Duration),
+    Stop,
+}
+
+impl<'a> Load<'a> {
+    fn new(job: &'a Job<'a>) -> Load<'a> {
+        Load {
+            job,
+            left: Cell::new(job.plan.count),
+            stopped: Cell::new(false),
+            failures: Cell::new(0),
+            tally: RefCell::new(Tally::new(job.plan.count)),
+        }
+    }
+
+    fn more(&self) -> bool {
+        !self.stopped.get() && self.left.get() > 0
+    }
+
+    /// Takes a copy for a connection's batch.
+    fn claim(&self, claimed: &mut u64) -> bool {
+        let more = self.more();
+        if more {
+            self.left.set(self.left.get() - 1);
+            *claimed += 1;
+        }
+        more
+    }
+
+    /// A copy's report. One the session's end decided (a 421, a lost connection: even after the pool's
+    /// retry) is a failure in a row; any other is progress.
+    fn record(&self, report: MessageReport, reported: &mut u64) {
+        *reported += 1;
+        let trouble = smtp_transport::pool::worth_retrying(&report);
+        self.tally.borrow_mut().record(report, self.job.message.size());
+        if !trouble {
+            self.failures.set(0);
+        } else if self.failures.replace(self.failures.get() + 1) + 1 >= ATTEMPTS {
+            self.stopped.set(true);
+        }
+    }
+
+    fn stop(&self, problem: Problem) -> Next {
+        self.tally.borrow_mut().note(problem);
+        self.stopped.set(true);
+        Next::Stop
+    }
+
+    /// Counts a failure; gives up after [`ATTEMPTS`] in a row.
+    fn failed(&self, problem: Problem) -> Next {
+        self.failures.set(self.failures.get() + 1);
+        if self.failures.get() >= ATTEMPTS {
+            return self.stop(problem);
+        }
+        self.tally.borrow_mut().note(problem);
+        Next::Go
+    }
+
+    /// The pool gave no connection: wait out its backoff, try again, or give up.
+    fn no_connection(&self, e: &Error) -> Next {
+        match e {
+            Error::Backoff(wait) => Next::Wait(*wait),
+            e if is_transient(e) => self.failed(connect_problem(e, self.job.options)),
+            e => self.stop(connect_problem(e, self.job.options)),
+        }
+    }
+
+    /// A connection's batch ended: the copies it claimed and did not report go back for the others. A
+    /// session that ended is a failure in a row unless its reports already counted one.
+    fn batch_done(&self, result: Result<(), Error>, counts: (u64, u64), client: &Client) -> Next {
+        let (claimed, reported) = counts;
+        let refused = matches!(result, Err(Error::Send(SendError::Unsendable(_))));
+        let back = claimed.saturating_sub(reported + u64::from(refused));
+        self.left.set(self.left.get() + back);
+        let Err(e) = result else { return Next::Go };
+        match stop_of(&e, client.0, client.1, self.job.message) {
+            Stop::Refused(p) => {
+                // Every copy is the same message: the others would be refused alike.
+                self.tally.borrow_mut().refuse(p.clone());
+                self.stop(p)
+            }
+            Stop::Session(p) if reported == 0 => self.failed(p),
+            Stop::Session(p) => {
+                self.tally.borrow_mut().note(p);
+                Next::Go
+            }
         }
     }
 }
 
-/// One connection at a time, with the blocking driver: one message, or `plan.count` pipelined with
-/// `send_all`, opening a new connection when one ends early.
-fn send_blocking(job: &Job<'_>) -> Tally {
-    let mut tally = Tally::new(job.plan.count);
-    if job.plan.count == 1 {
-        send_one(job, &mut tally);
-        return tally;
-    }
-    let size = job.message.size();
-    let mut retry = Retry::default();
-    let mut held = Held::default();
-    let mut remaining = job.plan.count;
-    while remaining > 0 {
-        let mut client = match smtp_blocking::SmtpClient::connect(job.options) {
+/// A load run on one connection, with the blocking driver (the fewest system calls a message).
+fn load_blocking(job: &Job<'_>) -> Tally {
+    let pool = smtp_blocking::Pool::new(job.options.clone(), pool_config(job.plan));
+    let load = Load::new(job);
+    while load.more() {
+        let mut client = match pool.get() {
             Ok(c) => c,
-            Err(e) => {
-                tally.note(connect_problem(&e, job.options));
-                match retry.next().filter(|_| is_transient(&e)) {
-                    Some(wait) => {
-                        std::thread::sleep(wait);
-                        continue;
-                    }
-                    None => break,
+            Err(e) => match load.no_connection(&e) {
+                Next::Go => continue,
+                Next::Wait(wait) => {
+                    std::thread::sleep(wait);
+                    continue;
                 }
-            }
+                Next::Stop => break,
+            },
         };
-        // Held messages are tried again now, as part of `remaining`.
-        held.0.clear();
-        let before = tally.counted();
-        let mut open_error = None;
-        // Identical copies: which ones were held does not matter, only how many are left.
-        let copies = (0..remaining).map_while(|_| match job.message.open() {
-            Ok(body) => Some((job.plan.envelope.clone(), body)),
-            Err(e) => {
-                open_error = Some(e);
-                None
-            }
-        });
-        let result = client.send_all(copies, |report| {
-            if is_retryable(&report) {
-                held.0.push(report);
-            } else {
-                tally.record(report, size);
-                remaining -= 1;
-            }
-        });
+        let (mut claimed, mut reported, mut open_error) = (0, 0, None);
+        let copies = std::iter::from_fn(|| load.claim(&mut claimed).then(|| job.message.open()))
+            .map_while(|body| body.map_err(|e| open_error = Some(e)).ok())
+            .map(|body| (job.plan.envelope.clone(), body));
+        let result = client.send_all(copies, |report| load.record(report, &mut reported));
+        let next =
+            load.batch_done(result, (claimed, reported), &(client.close_reason(), client.capabilities()));
         if let Some(e) = open_error {
-            tally.note(body_problem(&e));
-            finish(client);
+            load.stop(body_problem(&e));
+        } else if let Next::Stop = next {
             break;
         }
-        match result {
-            Ok(()) => {
-                finish(client);
-                break;
-            }
-            Err(e) => match send_problem(&e, &client, job.message) {
-                Stop::Refused(p) => {
-                    // Every copy is the same message: the others would be refused alike.
-                    tally.refuse(p);
-                    finish(client);
-                    break;
+    }
+    pool.close(CLOSE_TIMEOUT);
+    load.tally.into_inner()
+}
+
+/// A load run over several connections at once, with the smol driver on this thread.
+fn load_async(job: &Job<'_>) -> Tally {
+    // One copy shared by every connection. (A message larger than smtp-send keeps in memory is read whole
+    // here: concurrent sends do not stream from the file.)
+    let bytes: std::sync::Arc<[u8]> = match job.message.bytes() {
+        Ok(b) => b.into(),
+        Err(e) => {
+            let mut t = Tally::new(job.plan.count);
+            t.note(body_problem(&e));
+            return t;
+        }
+    };
+    let pool = smtp_smol::Pool::new(job.options.clone(), pool_config(job.plan));
+    let load = Load::new(job);
+    let executor = smol::LocalExecutor::new();
+    let workers: Vec<_> =
+        (0..job.plan.connections).map(|_| executor.spawn(load_worker(&load, &pool, &bytes))).collect();
+    smol::block_on(executor.run(async {
+        for worker in workers {
+            worker.await;
+        }
+        pool.close(CLOSE_TIMEOUT).await;
+    }));
+    drop(executor);
+    load.tally.into_inner()
+}
+
+/// One connection's share of [`load_async`].
+async fn load_worker(load: &Load<'_>, pool: &smtp_smol::Pool, bytes: &std::sync::Arc<[u8]>) {
+    while load.more() {
+        let mut client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => match load.no_connection(&e) {
+                Next::Go => continue,
+                Next::Wait(wait) => {
+                    smol::Timer::after(wait).await;
+                    continue;
                 }
-                Stop::Session(p) => {
-                    tally.note(p);
-                    finish(client);
-                    if tally.counted() > before {
-                        retry.progressed();
-                    }
-                    match retry.next() {
-                        Some(wait) => std::thread::sleep(wait),
-                        None => break,
-                    }
-                }
+                Next::Stop => return,
             },
+        };
+        let (mut claimed, mut reported) = (0, 0);
+        let copies = std::iter::from_fn(|| load.claim(&mut claimed).then_some(()))
+            .map(|()| (load.job.plan.envelope.clone(), futures_lite::io::Cursor::new(bytes.clone())));
+        let result = client.send_all(copies, |report| load.record(report, &mut reported)).await;
+        let client = (client.close_reason(), client.capabilities());
+        if let Next::Stop = load.batch_done(result, (claimed, reported), &client) {
+            return;
         }
     }
-    held.give_up(&mut tally, size);
-    tally
 }
 
 /// One message on one connection (no retries: the caller sees exactly what happened).
-fn send_one(job: &Job<'_>, tally: &mut Tally) {
+fn send_one(job: &Job<'_>) -> Tally {
+    let mut tally = Tally::new(1);
+    send_one_into(job, &mut tally);
+    tally
+}
+
+fn send_one_into(job: &Job<'_>, tally: &mut Tally) {
     let mut client = match smtp_blocking::SmtpClient::connect(job.options) {
         Ok(c) => c,
         Err(e) => return tally.note(connect_problem(&e, job.options)),
@@ -417,119 +524,6 @@ fn finish(client: smtp_blocking::SmtpClient) {
     }
 }
 
-/// `plan.connections` connections at once, `plan.count` messages each, with the smol driver; each opens a
-/// new connection when its own ends early.
-fn send_concurrently(job: &Job<'_>) -> Vec<Tally> {
-    // One copy shared by every connection. (A message larger than smtp-send keeps in memory is read whole
-    // here: concurrent sends do not stream from the file.)
-    let bytes: std::sync::Arc<[u8]> = match job.message.bytes() {
-        Ok(b) => b.into(),
-        Err(e) => {
-            let mut t = Tally::new(job.plan.count * job.plan.connections);
-            t.note(body_problem(&e));
-            return vec![t];
-        }
-    };
-    smol::block_on(async {
-        let tasks: Vec<_> =
-            (0..job.plan.connections).map(|_| send_async(job, std::sync::Arc::clone(&bytes))).collect();
-        run_all(tasks).await
-    })
-}
-
-/// Runs the connections together on this thread: a local executor lets them borrow the job (smol's global
-/// one would need `'static` copies of everything).
-async fn run_all<F: std::future::Future<Output = Tally>>(tasks: Vec<F>) -> Vec<Tally> {
-    let executor = smol::LocalExecutor::new();
-    let handles: Vec<_> = tasks.into_iter().map(|t| executor.spawn(t)).collect();
-    executor
-        .run(async {
-            let mut out = Vec::with_capacity(handles.len());
-            for h in handles {
-                out.push(h.await);
-            }
-            out
-        })
-        .await
-}
-
-/// One connection's share of a concurrent run: the batch send, each next message's commands riding with the
-/// previous final dot; a new connection when one ends early, as `send_load` does.
-async fn send_async(job: &Job<'_>, bytes: std::sync::Arc<[u8]>) -> Tally {
-    let mut tally = Tally::new(job.plan.count);
-    let size = job.message.size();
-    let mut retry = Retry::default();
-    let mut held = Held::default();
-    let mut remaining = job.plan.count;
-    while remaining > 0 {
-        let mut client = match smtp_smol::SmtpClient::connect(job.options).await {
-            Ok(c) => c,
-            Err(e) => {
-                tally.note(connect_problem(&e, job.options));
-                match retry.next().filter(|_| is_transient(&e)) {
-                    Some(wait) => {
-                        smol::Timer::after(wait).await;
-                        continue;
-                    }
-                    None => break,
-                }
-            }
-        };
-        held.0.clear();
-        let before = tally.counted();
-        let copies =
-            (0..remaining).map(|_| (job.plan.envelope.clone(), futures_lite::io::Cursor::new(bytes.clone())));
-        let result = client
-            .send_all(copies, |report| {
-                if is_retryable(&report) {
-                    held.0.push(report);
-                } else {
-                    tally.record(report, size);
-                    remaining -= 1;
-                }
-            })
-            .await;
-        match result {
-            Ok(()) => {
-                finish_async(client).await;
-                break;
-            }
-            Err(e) => match async_send_problem(&e, &client, job.message) {
-                Stop::Refused(p) => {
-                    // Every copy is the same message: the others would be refused alike.
-                    tally.refuse(p);
-                    finish_async(client).await;
-                    break;
-                }
-                Stop::Session(p) => {
-                    tally.note(p);
-                    finish_async(client).await;
-                    if tally.counted() > before {
-                        retry.progressed();
-                    }
-                    match retry.next() {
-                        Some(wait) => {
-                            smol::Timer::after(wait).await;
-                        }
-                        None => break,
-                    }
-                }
-            },
-        }
-    }
-    held.give_up(&mut tally, size);
-    tally
-}
-
-/// Ends an async session as `finish` does a blocking one.
-async fn finish_async(client: smtp_smol::SmtpClient) {
-    if client.close_reason().is_none() {
-        if let Err(e) = client.quit().await {
-            tracing::debug!("QUIT failed: {e}");
-        }
-    }
-}
-
 /// How a send that returned no report ended.
 enum Stop {
     /// smtp-send refused the message itself (the session is still open): counted as rejected.
@@ -542,16 +536,12 @@ fn send_problem(e: &Error, client: &smtp_blocking::SmtpClient, message: &Message
     stop_of(e, client.close_reason(), client.capabilities(), message)
 }
 
-fn async_send_problem(e: &Error, client: &smtp_smol::SmtpClient, message: &Message) -> Stop {
-    stop_of(e, client.close_reason(), client.capabilities(), message)
-}
-
 fn stop_of(e: &Error, close_reason: Option<&Error>, caps: Option<&Capabilities>, message: &Message) -> Stop {
     match e {
-        Error::Refused(SendError::Refused(r)) => Stop::Refused(refusal_problem(r, caps, message)),
+        Error::Send(SendError::Unsendable(r)) => Stop::Refused(refusal_problem(r, caps, message)),
         // "The session is closed" says nothing: the reason it closed is the cause.
         Error::Closed(cause) => Stop::Session(session_problem(cause)),
-        Error::Refused(SendError::Misuse(_)) => Stop::Session(match close_reason {
+        Error::Send(SendError::Misuse(_)) => Stop::Session(match close_reason {
             Some(reason) => session_problem(reason),
             None => Problem {
                 kind: "connection_closed",
@@ -590,16 +580,16 @@ fn error_reply(e: &Error) -> Option<Reply> {
 }
 
 /// A message smtp-send refused after EHLO: what the message needs and what the server lacks.
-fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) -> Problem {
+fn refusal_problem(r: &Unsendable, caps: Option<&Capabilities>, message: &Message) -> Problem {
     let mut status = None;
     let why = match r {
-        Refusal::TooBig { size, limit } => {
+        Unsendable::TooBig { size, limit } => {
             format!("the message is {size} octets and the server takes at most {limit} (SIZE, RFC 1870)")
         }
-        Refusal::EightBitUnsupported => {
+        Unsendable::EightBitUnsupported => {
             "the message holds 8-bit octets and the server does not offer 8BITMIME (RFC 6152)".into()
         }
-        Refusal::BinaryUnsupported => {
+        Unsendable::BinaryUnsupported => {
             // The message's fault as much as the server's: invalid input for any server without it.
             status = Some(exit::DATAERR);
             let reason = message.binary_reason().unwrap_or_default();
@@ -618,7 +608,7 @@ fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) 
             };
             format!("the message needs BODY=BINARYMIME over BDAT (RFC 3030): {reason}; {lacks}")
         }
-        Refusal::Utf8Unsupported => match message.eight_bit_header_field() {
+        Unsendable::Utf8Unsupported => match message.eight_bit_header_field() {
             Some(field) => format!(
                 "the message needs SMTPUTF8 (RFC 6531): its {field}: header field holds 8-bit text \
                  (UTF-8 headers, RFC 6532), and the server does not offer SMTPUTF8"
@@ -627,7 +617,7 @@ fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) 
                      does not offer SMTPUTF8"
                 .into(),
         },
-        Refusal::DsnNotSupported => {
+        Unsendable::DsnNotSupported => {
             "DSN was asked for with --dsn-strict and the server does not offer DSN (RFC 3461)".into()
         }
         other => other.to_string(),
@@ -644,13 +634,15 @@ fn refusal_problem(r: &Refusal, caps: Option<&Capabilities>, message: &Message) 
 fn error_kind(e: &Error) -> &'static str {
     match e {
         Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => "config",
-        Error::Connect(_) => "connect",
+        Error::Connect(_) | Error::Backoff(_) => "connect",
         Error::Tls(_) => "tls",
         Error::Io(_) => "io",
         Error::Session(s) => session_kind(s),
-        Error::Refused(_) => "refused",
+        Error::Send(_) => "refused",
         Error::Body(_) => "body",
-        _ => "other",
+        Error::Closed(cause) => error_kind(cause),
+        // Variants added later: by whose fault they are.
+        other => blame_kind(other.blame()),
     }
 }
 
@@ -662,13 +654,26 @@ fn session_kind(e: &smtp_proto::Error) -> &'static str {
         E::Timeout(_) => "timeout",
         E::ServiceUnavailable(_) | E::HelloRejected(_) | E::ResetFailed(_) => "server",
         E::UnexpectedEof => "connection_closed",
-        _ => "protocol",
+        E::Parse(_) | E::Protocol(_) => "protocol",
+        other => blame_kind(other.blame()),
+    }
+}
+
+/// The JSON kind of an error known only by whose fault it is.
+fn blame_kind(blame: smtp_proto::Blame) -> &'static str {
+    use smtp_proto::Blame;
+    match blame {
+        Blame::Remote => "server",
+        Blame::Local => "config",
+        Blame::Transport => "io",
+        // smtp-send called the library wrongly: its own bug.
+        Blame::Misuse => "internal",
     }
 }
 
 fn failure_kind(f: &Failure) -> &'static str {
     match f {
-        Failure::Refused(_) => "refused",
+        Failure::Unsendable(_) => "refused",
         Failure::Session(e) => session_kind(e),
         _ => "rejected",
     }
@@ -682,11 +687,11 @@ fn failure_sentence(r: &MessageReport) -> String {
     };
     match &r.failure {
         None => "sent".into(),
-        Some(Failure::Refused(x)) => format!("smtp-send did not send the message: {x}"),
+        Some(Failure::Unsendable(x)) => format!("smtp-send did not send the message: {x}"),
         Some(Failure::MailRejected) => with_reply("the server refused the sender (MAIL FROM)"),
         Some(Failure::NoRecipientAccepted) => with_reply("the server accepted no recipient"),
         Some(Failure::DataRejected) => with_reply("the server refused DATA"),
-        Some(Failure::Rejected) => with_reply("the server refused the message at its end of data"),
+        Some(Failure::BodyRejected) => with_reply("the server refused the message at its end of data"),
         Some(Failure::Interrupted) => {
             with_reply("the server interrupted the message while its body was being sent")
         }
@@ -801,6 +806,7 @@ fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
         }).collect::<Vec<_>>()).unwrap_or_default(),
         "warnings": last.map(|r| r.warnings.iter().map(|w| match w {
             Warning::NoDsnSupport => "no_dsn_support",
+            Warning::SentAgain { .. } => "sent_again",
             _ => "other",
         }).collect::<Vec<_>>()).unwrap_or_default(),
         "error": match problem {
@@ -866,9 +872,7 @@ fn human_report(tallies: &[Tally], seconds: Option<f64>) {
         };
     }
     for w in &r.warnings {
-        if *w == Warning::NoDsnSupport {
-            let _ = writeln!(out, "  warning: the server does not support DSN; sent without DSN parameters");
-        }
+        let _ = writeln!(out, "  warning: {w}");
     }
 }
 

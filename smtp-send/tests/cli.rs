@@ -162,9 +162,11 @@ fn count_1000_on_one_connection() {
 
 #[test]
 fn connections_run_concurrently() {
-    let out = run(&["--to", "bob@example.org", "--count", "20", "--connections", "4", "--json", &hello()]);
+    // --count is the total, shared by the connections.
+    let out = run(&["--to", "bob@example.org", "--count", "80", "--connections", "4", "--json", &hello()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["messages"], 80);
+    assert_eq!(json(&out)["requested"], 80);
 }
 
 #[test]

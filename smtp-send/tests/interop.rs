@@ -99,10 +99,12 @@ fn smtp_sink_421_to_every_mail_gives_up_after_three_tries() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     let v = json(&out);
-    assert_eq!(v["requested"], 10, "{v}");
+    assert_eq!(v["requested"], 5, "{v}");
     assert_eq!(v["sent"], 0, "{v}");
-    // One message of each connection was refused (421); the rest never left.
-    assert_eq!((&v["rejected"], &v["not_attempted"]), (&2.into(), &8.into()), "{v}");
+    // Each copy refused (421) on two connections (the pool's one retry); three in a row end the run, the
+    // rest never left (a fourth may have been on its way on the other connection).
+    let (rejected, left) = (v["rejected"].as_u64().unwrap(), v["not_attempted"].as_u64().unwrap());
+    assert!((3..=4).contains(&rejected) && rejected + left == 5, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("421"), "{v}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }

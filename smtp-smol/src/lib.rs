@@ -38,11 +38,19 @@ use smtp_transport::driver::{Action, Bodies, Driver};
 
 pub use async_net::TcpStream;
 pub use smtp_proto::{Envelope, MessageReport, Outcome, SendError};
+pub use smtp_transport::pool::PoolConfig;
 pub use smtp_transport::{Error, OneShot, Options};
 pub use {smtp_proto, smtp_transport};
 
+/// A message body: read, and read again from its start for recipients that need another transaction (a
+/// `Cursor`, a file); a stream that cannot seek goes in a [`OneShot`].
+pub trait Body: AsyncRead + AsyncSeek + Unpin {}
+impl<T: AsyncRead + AsyncSeek + Unpin> Body for T {}
+
 /// A connection being opened: the stream and its local address.
-type Connecting<S> = Pin<Box<dyn Future<Output = Result<(S, Option<IpAddr>), Error>> + Send>>;
+type Connecting<S> = Pin<Box<dyn Future<Output = Result<Connected<S>, Error>> + Send>>;
+/// A connected stream and its local address (for the default EHLO name).
+type Connected<S> = (S, Option<IpAddr>);
 /// Opens a new connection (to follow the server's MAILMAX).
 type Connector<S> = fn(Options) -> Connecting<S>;
 
@@ -76,8 +84,30 @@ impl SmtpClient<TcpStream> {
     /// [`Error::Connect`], [`Error::Tls`] or [`Error::Session`].
     pub async fn connect(options: &Options) -> Result<Self, Error> {
         options.validate()?;
-        let (stream, local) = tcp_connect(options.clone()).await?;
-        Self::start(stream, local, options, Some(tcp_connect)).await
+        Self::start(tcp_connect(options.clone()).await?, options, Some(tcp_connect)).await
+    }
+}
+
+/// A pool of async connections to one server, sharing a rate limit, with backoff after failures:
+/// `pool.get().await?.send(envelope, body).await?` (or `send_all`); `pool.close(timeout).await` before
+/// dropping it. See [`smtp_transport::pool`].
+pub type Pool = smtp_transport::pool::AsyncPool<SmtpClient>;
+
+impl smtp_transport::pool::AsyncPooled for SmtpClient {
+    async fn open(options: Options) -> Result<Self, Error> {
+        Self::connect(&options).await
+    }
+    async fn check(&mut self, rset: bool) -> bool {
+        self.driver.check(rset).is_ok() && self.run_op().await.is_ok()
+    }
+    fn driver(&self) -> &Driver {
+        &self.driver
+    }
+    async fn close(self) {
+        let _ = self.quit().await;
+    }
+    async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
     }
 }
 
@@ -85,22 +115,15 @@ impl SmtpClient<TcpStream> {
 /// write-write-read pattern stalls on Nagle and delayed ACKs.
 fn tcp_connect(options: Options) -> Connecting<TcpStream> {
     Box::pin(async move {
-        let connecting = async {
-            let addrs = async_net::resolve((options.host.as_str(), options.port)).await?;
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
-            for addr in addrs {
-                match TcpStream::connect(addr).await.and_then(|s| s.set_nodelay(true).map(|()| s)) {
-                    Ok(s) => return Ok((s.local_addr().ok().map(|a| a.ip()), s)),
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        };
+        // Each address in turn.
+        let connecting = TcpStream::connect((options.host.as_str(), options.port));
         let timeout = async {
             Timer::after(options.connect_timeout).await;
             Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
         };
-        let (local, stream) = connecting.or(timeout).await.map_err(Error::Connect)?;
+        let stream = connecting.or(timeout).await.and_then(|s| s.set_nodelay(true).map(|()| s));
+        let stream = stream.map_err(Error::Connect)?;
+        let local = stream.local_addr().ok().map(|a| a.ip());
         Ok((stream, local))
     })
 }
@@ -111,21 +134,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// stream is not a loopback connection.
     pub async fn from_stream(stream: S, options: &Options) -> Result<Self, Error> {
         options.validate()?;
-        Self::start(stream, None, options, None).await
+        Self::start((stream, None), options, None).await
     }
 
-    async fn start(
-        stream: S,
-        local: Option<IpAddr>,
-        options: &Options,
-        reconnect: Option<Connector<S>>,
-    ) -> Result<Self, Error> {
+    /// Drives a fresh connection through the session's start.
+    async fn start(conn: Connected<S>, opts: &Options, dial: Option<Connector<S>>) -> Result<Self, Error> {
+        let (stream, local) = conn;
+        let origin = Instant::now();
         let mut client = SmtpClient {
-            driver: options.driver(local, Duration::ZERO)?,
+            driver: opts.driver(local, origin)?,
             stream: Some(stream),
-            reconnect,
-            options: options.clone(),
-            origin: Instant::now(),
+            reconnect: dial,
+            options: opts.clone(),
+            origin,
             timer: Timer::never(),
             timer_at: None,
             unflushed: false,
@@ -139,17 +160,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// 452, the server's RCPTMAX) or another connection (its MAILMAX); wrap one that cannot in [`OneShot`].
     ///
     /// `Ok(report)` whenever the message got an outcome; [`SmtpClient::close_reason`] says why when the session
-    /// ended. `Err` when the message never started ([`Error::Refused`], [`Error::Closed`]) or reading `body`
+    /// ended. `Err` when the message never started ([`Error::Send`], [`Error::Closed`]) or reading `body`
     /// failed ([`Error::Body`]: the session is aborted).
-    pub async fn send<B>(&mut self, envelope: Envelope, body: B) -> Result<MessageReport, Error>
-    where
-        B: AsyncRead + AsyncSeek + Unpin,
-    {
+    pub async fn send(&mut self, envelope: Envelope, body: impl Body) -> Result<MessageReport, Error> {
         self.send_with_progress(envelope, body, |_, _| {}).await
     }
 
     /// Like [`SmtpClient::send`], calling `progress(sent, total)` as body octets are accepted.
-    pub async fn send_with_progress<B: AsyncRead + AsyncSeek + Unpin>(
+    pub async fn send_with_progress<B: Body>(
         &mut self,
         envelope: Envelope,
         mut body: B,
@@ -166,14 +184,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             _ => {}
         })
         .await?;
-        report.ok_or(Error::Refused(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
+        report.ok_or(Error::Send(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
     }
 
     /// Sends many messages on this connection, each next one's commands riding with the previous final dot
     /// (one round trip a message with PIPELINING). `on_report` gets each report as it comes. A message refused
     /// before any byte ends the batch: the ones already handed over get their reports, then the refusal is
     /// returned.
-    pub async fn send_all<B: AsyncRead + AsyncSeek + Unpin>(
+    pub async fn send_all<B: Body>(
         &mut self,
         messages: impl IntoIterator<Item = (Envelope, B)>,
         mut on_report: impl FnMut(MessageReport),
@@ -224,7 +242,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
 
     /// The IO loop: does what the driver says until it says [`Action::Done`]. Messages come from `next` when
     /// the driver asks for them (a batch); reports and progress go to `on` as the driver's actions.
-    async fn run<B: AsyncRead + AsyncSeek + Unpin>(
+    async fn run<B: Body>(
         &mut self,
         mut bodies: Bodies<B>,
         next: &mut impl FnMut() -> Option<(Envelope, B)>,
@@ -299,7 +317,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         match happened {
             Io::Read(Ok(n)) => self.driver.received(now, n),
             Io::Wrote(Ok(n)) => self.driver.wrote(now, n),
-            Io::Read(Err(e)) | Io::Wrote(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Io::Read(Err(e)) | Io::Wrote(Err(e)) => self.driver.io_failed(now, e),
             Io::Deadline => {
                 self.timer_at = None;

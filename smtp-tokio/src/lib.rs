@@ -34,12 +34,20 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncSeek, AsyncSeekExt as _, Asyn
 use tokio::time::{Instant, Sleep};
 
 pub use smtp_proto::{Envelope, MessageReport, Outcome, SendError};
+pub use smtp_transport::pool::PoolConfig;
 pub use smtp_transport::{Error, OneShot, Options};
 pub use tokio::net::TcpStream;
 pub use {smtp_proto, smtp_transport};
 
+/// A message body: read, and read again from its start for recipients that need another transaction (a
+/// `Cursor`, a file); a stream that cannot seek goes in a [`OneShot`].
+pub trait Body: AsyncRead + AsyncSeek + Unpin {}
+impl<T: AsyncRead + AsyncSeek + Unpin> Body for T {}
+
 /// A connection being opened: the stream and its local address.
-type Connecting<S> = Pin<Box<dyn Future<Output = Result<(S, Option<IpAddr>), Error>> + Send>>;
+type Connecting<S> = Pin<Box<dyn Future<Output = Result<Connected<S>, Error>> + Send>>;
+/// A connected stream and its local address (for the default EHLO name).
+type Connected<S> = (S, Option<IpAddr>);
 /// Opens a new connection (to follow the server's MAILMAX).
 type Connector<S> = fn(Options) -> Connecting<S>;
 
@@ -73,8 +81,30 @@ impl SmtpClient<TcpStream> {
     /// [`Error::Connect`], [`Error::Tls`] or [`Error::Session`].
     pub async fn connect(options: &Options) -> Result<Self, Error> {
         options.validate()?;
-        let (stream, local) = tcp_connect(options.clone()).await?;
-        Self::start(stream, local, options, Some(tcp_connect)).await
+        Self::start(tcp_connect(options.clone()).await?, options, Some(tcp_connect)).await
+    }
+}
+
+/// A pool of async connections to one server, sharing a rate limit, with backoff after failures:
+/// `pool.get().await?.send(envelope, body).await?` (or `send_all`); `pool.close(timeout).await` before
+/// dropping it. See [`smtp_transport::pool`].
+pub type Pool = smtp_transport::pool::AsyncPool<SmtpClient>;
+
+impl smtp_transport::pool::AsyncPooled for SmtpClient {
+    async fn open(options: Options) -> Result<Self, Error> {
+        Self::connect(&options).await
+    }
+    async fn check(&mut self, rset: bool) -> bool {
+        self.driver.check(rset).is_ok() && self.run_op().await.is_ok()
+    }
+    fn driver(&self) -> &Driver {
+        &self.driver
+    }
+    async fn close(self) {
+        let _ = self.quit().await;
+    }
+    async fn sleep(duration: Duration) {
+        tokio::time::sleep(duration).await
     }
 }
 
@@ -82,19 +112,13 @@ impl SmtpClient<TcpStream> {
 /// write-write-read pattern stalls on Nagle and delayed ACKs.
 fn tcp_connect(options: Options) -> Connecting<TcpStream> {
     Box::pin(async move {
-        let connecting = async {
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
-            for addr in tokio::net::lookup_host((options.host.as_str(), options.port)).await? {
-                match TcpStream::connect(addr).await.and_then(|s| s.set_nodelay(true).map(|()| s)) {
-                    Ok(s) => return Ok((s.local_addr().ok().map(|a| a.ip()), s)),
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        };
+        // Each address in turn.
+        let connecting = TcpStream::connect((options.host.as_str(), options.port));
         let timed_out = |_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
         let connected = tokio::time::timeout(options.connect_timeout, connecting).await.map_err(timed_out);
-        let (local, stream) = connected.and_then(|r| r).map_err(Error::Connect)?;
+        let stream = connected.and_then(|r| r).and_then(|s| s.set_nodelay(true).map(|()| s));
+        let stream = stream.map_err(Error::Connect)?;
+        let local = stream.local_addr().ok().map(|a| a.ip());
         Ok((stream, local))
     })
 }
@@ -105,21 +129,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// stream is not a loopback connection.
     pub async fn from_stream(stream: S, options: &Options) -> Result<Self, Error> {
         options.validate()?;
-        Self::start(stream, None, options, None).await
+        Self::start((stream, None), options, None).await
     }
 
-    async fn start(
-        stream: S,
-        local: Option<IpAddr>,
-        options: &Options,
-        reconnect: Option<Connector<S>>,
-    ) -> Result<Self, Error> {
+    /// Drives a fresh connection through the session's start.
+    async fn start(conn: Connected<S>, opts: &Options, dial: Option<Connector<S>>) -> Result<Self, Error> {
+        let (stream, local) = conn;
+        let origin = Instant::now();
         let mut client = SmtpClient {
-            driver: options.driver(local, Duration::ZERO)?,
+            driver: opts.driver(local, origin.into_std())?,
             stream: Some(stream),
-            reconnect,
-            options: options.clone(),
-            origin: Instant::now(),
+            reconnect: dial,
+            options: opts.clone(),
+            origin,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             timer_at: None,
             unflushed: false,
@@ -133,17 +155,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// 452, the server's RCPTMAX) or another connection (its MAILMAX); wrap one that cannot in [`OneShot`].
     ///
     /// `Ok(report)` whenever the message got an outcome; [`SmtpClient::close_reason`] says why when the session
-    /// ended. `Err` when the message never started ([`Error::Refused`], [`Error::Closed`]) or reading `body`
+    /// ended. `Err` when the message never started ([`Error::Send`], [`Error::Closed`]) or reading `body`
     /// failed ([`Error::Body`]: the session is aborted).
-    pub async fn send<B>(&mut self, envelope: Envelope, body: B) -> Result<MessageReport, Error>
-    where
-        B: AsyncRead + AsyncSeek + Unpin,
-    {
+    pub async fn send(&mut self, envelope: Envelope, body: impl Body) -> Result<MessageReport, Error> {
         self.send_with_progress(envelope, body, |_, _| {}).await
     }
 
     /// Like [`SmtpClient::send`], calling `progress(sent, total)` as body octets are accepted.
-    pub async fn send_with_progress<B: AsyncRead + AsyncSeek + Unpin>(
+    pub async fn send_with_progress<B: Body>(
         &mut self,
         envelope: Envelope,
         mut body: B,
@@ -160,14 +179,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             _ => {}
         })
         .await?;
-        report.ok_or(Error::Refused(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
+        report.ok_or(Error::Send(SendError::Misuse(smtp_proto::ApiMisuse::NotConnected)))
     }
 
     /// Sends many messages on this connection, each next one's commands riding with the previous final dot
     /// (one round trip a message with PIPELINING). `on_report` gets each report as it comes. A message refused
     /// before any byte ends the batch: the ones already handed over get their reports, then the refusal is
     /// returned.
-    pub async fn send_all<B: AsyncRead + AsyncSeek + Unpin>(
+    pub async fn send_all<B: Body>(
         &mut self,
         messages: impl IntoIterator<Item = (Envelope, B)>,
         mut on_report: impl FnMut(MessageReport),
@@ -218,7 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
 
     /// The IO loop: does what the driver says until it says [`Action::Done`]. Messages come from `next` when
     /// the driver asks for them (a batch); reports and progress go to `on` as the driver's actions.
-    async fn run<B: AsyncRead + AsyncSeek + Unpin>(
+    async fn run<B: Body>(
         &mut self,
         mut bodies: Bodies<B>,
         next: &mut impl FnMut() -> Option<(Envelope, B)>,
@@ -293,7 +312,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         match happened {
             Io::Read(Ok(n)) => self.driver.received(now, n),
             Io::Wrote(Ok(n)) => self.driver.wrote(now, n),
-            Io::Read(Err(e)) | Io::Wrote(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Io::Read(Err(e)) | Io::Wrote(Err(e)) => self.driver.io_failed(now, e),
             Io::Deadline => {
                 self.timer_at = None;

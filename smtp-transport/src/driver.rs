@@ -31,16 +31,17 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smtp_proto::address::HeloName;
 use smtp_proto::{
-    ApiMisuse, Client, ClientConfig, Envelope, Event, Failure, MessageId, MessageReport, Refusal, SendError,
-    State,
+    ApiMisuse, Client, ClientConfig, Envelope, Event, Failure, MessageId, MessageReport, SendError, State,
+    Unsendable,
 };
 use tracing::debug;
 
 use crate::Error;
+use crate::rate::Rate;
 use crate::split::Message;
 use crate::tls::{Tls, TlsSetup};
 
@@ -117,6 +118,10 @@ enum Op {
         open: bool,
     },
     Noop,
+    /// One read that returns at once (`read` once asked for): what the server said while the session sat idle.
+    Peek {
+        read: bool,
+    },
     /// `open`: the session still lived when QUIT was asked for.
     Quit {
         open: bool,
@@ -166,6 +171,12 @@ pub struct Driver {
     alive: bool,
     /// The IO or TLS failure that is ending the session, until the core's `Closed` takes it.
     cause: Option<Error>,
+    /// A message whose connection died before its end of data goes again on a new connection, once.
+    retry_unsent: bool,
+    /// The shared rate limit, and the instant `now` counts from.
+    pace: Option<(Arc<Rate>, Instant)>,
+    /// The rate limit holds the next transaction until then.
+    paced_until: Option<Duration>,
     /// Reading a body failed: the operation's error, whatever the session's close reason.
     body_error: Option<Error>,
     close_reason: Option<Arc<Error>>,
@@ -213,6 +224,9 @@ impl Driver {
             ready: false,
             alive: false,
             cause: None,
+            retry_unsent: false,
+            pace: None,
+            paced_until: None,
             body_error: None,
             close_reason: None,
         };
@@ -222,6 +236,19 @@ impl Driver {
 
     // ---------------------------------------------------------------------------------------------------
     // Operations
+
+    /// Sends a message whose connection died before its end of data (a lost connection, a 421) again, once,
+    /// on a new connection ([`Action::Reconnect`]), when its body can be read again: it was not sent. After
+    /// its end of data, never: its outcome is unknown. Off by default; pools turn it on.
+    pub fn retry_unsent(&mut self, on: bool) {
+        self.retry_unsent = on;
+    }
+
+    /// Takes every transaction's start from `rate` (shared with other drivers), the driver's `now` counting
+    /// from `origin`: a message waits, reading replies meanwhile, until the rate lets its MAIL go.
+    pub fn pace(&mut self, rate: Arc<Rate>, origin: Instant) {
+        self.pace = Some((rate, origin));
+    }
 
     /// Starts a batch: the driver asks for each next message ([`Action::NextMessage`]) until
     /// [`Driver::end_batch`]. A single send is a batch of one: `submit`, then `end_batch`.
@@ -239,20 +266,30 @@ impl Driver {
     /// (otherwise the report lists them, [`MessageReport::retry_recipients`]).
     ///
     /// Refused before any byte is written with [`Error::Closed`] once the session is over and
-    /// [`Error::Refused`] when the server cannot carry the message (SIZE, 8BITMIME, SMTPUTF8, DSN, …).
+    /// [`Error::Send`] when the server cannot carry the message (SIZE, 8BITMIME, SMTPUTF8, DSN, …).
     pub fn submit(&mut self, envelope: Envelope, replayable: bool) -> Result<Slot, Error> {
         if self.core.is_closed() {
             return Err(self.closed_error());
         }
         let slot = self.next_slot;
+        if self.pace.is_some() {
+            // Started when the rate allows (`next_transaction`); refused now if it cannot be sent at all.
+            match self.core.precheck(&envelope) {
+                Ok(()) | Err(Unsendable::SessionLimit { .. }) => {}
+                Err(refusal) => return Err(Error::Send(SendError::Unsendable(refusal))),
+            }
+            self.next_slot += 1;
+            self.messages.push_back(Message::new(slot, envelope, replayable));
+            return Ok(slot);
+        }
         let mut message = Message::new(slot, envelope, replayable);
         let rcpt_max = self.core.capabilities().and_then(|c| c.rcpt_max());
         let (part, indices) = message.next_part(rcpt_max).expect("an envelope has recipients");
         match self.core.send_message(part) {
             Ok(id) => message.part = Some((id, indices)),
             // Sent on the next connection (`Action::Reconnect`).
-            Err(SendError::Refused(Refusal::SessionLimit { .. })) => message.put_back(indices),
-            Err(e) => return Err(Error::Refused(e)),
+            Err(SendError::Unsendable(Unsendable::SessionLimit { .. })) => message.put_back(indices),
+            Err(e) => return Err(Error::Send(e)),
         }
         self.next_slot += 1;
         self.messages.push_back(message);
@@ -262,10 +299,35 @@ impl Driver {
     /// Asks the server whether the session still works (NOOP): [`Action::Done`] follows its 250, or the end
     /// of the session ([`Driver::close_reason`]).
     pub fn noop(&mut self) -> Result<(), Error> {
+        self.probe(false)
+    }
+
+    /// Like [`Driver::noop`] with RSET: how a connection that sat idle is checked before it is used again.
+    pub fn rset(&mut self) -> Result<(), Error> {
+        self.probe(true)
+    }
+
+    /// Whether a session that sat idle still works, before it carries a message: one read that returns at once
+    /// ([`Action::Read`] with a deadline already passed) takes an EOF or a 421 that came meanwhile, without a
+    /// round trip; with `rset`, an RSET answered 250 instead (RFC 5321 §4.1.1.5). [`Driver::finish`] says
+    /// whether the session lives.
+    pub fn check(&mut self, rset: bool) -> Result<(), Error> {
+        if rset {
+            return self.probe(true);
+        }
         if self.core.is_closed() {
             return Err(self.closed_error());
         }
-        self.core.noop().map_err(|e| Error::Refused(SendError::Misuse(e)))?;
+        self.op = Op::Peek { read: false };
+        Ok(())
+    }
+
+    fn probe(&mut self, rset: bool) -> Result<(), Error> {
+        if self.core.is_closed() {
+            return Err(self.closed_error());
+        }
+        let asked = if rset { self.core.rset() } else { self.core.noop() };
+        asked.map_err(|e| Error::Send(SendError::Misuse(e)))?;
         self.alive = false;
         self.op = Op::Noop;
         Ok(())
@@ -305,7 +367,7 @@ impl Driver {
                 continue;
             }
             // Before writing: the next message's commands ride with this final dot.
-            match self.next_transaction() {
+            match self.next_transaction(now) {
                 Step::Continue => continue,
                 Step::Act(action) => return action,
                 Step::Idle => {}
@@ -318,7 +380,15 @@ impl Driver {
             if self.op_done() {
                 return Action::Done;
             }
-            return Action::Read { deadline: self.core.poll_timeout() };
+            if self.op == (Op::Peek { read: false }) {
+                self.op = Op::Peek { read: true };
+                return Action::Read { deadline: Some(now) };
+            }
+            let deadline = match (self.core.poll_timeout(), self.paced_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            return Action::Read { deadline };
         }
     }
 
@@ -335,6 +405,7 @@ impl Driver {
             // The session ended before the batch's every message was handed over.
             Op::Batch { open } => open && self.core.is_closed(),
             Op::Noop => !self.alive,
+            Op::Peek { .. } => self.core.is_closed(),
             // A session that had already ended needs no QUIT: that is no failure.
             Op::Quit { open } => open && self.close_reason.is_some(),
         };
@@ -404,8 +475,12 @@ impl Driver {
     }
 
     /// Reading or writing failed: the connection is gone. What the core already knew wins as the close
-    /// reason (a 554 greeting, say, before the reset).
+    /// reason (a 554 greeting, say, before the reset). [`io::ErrorKind::Interrupted`] is no failure: the
+    /// next [`Driver::poll`] asks for the same again.
     pub fn io_failed(&mut self, now: Duration, error: io::Error) {
+        if error.kind() == io::ErrorKind::Interrupted {
+            return;
+        }
         self.fail_transport(now, Error::Io(error));
     }
 
@@ -450,7 +525,11 @@ impl Driver {
     }
 
     /// Reading the body failed: DATA cannot be cancelled cleanly, so the session is aborted.
+    /// [`io::ErrorKind::Interrupted`] is no failure: [`Action::FillBody`] (or [`Action::Rewind`]) comes again.
     pub fn body_failed(&mut self, error: io::Error) {
+        if error.kind() == io::ErrorKind::Interrupted {
+            return;
+        }
         debug!(%error, "body failed: aborting the session");
         self.body_error = Some(Error::Body(error));
         self.core.abort();
@@ -479,7 +558,8 @@ impl Driver {
     /// No new connection after [`Action::Reconnect`]: the messages not yet sent get their reports.
     pub fn reconnect_failed(&mut self, error: Error) {
         debug!(%error, "reconnect failed");
-        let failure = Failure::Refused(Refusal::SessionLimit { max: self.mail_max() });
+        // Recipients that were sent before keep their result; the others were stopped by MAILMAX.
+        let failure = Failure::Unsendable(Unsendable::SessionLimit { max: self.mail_max() });
         for mut message in std::mem::take(&mut self.messages) {
             message.abandon(failure.clone());
             self.report(message);
@@ -571,7 +651,8 @@ impl Driver {
 
     /// Starts the next transaction of a message split over several, or asks for the batch's next message:
     /// both as soon as the core can take one.
-    fn next_transaction(&mut self) -> Step {
+    fn next_transaction(&mut self, now: Duration) -> Step {
+        self.paced_until = None;
         let batch_open = self.op == Op::Batch { open: true };
         if self.core.state() != State::Ready || self.core.is_busy() || self.pump.id.is_some() {
             return Step::Idle;
@@ -579,20 +660,23 @@ impl Driver {
         let Some(pos) = self.messages.iter().position(Message::waiting) else {
             return if batch_open { Step::Act(Action::NextMessage) } else { Step::Idle };
         };
+        if !self.admit(now) {
+            return Step::Idle;
+        }
         let rcpt_max = self.core.capabilities().and_then(|c| c.rcpt_max());
         let m = &mut self.messages[pos];
         let Some((part, indices)) = m.next_part(rcpt_max) else { return Step::Idle };
         match self.core.send_message(part) {
             Ok(id) => m.part = Some((id, indices)),
-            Err(SendError::Refused(Refusal::SessionLimit { .. })) => {
+            Err(SendError::Unsendable(Unsendable::SessionLimit { .. })) => {
                 // RFC 9422 MAILMAX: QUIT, then the rest goes on a new connection (`Action::Reconnect`).
                 m.put_back(indices);
                 self.core.quit();
             }
             Err(e) => {
                 m.put_back(indices);
-                m.abandon(if let SendError::Refused(r) = e {
-                    Failure::Refused(r)
+                m.abandon(if let SendError::Unsendable(r) = e {
+                    Failure::Unsendable(r)
                 } else {
                     Failure::Session(smtp_proto::Error::Aborted)
                 });
@@ -651,7 +735,7 @@ impl Driver {
             self.pump = Pump::default();
         }
         let message = &mut self.messages[pos];
-        message.part_done(report);
+        message.part_done(report, self.retry_unsent);
         if !message.waiting() {
             let message = self.messages.remove(pos).expect("in range");
             self.report(message);
@@ -680,8 +764,9 @@ impl Driver {
         if let (Some(tls), None) = (&mut self.tls, &reason) {
             tls.close(&mut self.out);
         }
-        if self.messages.iter().any(Message::waiting) && reason.is_none() {
-            // A clean QUIT at the server's MAILMAX: the rest goes on a new connection.
+        if self.messages.iter().any(Message::waiting) {
+            // After a QUIT at the server's MAILMAX, or a message to send again: a new connection.
+            debug!(?reason, "reconnecting for the messages left");
             self.actions.push_back(Action::Reconnect);
             return;
         }
@@ -704,19 +789,28 @@ impl Driver {
             Op::Connect => self.ready,
             Op::Batch { open } => !open && self.messages.is_empty(),
             Op::Noop => self.alive,
+            Op::Peek { read } => read,
             Op::Quit { .. } => false,
         }
+    }
+
+    /// The rate limit lets a transaction start now; else `paced_until` says when it will.
+    fn admit(&mut self, now: Duration) -> bool {
+        let Some((rate, origin)) = &self.pace else { return true };
+        let taken = rate.take(*origin + now).map_err(|at| at.saturating_duration_since(*origin));
+        self.paced_until = taken.err();
+        self.paced_until.is_none()
     }
 
     fn closed_error(&self) -> Error {
         match &self.close_reason {
             Some(cause) => Error::Closed(cause.clone()),
-            None => Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)),
+            None => Error::Send(SendError::Misuse(ApiMisuse::NotConnected)),
         }
     }
 
     fn mail_max(&self) -> u32 {
-        self.core.capabilities().and_then(|c| c.mail_max()).unwrap_or(0)
+        self.core.mail_max().unwrap_or(0)
     }
 }
 

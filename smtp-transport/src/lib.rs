@@ -17,6 +17,8 @@
 
 pub mod driver;
 mod one_shot;
+pub mod pool;
+pub mod rate;
 mod split;
 mod tls;
 
@@ -28,7 +30,7 @@ use std::io::{self, ErrorKind};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
@@ -68,6 +70,12 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// The name checked in the server's certificate, when it differs from `host`.
     pub tls_name: Option<String>,
+    /// Send a message whose connection died before its end of data (a lost connection, a 421) again, once,
+    /// on a new connection: it was not sent. Off by default; a [pool] turns it on.
+    pub retry_unsent: bool,
+    /// A rate limit on transactions, shared by every connection made with these options (and their clones):
+    /// see [`rate`]. `None`: as fast as the server answers.
+    pub rate: Option<Arc<rate::Rate>>,
 }
 
 impl Options {
@@ -86,6 +94,8 @@ impl Options {
             connect_timeout: Duration::from_secs(30),
             ca_file: None,
             tls_name: None,
+            retry_unsent: false,
+            rate: None,
         }
     }
 
@@ -245,10 +255,16 @@ impl Options {
         Ok(Some(TlsSetup { config: self.tls_config()?, name: self.server_name()? }))
     }
 
-    /// The driver for a connection whose local address is `local`: the session as these options say.
-    pub fn driver(&self, local: Option<IpAddr>, now: Duration) -> Result<driver::Driver, Error> {
+    /// The driver for a connection whose local address is `local`: the session as these options say. Its
+    /// time (every `now`) counts from `origin`, which the adapter reads as its clock.
+    pub fn driver(&self, local: Option<IpAddr>, origin: Instant) -> Result<driver::Driver, Error> {
         let (helo, tls) = (self.helo_name.clone(), self.tls_setup()?);
-        Ok(driver::Driver::new(helo, local, self.session.clone(), tls, now))
+        let mut driver = driver::Driver::new(helo, local, self.session.clone(), tls, Duration::ZERO);
+        driver.retry_unsent(self.retry_unsent);
+        if let Some(rate) = &self.rate {
+            driver.pace(Arc::clone(rate), origin);
+        }
+        Ok(driver)
     }
 
     /// The name the server's certificate must match.
@@ -277,14 +293,16 @@ pub enum Error {
     /// The core ended the session: a 421, a refused AUTH, missing STARTTLS, a timeout, an unexpected EOF…
     /// The server's reply is inside when there was one.
     Session(smtp_proto::Error),
-    /// The message was refused before any of its bytes was written (busy session, SIZE, 8BITMIME, SMTPUTF8,
-    /// DSN, REQUIRETLS, LIMITS).
-    Refused(SendError),
+    /// The message could not be handed over, before any of its bytes was written: the server cannot carry it
+    /// (SIZE, 8BITMIME, SMTPUTF8, DSN, REQUIRETLS, LIMITS), or the session is busy or closed.
+    Send(SendError),
     /// Reading the message body failed (or it had 8-bit octets under a 7-bit declaration): the session was
     /// aborted, since DATA cannot be cancelled cleanly.
     Body(io::Error),
     /// The session had already ended, for this reason.
     Closed(Arc<Error>),
+    /// A pool's server failed (connects, or greetings refusing service) and is left alone for this long more.
+    Backoff(Duration),
 }
 
 impl Error {
@@ -294,9 +312,10 @@ impl Error {
             Error::Url(_) | Error::TlsSetup(_) | Error::Credentials(_) => Blame::Local,
             Error::Connect(_) | Error::Tls(_) | Error::Io(_) => Blame::Transport,
             Error::Session(e) => e.blame(),
-            Error::Refused(e) => e.blame(),
+            Error::Send(e) => e.blame(),
             Error::Body(_) => Blame::Misuse,
             Error::Closed(cause) => cause.blame(),
+            Error::Backoff(_) => Blame::Transport,
         }
     }
 
@@ -320,9 +339,12 @@ impl fmt::Display for Error {
             Error::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             Error::Io(e) => write!(f, "SMTP connection failed: {e}"),
             Error::Session(e) => write!(f, "SMTP session ended: {e}"),
-            Error::Refused(e) => e.fmt(f),
+            Error::Send(e) => e.fmt(f),
             Error::Body(e) => write!(f, "reading the message body failed: {e}"),
             Error::Closed(cause) => write!(f, "the session had already ended: {cause}"),
+            Error::Backoff(left) => {
+                write!(f, "the server failed and is left alone for {:.1} s more", left.as_secs_f64())
+            }
         }
     }
 }
@@ -339,8 +361,9 @@ impl std::error::Error for Error {
             },
             Error::Connect(e) | Error::Io(e) | Error::Body(e) => Some(e),
             Error::Session(e) => Some(e),
-            Error::Refused(e) => Some(e),
+            Error::Send(e) => Some(e),
             Error::Closed(cause) => Some(cause.as_ref()),
+            Error::Backoff(_) => None,
         }
     }
 }
@@ -365,7 +388,7 @@ impl From<Error> for io::Error {
             Error::Connect(e) | Error::Tls(e) | Error::Io(e) | Error::Body(e) => e.kind(),
             Error::Session(smtp_proto::Error::Timeout(_)) => ErrorKind::TimedOut,
             Error::Session(smtp_proto::Error::UnexpectedEof) => ErrorKind::UnexpectedEof,
-            Error::Refused(SendError::Misuse(ApiMisuse::NotConnected)) | Error::Closed(_) => {
+            Error::Send(SendError::Misuse(ApiMisuse::NotConnected)) | Error::Closed(_) => {
                 ErrorKind::NotConnected
             }
             other => match other.blame() {

@@ -69,6 +69,7 @@
 
 mod aio;
 pub mod conformance;
+pub mod multi;
 mod postfix;
 pub mod scripted;
 mod sink;
@@ -83,6 +84,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub use aio::{AioOptions, Aiosmtpd};
+pub use multi::MultiServer;
 pub use postfix::Postfix;
 pub use scripted::{Gate, Recording, Script, ScriptedServer};
 pub use sink::{SinkOptions, SmtpSink};

@@ -193,7 +193,7 @@ impl Client {
         }
         let t = &mut self.txns[idx];
         if !t.decided() {
-            let failure = (!reply.is_positive()).then_some(Failure::Rejected);
+            let failure = (!reply.is_positive()).then_some(Failure::BodyRejected);
             t.phase = Phase::Decided { failure, rset: false };
         }
         t.replies.end.get_or_insert(reply);
@@ -213,7 +213,7 @@ impl Client {
         t.replies.lmtp[i] = Some(reply);
         if t.outstanding == 0 {
             let delivered = t.replies.lmtp.iter().flatten().any(Reply::is_positive);
-            let failure = (!delivered).then_some(Failure::Rejected);
+            let failure = (!delivered).then_some(Failure::BodyRejected);
             t.phase = Phase::Decided { failure, rset: false };
             self.maybe_conclude(idx);
         }
@@ -253,7 +253,7 @@ impl Client {
         if !t.decided() {
             t.replies.end = Some(reply);
         }
-        t.fail(Failure::Rejected, true);
+        t.fail(Failure::BodyRejected, true);
         self.maybe_conclude(idx);
     }
 }

@@ -28,7 +28,10 @@ pub(super) enum Kind {
         last: bool,
     },
     Rset,
-    Noop,
+    /// NOOP or RSET asked for by the application to check the session: `Event::Alive` follows a 250.
+    Probe {
+        rset: bool,
+    },
     Quit,
 }
 
@@ -44,7 +47,7 @@ impl Kind {
             Kind::Data(_) => Timer::DataInit,
             Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Bdat { last: true, .. } => Timer::DataTermination,
             Kind::Bdat { last: false, .. } => Timer::DataBlock,
-            Kind::Rset | Kind::Noop => Timer::Reset,
+            Kind::Rset | Kind::Probe { .. } => Timer::Reset,
             Kind::Quit => Timer::Quit,
         }
     }
@@ -64,7 +67,7 @@ impl Kind {
             | Kind::StartTls
             | Kind::Auth
             | Kind::Rset
-            | Kind::Noop
+            | Kind::Probe { .. }
             | Kind::Quit => None,
         }
     }
@@ -91,8 +94,8 @@ impl Kind {
             Kind::Data(_) => "DATA",
             Kind::DataEnd(_) | Kind::LmtpRcpt(..) => "the end of data",
             Kind::Bdat { .. } => "BDAT",
-            Kind::Rset => "RSET",
-            Kind::Noop => "NOOP",
+            Kind::Rset | Kind::Probe { rset: true } => "RSET",
+            Kind::Probe { rset: false } => "NOOP",
             Kind::Quit => "QUIT",
         }
     }

@@ -106,6 +106,9 @@ pub struct Client {
     block_deadline: Option<Duration>,
     /// The BDAT chunk being filled, reused from message to message.
     chunk: Vec<u8>,
+    /// The per-recipient reply lists of concluded messages, emptied, for the next ones: in steady state a
+    /// message allocates only its report's recipient list.
+    spare_rcpt: Vec<Vec<Option<Reply>>>,
     /// MAIL commands sent in this session (RFC 9422 MAILMAX counts failed ones too).
     mail_count: u64,
     /// The latest time the caller gave us: arms the data-block timer when the body is requested.
@@ -137,6 +140,7 @@ impl Client {
             next_id: 1,
             block_deadline: None,
             chunk: Vec::new(),
+            spare_rcpt: Vec::new(),
             mail_count: 0,
             now,
             answered: 0,
@@ -202,14 +206,24 @@ impl Client {
     /// messages: [`ApiMisuse::Busy`] while one is in flight, [`ApiMisuse::NotConnected`] before the session is
     /// ready or after it ended.
     pub fn noop(&mut self) -> Result<(), ApiMisuse> {
+        self.probe(false)
+    }
+
+    /// Like [`Client::noop`] with RSET (RFC 5321 §4.1.1.5), which also clears any transaction state the server
+    /// kept: how a connection that sat idle is checked before it is used again.
+    pub fn rset(&mut self) -> Result<(), ApiMisuse> {
+        self.probe(true)
+    }
+
+    fn probe(&mut self, rset: bool) -> Result<(), ApiMisuse> {
         if !matches!(self.session, Session::Ready) || self.quit_requested {
             return Err(ApiMisuse::NotConnected);
         }
         if !self.txns.is_empty() || !self.expects.is_empty() {
             return Err(ApiMisuse::Busy);
         }
-        self.emit(&Command::Noop);
-        self.push_expect(Kind::Noop);
+        self.emit(if rset { &Command::Rset } else { &Command::Noop });
+        self.push_expect(Kind::Probe { rset });
         Ok(())
     }
 
@@ -425,11 +439,11 @@ impl Client {
             Kind::LmtpRcpt(id, i) => self.on_lmtp(id, i, reply),
             Kind::Bdat { id, last } => self.on_bdat(id, last, reply),
             Kind::Rset if reply.is_positive() => self.try_progress(),
-            Kind::Noop if reply.is_positive() => {
+            Kind::Probe { .. } if reply.is_positive() => {
                 self.events.push_back(Event::Alive);
                 self.try_progress();
             }
-            Kind::Rset | Kind::Noop => self.quit_with(Error::ResetFailed(reply)),
+            Kind::Rset | Kind::Probe { .. } => self.quit_with(Error::ResetFailed(reply)),
             Kind::Quit => self.close_quietly(),
         }
     }
@@ -514,7 +528,7 @@ impl Client {
     /// own failure if it had one, else the session's error.
     fn settle_all(&mut self, err: &Error) {
         while let Some(t) = self.txns.pop_front() {
-            let report = t.conclude(Some(err));
+            let report = t.conclude(Some(err), &mut self.spare_rcpt);
             self.events.push_back(Event::MessageDone(report));
         }
     }

@@ -1,5 +1,7 @@
 //! The report that ends every message: its outcome, and each recipient's.
 
+use alloc::vec::Vec;
+
 use crate::error::Error;
 use crate::event::{Failure, MessageReport, Outcome, RecipientResult, RecipientStatus};
 use crate::reply::Reply;
@@ -7,8 +9,13 @@ use crate::reply::Reply;
 use super::transaction::{Phase, Replies, Txn};
 
 impl Txn {
-    /// Builds the report; `session` is the error that ended the session, if one did.
-    pub(super) fn conclude(self, session: Option<&Error>) -> MessageReport {
+    /// Builds the report; `session` is the error that ended the session, if one did. The emptied list of RCPT
+    /// replies goes to `spares`, for a next message.
+    pub(super) fn conclude(
+        self,
+        session: Option<&Error>,
+        spares: &mut Vec<Vec<Option<Reply>>>,
+    ) -> MessageReport {
         let (failure, unknown) = match self.phase {
             Phase::Decided { failure, .. } => (failure, false),
             // The end of data left and its reply never came: it may have been delivered.
@@ -16,7 +23,7 @@ impl Txn {
             Phase::Queued | Phase::Envelope { .. } | Phase::Body(_) => (None, false),
         };
         let failure = failure.or_else(|| session.map(|e| Failure::Session(e.clone())));
-        let replies = self.replies;
+        let mut replies = self.replies;
         let lmtp = !replies.lmtp.is_empty();
         let lmtp_any = replies.lmtp.iter().flatten().any(Reply::is_positive);
         let outcome = match (unknown, lmtp_any, &failure) {
@@ -28,7 +35,8 @@ impl Txn {
         // After a refused MAIL the RCPT replies only echo it (503 "need MAIL"): the MAIL reply decides.
         let mail_refused = failure == Some(Failure::MailRejected);
         let mut lmtp_replies = replies.lmtp.into_iter();
-        let recipients = self.env.into_recipients().into_iter().zip(replies.rcpt);
+        // The paths are shared with the caller's envelope: cloning one is no allocation.
+        let recipients = self.env.recipients().iter().zip(replies.rcpt.drain(..));
         let recipients = recipients
             .map(|(r, rcpt_reply)| {
                 let lmtp_reply = lmtp.then(|| lmtp_replies.next().flatten()).flatten();
@@ -45,10 +53,14 @@ impl Txn {
                         s => s,
                     },
                 };
-                let path = r.into_path();
+                let path = r.path().clone();
                 RecipientResult { path, rcpt_reply, lmtp_reply, status, reply: None }
             })
             .collect();
+        // A few suffice: as many as there are messages in flight at once.
+        if spares.len() < 4 {
+            spares.push(replies.rcpt);
+        }
         let mut report = MessageReport {
             id: self.id,
             outcome,
@@ -72,7 +84,7 @@ fn whole_status(failure: Option<&Failure>, outcome: Outcome, replies: &Replies) 
     match (failure, outcome) {
         (_, Outcome::Sent) => RecipientStatus::Delivered,
         (_, Outcome::Unknown) => RecipientStatus::Unknown,
-        (Some(Failure::Refused(_)), _) => RecipientStatus::PermanentFailure,
+        (Some(Failure::Unsendable(_)), _) => RecipientStatus::PermanentFailure,
         (Some(Failure::Session(_)) | None, _) => RecipientStatus::TemporaryFailure,
         (Some(Failure::MailRejected), _) => class_status(replies.mail.as_ref()),
         (Some(Failure::DataRejected), _) => class_status(replies.data.as_ref()),

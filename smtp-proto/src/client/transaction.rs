@@ -2,7 +2,6 @@
 //! or in lock-step), and the replies to its envelope.
 
 use alloc::collections::VecDeque;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::body::Body;
@@ -12,7 +11,7 @@ use crate::command::{BodyType, Command, CommandError, MailParams, RcptParams};
 use crate::config::{DsnPolicy, ExtensionUse};
 use crate::ehlo::Capabilities;
 use crate::envelope::{Envelope, Recipient};
-use crate::error::{ApiMisuse, Refusal, SendError};
+use crate::error::{ApiMisuse, SendError, Unsendable};
 use crate::event::{Event, Failure, MessageId, Warning};
 use crate::reply::Reply;
 
@@ -71,11 +70,13 @@ pub(super) enum Phase {
 }
 
 impl Txn {
-    fn new(id: MessageId, env: Envelope) -> Txn {
-        let n = env.recipients().len();
+    /// `rcpt`: a list to keep the RCPT replies in (a spare one, so that it need not be allocated).
+    fn new(id: MessageId, env: Envelope, mut rcpt: Vec<Option<Reply>>) -> Txn {
+        rcpt.clear();
+        rcpt.resize(env.recipients().len(), None);
         Txn {
             id,
-            replies: Replies { rcpt: vec![None; n], ..Replies::default() },
+            replies: Replies { rcpt, ..Replies::default() },
             env,
             plan: Plan { pipelined: false, bdat: false, body: BodyType::SevenBit },
             outstanding: 0,
@@ -137,7 +138,7 @@ impl Client {
     ///
     /// Refused before any byte is written: on a closed or closing session ([`ApiMisuse::NotConnected`]);
     /// while another message waits to start or its body is unfinished ([`ApiMisuse::Busy`]); and, once the
-    /// server's capabilities are known, when the server cannot carry it ([`Refusal`]). A message queued before
+    /// server's capabilities are known, when the server cannot carry it ([`Unsendable`]). A message queued before
     /// the capabilities are known gets the same refusals as its `MessageDone`, still before any of its bytes
     /// is written.
     pub fn send_message(&mut self, envelope: Envelope) -> Result<MessageId, SendError> {
@@ -152,7 +153,8 @@ impl Client {
         }
         let id = MessageId(self.next_id);
         self.next_id += 1;
-        self.txns.push_back(Txn::new(id, envelope));
+        let rcpt = self.spare_rcpt.pop().unwrap_or_default();
+        self.txns.push_back(Txn::new(id, envelope, rcpt));
         if self.can_start_txn() {
             // Started synchronously: a refusal (e.g. a command too long) is the caller's to see now.
             if let Err(refusal) = self.start_txn() {
@@ -161,6 +163,21 @@ impl Client {
             }
         }
         Ok(id)
+    }
+
+    /// The most transactions this session may carry: ours ([`ClientConfig::mail_max`](crate::ClientConfig::mail_max)) and the server's
+    /// `LIMITS MAILMAX` (RFC 9422 §4), the fewer of the two; `None`: no limit. A message beyond it is refused
+    /// with [`Unsendable::SessionLimit`]: it goes on a new session.
+    pub fn mail_max(&self) -> Option<u32> {
+        match (self.config.mail_max, self.caps.as_ref().and_then(|c| c.mail_max())) {
+            (Some(ours), Some(theirs)) => Some(ours.min(theirs)),
+            (ours, theirs) => ours.or(theirs),
+        }
+    }
+
+    /// Whether the session has carried as many transactions as [`Client::mail_max`] allows.
+    pub fn is_spent(&self) -> bool {
+        self.mail_max().is_some_and(|max| self.mail_count >= u64::from(max))
     }
 
     /// True while a message waits to start or its body is unfinished: [`Client::send_message`] would answer
@@ -178,7 +195,7 @@ impl Client {
         while self.can_start_txn() {
             if let Err(refusal) = self.start_txn() {
                 let idx = self.first_queued().expect("a queued message");
-                self.txns[idx].fail(Failure::Refused(refusal), false);
+                self.txns[idx].fail(Failure::Unsendable(refusal), false);
                 self.maybe_conclude(idx);
             }
         }
@@ -211,50 +228,51 @@ impl Client {
             && !self.txns.iter().any(|t| t.plan.bdat && !matches!(t.phase, Phase::Queued))
     }
 
-    /// What the server's capabilities rule out, checked before any byte of the message is written.
-    fn precheck(&self, env: &Envelope) -> Result<(), Refusal> {
+    /// The refusal [`Client::send_message`] would give `env` now, from the server's capabilities (none while
+    /// they are unknown), without queuing anything: for a caller that hands the message over later.
+    pub fn precheck(&self, env: &Envelope) -> Result<(), Unsendable> {
         let Some(caps) = self.caps.as_ref() else {
             return Ok(());
         };
         if let (Some(size), Some(limit)) = (env.declared_size(), caps.max_size()) {
             if size > limit {
-                return Err(Refusal::TooBig { size, limit });
+                return Err(Unsendable::TooBig { size, limit });
             }
         }
         let chunking = self.config.chunking == ExtensionUse::WhenOffered && caps.chunking();
         match env.declared_body() {
             None | Some(BodyType::SevenBit) => {}
             Some(BodyType::EightBitMime) if !caps.eight_bit_mime() => {
-                return Err(Refusal::EightBitUnsupported);
+                return Err(Unsendable::EightBitUnsupported);
             }
             Some(BodyType::EightBitMime) => {}
             Some(BodyType::BinaryMime) if !(caps.binary_mime() && chunking) => {
-                return Err(Refusal::BinaryUnsupported);
+                return Err(Unsendable::BinaryUnsupported);
             }
             Some(BodyType::BinaryMime) => {}
         }
         let count = env.recipients().len();
         if let Some(max) = caps.rcpt_max().filter(|&max| count > max as usize) {
-            return Err(Refusal::TooManyRecipients { count, max });
+            return Err(Unsendable::TooManyRecipients { count, max });
         }
-        if let Some(max) = caps.mail_max().filter(|&max| self.mail_count >= u64::from(max)) {
-            return Err(Refusal::SessionLimit { max });
+        if let Some(max) = self.mail_max().filter(|&max| self.mail_count >= u64::from(max)) {
+            return Err(Unsendable::SessionLimit { max });
         }
         if env.needs_smtputf8() && !caps.smtp_utf8() {
-            return Err(Refusal::Utf8Unsupported);
+            return Err(Unsendable::Utf8Unsupported);
         }
         if env.requires_tls() && !(self.tls && caps.requiretls()) {
-            return Err(Refusal::RequireTlsUnavailable);
+            return Err(Unsendable::RequireTlsUnavailable);
         }
         if env.wants_dsn() && !caps.dsn() && self.config.dsn_policy == DsnPolicy::Require {
-            return Err(Refusal::DsnNotSupported);
+            return Err(Unsendable::DsnNotSupported);
         }
         Ok(())
     }
 
     /// Writes MAIL (and, pipelined, every RCPT and DATA) for the first queued message. On a refusal nothing
     /// was written.
-    fn start_txn(&mut self) -> Result<(), Refusal> {
+    fn start_txn(&mut self) -> Result<(), Unsendable> {
         let idx = self.first_queued().expect("a queued message");
         self.precheck(&self.txns[idx].env)?;
         let caps = self.caps.as_ref().expect("a ready session knows the capabilities");
@@ -279,7 +297,7 @@ impl Client {
             Err(e) => {
                 self.tx.truncate(tx_start);
                 self.expects.truncate(expects_start);
-                return Err(Refusal::Command(e));
+                return Err(Unsendable::Command(e));
             }
         };
         if !plan.pipelined {
@@ -416,7 +434,7 @@ impl Client {
             return;
         }
         let t = self.txns.remove(idx).expect("index in range");
-        self.events.push_back(Event::MessageDone(t.conclude(None)));
+        self.events.push_back(Event::MessageDone(t.conclude(None, &mut self.spare_rcpt)));
         if rset && matches!(self.session, Session::Ready) {
             self.emit(&Command::Rset);
             self.push_expect(Kind::Rset);
@@ -445,7 +463,7 @@ impl Client {
             // A reply to the end of data or a chunk: the server refused the message (not unknown).
             _ => {
                 t.replies.end = reply;
-                t.fail(Failure::Rejected, false);
+                t.fail(Failure::BodyRejected, false);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! recipients need several transactions or connections (issue 10: RCPTMAX, a 452 on the way, MAILMAX).
 
 use smtp_proto::address::ForwardPath;
-use smtp_proto::{Envelope, Failure, MessageReport, Outcome, RecipientStatus, Refusal, SendError};
+use smtp_proto::{Envelope, Failure, MessageReport, Outcome, RecipientStatus, SendError, Unsendable};
 use smtp_transport::Error;
 
 use super::{Adapter, Body, GREETING, Stream, code, envelope, options, shared};
@@ -96,7 +96,7 @@ pub fn a_refusal_ends_the_batch_after_the_reports_in_flight<A: Adapter>() {
     let messages = vec![(bob().size(10), Body::bytes("small\r\n")), (bob().size(1000), Body::bytes("big"))];
     let mut reports = Vec::new();
     let err = client.send_all(messages, &mut |r| reports.push(r)).expect_err("refused");
-    assert!(matches!(err, Error::Refused(SendError::Refused(Refusal::TooBig { .. }))), "{err:?}");
+    assert!(matches!(err, Error::Send(SendError::Unsendable(Unsendable::TooBig { .. }))), "{err:?}");
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].outcome, Outcome::Sent);
     client.quit().expect("quit");
@@ -284,7 +284,11 @@ pub fn mailmax_on_a_stream_reports_the_rest<A: Adapter>() {
     use Outcome::{Rejected, Sent};
     assert_eq!(outcomes, [Sent, Sent, Rejected, Rejected, Rejected], "{result:?}: {reports:?}");
     for report in &reports[2..] {
-        assert_eq!(report.failure, Some(Failure::Refused(Refusal::SessionLimit { max: 2 })), "{report:?}");
+        assert_eq!(
+            report.failure,
+            Some(Failure::Unsendable(Unsendable::SessionLimit { max: 2 })),
+            "{report:?}"
+        );
     }
     assert!(client.close_reason().is_some());
     drop(client);

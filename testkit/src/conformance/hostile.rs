@@ -11,7 +11,7 @@ use smtp_proto::command::{EnvId, OrigRecipient};
 use smtp_proto::reply::ParseError;
 use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{
-    Envelope, Error as Core, Failure, Outcome, RecipientStatus, Refusal, SendError, Timeouts, Timer,
+    Envelope, Error as Core, Failure, Outcome, RecipientStatus, SendError, Timeouts, Timer, Unsendable,
 };
 use smtp_transport::{Error, Options};
 
@@ -774,7 +774,7 @@ pub fn lowercase_and_old_style_ehlo_keywords<A: Adapter>() {
     assert_eq!(caps.max_size(), Some(1000));
     let too_big = client.send(envelope(&["bob@example.org"]).size(5000), Body::bytes(b"x"));
     match too_big {
-        Err(Error::Refused(SendError::Refused(Refusal::TooBig { size, limit }))) => {
+        Err(Error::Send(SendError::Unsendable(Unsendable::TooBig { size, limit }))) => {
             assert_eq!((size, limit), (5000, 1000))
         }
         other => panic!("{other:?}"),

@@ -216,7 +216,7 @@ pub fn sink_soft_reject<A: Adapter>() {
         ("MAIL", Failure::MailRejected),
         ("RCPT", Failure::NoRecipientAccepted),
         ("DATA", Failure::DataRejected),
-        (".", Failure::Rejected),
+        (".", Failure::BodyRejected),
     ] {
         let opts = SinkOptions { soft_reject: Some(cmd), ..SinkOptions::default() };
         let (mut client, first, sink) = sink_fault::<A>(opts);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use smtp_proto::body::{normalize_line_endings, unstuff};
 use smtp_proto::command::BodyType;
 use smtp_proto::{
-    Error as Core, ExtensionUse, Failure, Outcome, Protocol, RecipientStatus, Refusal, SendError, Timer,
+    Error as Core, ExtensionUse, Failure, Outcome, Protocol, RecipientStatus, SendError, Timer, Unsendable,
 };
 use smtp_transport::Error;
 
@@ -400,7 +400,7 @@ pub fn too_big_for_the_server_is_refused_before_any_byte<A: Adapter>() {
     );
     let mut client = A::connect(&options(&server)).expect("connect");
     match client.send(envelope(&["bob@example.org"]).size(5000), Body::bytes("x\r\n")) {
-        Err(Error::Refused(SendError::Refused(Refusal::TooBig { size: 5000, limit: 1000 }))) => {}
+        Err(Error::Send(SendError::Unsendable(Unsendable::TooBig { size: 5000, limit: 1000 }))) => {}
         other => panic!("{other:?}"),
     }
     let report = client.send(envelope(&["bob@example.org"]), Body::bytes("small\r\n")).expect("send");

@@ -406,7 +406,7 @@ impl World {
             }
             Outcome::Rejected => {}
         }
-        if r.failure == Some(Failure::Rejected) {
+        if r.failure == Some(Failure::BodyRejected) {
             assert!(ends.iter().any(|e| !e.is_positive()), "{r:?}");
         }
         self.unknown += if self.server.lmtp {
