@@ -31,8 +31,9 @@ const TEXT_PIECES: &[&[u8]] = &[
     b"\x00",
 ];
 
-/// At most this many input bytes become text in [`text_onto`] (each makes up to 94 bytes).
-const TEXT_MAX_PIECES: usize = 256;
+/// At most this many input bytes become text in [`text_onto`] (each makes up to 94 bytes): a few KiB, enough
+/// for dozens of blocks, and the fuzzer keeps its pace (the body is also encoded byte by byte).
+const TEXT_MAX_PIECES: usize = 64;
 
 /// Maps each byte onto a piece of [`TEXT_PIECES`]: text whose clean stretches are long enough for whole
 /// blocks, with the odd bare line end or line-start dot.
