@@ -171,7 +171,7 @@ pub fn compare_with_reference(pieces: &[&[u8]]) {
 ///
 /// The body is encoded whole, in the chosen chunks and byte by byte, then again after mapping onto an
 /// alphabet of dots and line ends, and after mapping onto pieces of text (long clean runs with the odd bare
-/// line end or line-start dot, [`text_onto`]). Asserts:
+/// line end or line-start dot, `text_onto`). Asserts:
 /// - [`DotStuffer`] and [`CrlfNormalizer`] append, call by call, exactly what [`ReferenceEncoder`] (byte at a
 ///   time) appends, for every chunking;
 /// - [`DotStuffer`]: the same wire bytes for every chunking; each `encode` appends at most
