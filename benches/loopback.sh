@@ -6,6 +6,8 @@
 #   2. one 50 MiB message: smtp-send, smtp-source, lettre, the raw push (and smtp-send 3 times in one session,
 #      timed by smtp-send itself, since a single message has no timing in its JSON);
 #   3. 20 connections at once: smtp-send --connections 20 --count 10000 (its pool), smtp-source -s 20 -m 10000;
+#      and each adapter alone (benches/src/bin/adapter_send.rs: smtp-blocking, smtp-smol, smtp-tokio) on one
+#      connection (10,000 x 1 KiB, the batch send) and over its pool of 20;
 #   4. (full mode only) one 1 GiB message with smtp-send: its peak RSS;
 #   5. over STARTTLS, against this workspace's TLS sink (benches/loopback/src/bin/tls_sink.rs: rustls, a
 #      test CA made at start): 10,000 messages of 1 KiB over one connection, smtp-send --count against the
@@ -81,12 +83,14 @@ command -v jq >/dev/null || {
 
 say "building (release): smtp-send, benches/loopback (clients and the TLS sink)"
 cargo build --release --quiet -p smtp-send
+cargo build --release --quiet -p smtp-benches --bin adapter_send
 cargo build --release --quiet --manifest-path benches/loopback/Cargo.toml
 if [ -n "${CARGO_TARGET_DIR:-}" ]; then
     case $CARGO_TARGET_DIR in /*) t=$CARGO_TARGET_DIR ;; *) t=$root/$CARGO_TARGET_DIR ;; esac
-    smtp_send=$t/release/smtp-send bench_dir=$t/release
+    smtp_send=$t/release/smtp-send adapter_send=$t/release/adapter_send bench_dir=$t/release
 else
-    smtp_send=$root/target/release/smtp-send bench_dir=$root/benches/loopback/target/release
+    smtp_send=$root/target/release/smtp-send adapter_send=$root/target/release/adapter_send
+    bench_dir=$root/benches/loopback/target/release
 fi
 lettre_send=$bench_dir/lettre_send raw_send=$bench_dir/raw_send tls_sink=$bench_dir/tls_sink
 
@@ -233,6 +237,7 @@ send=("$smtp_send" --server "$server" --tls none --from "$from" --to "$to" --jso
 src=("$source_bin" -f "$from" -t "$to")
 lettre=("$lettre_send" --server "$server" --from "$from" --to "$to")
 raw=("$raw_send" --server "$server" --from "$from" --to "$to")
+adapter=("$adapter_send" --server "$server" --from "$from" --to "$to")
 send_tls=("$smtp_send" --server "$tls_server" --tls starttls-required --ca-file "$tmp/ca.pem" --from "$from" --to "$to" --json --quiet)
 raw_tls=("$raw_send" --server "$tls_server" --starttls --ca-file "$tmp/ca.pem" --from "$from" --to "$to")
 
@@ -246,6 +251,11 @@ m_tls1k_send() { measure "tls1k smtp-send" "$rep" "$n_small" 1024 "${send_tls[@]
 m_tls1k_raw() { measure "tls1k raw pipelined" "$rep" "$n_small" 1024 "${raw_tls[@]}" --count "$n_small" --file "$tmp/1k.eml"; }
 m_tlsbig_send() { measure "tlsbig smtp-send session" "$rep" "$n_big_session" "$big" "${send_tls[@]}" --count "$n_big_session" "$tmp/big.eml"; }
 m_tlsbig_raw() { measure "tlsbig raw push" "$rep" "$n_big_session" "$big" "${raw_tls[@]}" --count "$n_big_session" --file "$tmp/big.eml"; }
+m_1k_adapter() { measure "1k $1" "$rep" "$n_small" 1024 "${adapter[@]}" --adapter "$1" --count "$n_small" --file "$tmp/1k.eml"; }
+m_c20_adapter() {
+    measure "c20 $1 pool" "$rep" $((conns * per_conn)) 1024 "${adapter[@]}" --adapter "$1" --connections "$conns" \
+        --count $((conns * per_conn)) --file "$tmp/1k.eml"
+}
 in_turns() {
     if ((rep % 2)); then
         "$1"
@@ -260,6 +270,7 @@ say "smtp-sink on $server; $reps repetition(s); 1 KiB x $n_small, ${big_mib} MiB
 for rep in $(seq "$reps"); do
     # 1. 1 KiB messages over one connection.
     in_turns m_1k_send m_1k_raw
+    for a in blocking smol tokio; do m_1k_adapter "$a"; done
     measure "1k smtp-source" "$rep" "$n_small" 1024 "${src[@]}" -d -s 1 -m "$n_small" -l 1024 "$server"
     measure "1k lettre nodelay" "$rep" "$n_small" 1024 "${lettre[@]}" --count "$n_small" --file "$tmp/1k.eml"
     measure "1k lettre shipped" "$rep" "$n_shipped" 1024 "${lettre[@]}" --no-nodelay --count "$n_shipped" --file "$tmp/1k.eml"
@@ -272,6 +283,7 @@ for rep in $(seq "$reps"); do
     # 3. Many connections at once.
     measure "c20 smtp-send" "$rep" $((conns * per_conn)) 1024 "${send[@]}" --connections "$conns" --count "$((conns * per_conn))" "$tmp/1k.eml"
     measure "c20 smtp-source" "$rep" $((conns * per_conn)) 1024 "${src[@]}" -d -s "$conns" -m $((conns * per_conn)) -l 1024 "$server"
+    for a in blocking smol tokio; do m_c20_adapter "$a"; done
     # 5. Over STARTTLS, against the TLS sink.
     active_sink=$tls_pid
     in_turns m_tls1k_send m_tls1k_raw
@@ -308,6 +320,11 @@ label() {
     "big raw push") echo "raw push (pre-stuffed)" ;;
     "c20 smtp-send") echo "smtp-send --connections $conns --count $((conns * per_conn))" ;;
     "c20 smtp-source") echo "smtp-source -d -s $conns -m $((conns * per_conn)) -l 1024" ;;
+    "1k blocking" | "1k smol" | "1k tokio") echo "smtp-${1#1k } alone: connect, batch send, QUIT" ;;
+    "c20 blocking pool" | "c20 smol pool" | "c20 tokio pool")
+        a=${1#c20 }
+        echo "smtp-${a% pool} pool of $conns, batch send on each"
+        ;;
     "gib smtp-send") echo "smtp-send, 1 GiB file" ;;
     "tls1k smtp-send") echo "smtp-send --tls starttls-required --count $n_small" ;;
     "tls1k raw pipelined") echo "raw reference, pipelined, rustls (--starttls)" ;;
@@ -316,9 +333,10 @@ label() {
     esac
 }
 # Table order, whatever order the cases ran in.
-order=("1k smtp-send" "1k smtp-source" "1k lettre nodelay" "1k lettre shipped" "1k raw pipelined" "1k raw lockstep"
+order=("1k smtp-send" "1k blocking" "1k smol" "1k tokio" "1k smtp-source" "1k lettre nodelay" "1k lettre shipped"
+    "1k raw pipelined" "1k raw lockstep"
     "big smtp-send" "big smtp-send session" "big smtp-source" "big lettre nodelay" "big raw push"
-    "c20 smtp-send" "c20 smtp-source" "gib smtp-send"
+    "c20 smtp-send" "c20 blocking pool" "c20 smol pool" "c20 tokio pool" "c20 smtp-source" "gib smtp-send"
     "tls1k smtp-send" "tls1k raw pipelined" "tlsbig smtp-send session" "tlsbig raw push")
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # row CASE: median of each derived figure over the repetitions, tab-separated:
@@ -411,6 +429,13 @@ if [ "$quick" = 1 ]; then
 fi
 printf '\nGoals (median of the per-repetition ratios of cases run back to back):\n'
 pgoal "messages/s on one connection, smtp-send / raw pipelined" "1k smtp-send" "1k raw pipelined" msgs 0.9 ">="
+for a in blocking smol tokio; do
+    pgoal "messages/s on one connection, smtp-$a alone / raw pipelined" "1k $a" "1k raw pipelined" msgs 0.9 ">="
+done
+pgoal "messages/s over $conns connections, smtp-send's pool / smtp-source -s $conns" "c20 smtp-send" "c20 smtp-source" msgs 1.5 ">="
+for a in blocking smol tokio; do
+    pgoal "messages/s over $conns connections, the smtp-$a pool / smtp-source -s $conns" "c20 $a pool" "c20 smtp-source" msgs 1.5 ">="
+done
 pgoal "client CPU a message, smtp-send / raw pipelined ($(printf '%.1f / %.1f' "$send_cpum" "$raw_cpum") µs, medians)" "1k smtp-send" "1k raw pipelined" cpu 1.1 "<="
 pgoal "${big_mib} MiB MB/s, smtp-send (own timing) / raw push" "big smtp-send session" "big raw push" mbs 0.95 ">="
 pgoal "STARTTLS messages/s on one connection, smtp-send / raw pipelined rustls" "tls1k smtp-send" "tls1k raw pipelined" msgs 0.9 ">="
