@@ -55,6 +55,12 @@ pub fn plain_body(len: usize) -> Vec<u8> {
     line.iter().copied().cycle().take(len).collect()
 }
 
+/// The plain body with bare LF line ends (a message file written on Unix): every line end is rewritten.
+pub fn lf_body(len: usize) -> Vec<u8> {
+    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod temp\n";
+    line.iter().copied().cycle().take(len).collect()
+}
+
 /// An adversarial body of `len` octets: short lines starting with dots, bare LFs and bare CRs.
 pub fn dense_body(len: usize) -> Vec<u8> {
     b".a\n..\r\n.\rx.\n".iter().copied().cycle().take(len).collect()
@@ -79,5 +85,6 @@ mod tests {
     fn bodies_have_the_asked_length() {
         assert_eq!(super::plain_body(1000).len(), 1000);
         assert_eq!(super::dense_body(1000).len(), 1000);
+        assert_eq!(super::lf_body(1000).len(), 1000);
     }
 }

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use smtp_proto::body::{
     BodyScan, CrlfNormalizer, DotStuffer, bdat_chunk, bdat_header, normalize_line_endings, unstuff,
 };
+use smtp_proto::internal::fuzzing::{ReferenceEncoder, compare_with_reference};
 
 /// Encodes `chunks` with one `DotStuffer`, checking the per-call bound, and finishes.
 fn stuff_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
@@ -347,8 +348,79 @@ fn cut(body: &[u8], points: &[usize]) -> Vec<Vec<u8>> {
     chunks
 }
 
+/// Text in pieces: long clean runs (so that whole 64-byte blocks go through the fast path) broken by every kind
+/// of line end, line-start dots and the odd arbitrary byte, up to a few KiB.
+fn text_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        8 => prop::collection::vec(prop::sample::select(&b"abcdefghij klmnop,;:-"[..]), 1..200),
+        6 => Just(b"\r\n".to_vec()),
+        2 => Just(b"\r\n.".to_vec()),
+        1 => Just(b"\n".to_vec()),
+        1 => Just(b"\r".to_vec()),
+        1 => Just(b".".to_vec()),
+        1 => Just(b"\n.".to_vec()),
+        1 => Just(b"\r.".to_vec()),
+        1 => prop::collection::vec(any::<u8>(), 1..4),
+    ];
+    prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+}
+
+#[test]
+fn reference_encoder_vectors() {
+    let stuff = |body: &[u8]| {
+        let mut r = ReferenceEncoder::dot_stuffer();
+        let mut out = Vec::new();
+        r.encode(body, &mut out);
+        r.finish(&mut out);
+        out
+    };
+    assert_eq!(stuff(b""), b".\r\n");
+    assert_eq!(stuff(b".a\n.\r.\r\n."), b"..a\r\n..\r\n..\r\n..\r\n.\r\n");
+    let mut r = ReferenceEncoder::normalizer();
+    let mut out = Vec::new();
+    r.encode(b".a\r", &mut out);
+    assert_eq!(out, b".a");
+    r.finish(&mut out);
+    assert_eq!(out, b".a\r\n");
+}
+
+#[test]
+fn fast_encoders_match_the_reference_on_the_bench_bodies() {
+    // Long enough for many blocks, cut at sizes around the block size and at odd offsets.
+    let plain: Vec<u8> = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tem\r\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(20_000)
+        .collect();
+    let lf: Vec<u8> = plain.iter().copied().filter(|&b| b != b'\r').collect();
+    let dense: Vec<u8> = b".a\n..\r\n.\rx.\n".iter().copied().cycle().take(5_000).collect();
+    let mut dotted = plain.clone();
+    for at in (0..dotted.len()).step_by(701) {
+        dotted[at] = b'.';
+    }
+    for body in [&plain, &lf, &dense, &dotted] {
+        for size in [1, 2, 3, 63, 64, 65, 66, 67, 127, 128, 129, 1000, 4096, 65536] {
+            compare_with_reference(&body.chunks(size).collect::<Vec<_>>());
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn fast_encoders_match_the_reference(body in text_strategy(), points in prop::collection::vec(any::<usize>(), 0..12)) {
+        let chunks = cut(&body, &points);
+        compare_with_reference(&chunks.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        compare_with_reference(&[&body[..]]);
+    }
+
+    #[test]
+    fn fast_encoders_match_the_reference_on_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..2000), points in prop::collection::vec(any::<usize>(), 0..12)) {
+        let chunks = cut(&body, &points);
+        compare_with_reference(&chunks.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    }
 
     #[test]
     fn stuffing_properties(body in body_strategy(), points in prop::collection::vec(any::<usize>(), 0..12)) {

@@ -19,6 +19,10 @@ pub enum Fault {
     EofAfterDot(usize),
     /// After the 250 to the n-th message, sends an unsolicited 421 and closes.
     Close421After(usize),
+    /// After the 250 to the n-th message, closes without a word (an idle timeout, a restart).
+    CloseAfter(usize),
+    /// Greets with 421 and closes: the server is not taking mail now.
+    Greet421,
 }
 
 /// What one connection to a [`MultiServer`] saw.
@@ -114,6 +118,11 @@ fn serve(stream: TcpStream, ehlo: &str, fault: Fault, shared: &Shared, index: us
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let record = |f: &dyn Fn(&mut Conn)| f(&mut shared.conns.lock().unwrap()[index]);
+    if fault == Fault::Greet421 {
+        let _ = out.write_all(b"421 4.3.2 not now\r\n");
+        let _ = out.shutdown(Shutdown::Both);
+        return;
+    }
     let _ = out.write_all(b"220 mx.test ESMTP\r\n");
     let (mut mails, mut messages) = (0, 0);
     let mut line = String::new();
@@ -158,6 +167,10 @@ fn serve(stream: TcpStream, ehlo: &str, fault: Fault, shared: &Shared, index: us
                 }
                 if fault == Fault::Close421After(messages) {
                     let _ = out.write_all(b"250 2.0.0 queued\r\n421 4.4.2 closing now\r\n");
+                    break;
+                }
+                if fault == Fault::CloseAfter(messages) {
+                    let _ = out.write_all(b"250 2.0.0 queued\r\n");
                     break;
                 }
                 b"250 2.0.0 queued\r\n"

@@ -1,4 +1,4 @@
-//! What the two loopback bench clients share: argument parsing, the message file and the JSON report
+//! What the loopback bench clients share: argument parsing, the message file and the JSON report
 //! (the same keys as `smtp-send --json`: `messages`, `seconds`, `messages_per_second`, `bytes`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -16,6 +16,8 @@ pub struct Args {
     pub flags: Vec<String>,
     /// `--mode NAME` (raw_send only).
     pub mode: Option<String>,
+    /// `--ca-file PEM`: the trust root for `--starttls` (raw_send only).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -34,6 +36,7 @@ impl Args {
             to: "bob@example.org".into(),
             flags: Vec::new(),
             mode: None,
+            ca_file: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -52,6 +55,7 @@ impl Args {
                 "--from" => args.from = value(),
                 "--to" => args.to = value(),
                 "--mode" => args.mode = Some(value()),
+                "--ca-file" => args.ca_file = Some(value().into()),
                 f if flags.contains(&f) => args.flags.push(f.to_owned()),
                 "-h" | "--help" => {
                     println!("usage: {usage}");

@@ -8,9 +8,9 @@
 //!   the same offsets and the same error; every reply respects the configured limits and matches its raw
 //!   lines; also run over an SMTP-reply alphabet ([`into_reply_alphabet`]).
 //! - `ehlo`: [`Capabilities`](crate::ehlo::Capabilities) agree with a reference reading of the reply.
-//! - `body`: the dot-stuffer, CRLF normaliser and body scan give chunking-independent output that
-//!   un-stuffs to the normalised body, with no bare CR/LF and `CRLF.CRLF` only at the end; BDAT framing
-//!   parses back.
+//! - `body`: the dot-stuffer and CRLF normaliser append, call by call, what a byte-at-a-time reference
+//!   ([`ReferenceEncoder`]) appends; with the body scan they give chunking-independent output that un-stuffs
+//!   to the normalised body, with no bare CR/LF and `CRLF.CRLF` only at the end; BDAT framing parses back.
 //! - `command`: accepted addresses, HELO names and parameters encode to exactly one line that parses back.
 //! - `sasl`: every response follows the mechanism's script, a cancel is final, secrets stay out of `Debug`.
 //! - `session`: the whole `Client` against a cooperative server, garbage, time, EOF and aborts: one outcome
@@ -26,7 +26,7 @@ mod reply;
 mod sasl;
 mod session;
 
-pub use body::{body, body_seed};
+pub use body::{ReferenceEncoder, body, body_seed, compare_with_reference};
 pub use command::{CommandSeed, command, command_seed};
 pub use ehlo::{ehlo, ehlo_seed};
 pub use reply::{into_reply_alphabet, reply, reply_seed};

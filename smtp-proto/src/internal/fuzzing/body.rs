@@ -10,11 +10,154 @@ use crate::body::{
 /// Body bytes that make smuggling look-alikes likely: dots, CR, LF, plus 8-bit and NUL octets.
 const BODY_ALPHABET: &[u8] = b"..\r\n\r\n.\r\n\n\r.ab \x00\xff";
 
+/// Pieces of text for [`text_onto`]: long clean runs, so that the encoders' whole-block path (64-byte blocks
+/// with no line end to rewrite) meets every kind of line end and dot at every offset of a block.
+const TEXT_PIECES: &[&[u8]] = &[
+    b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut",
+    b"labore et dolore magna aliqua",
+    b" ",
+    b"\r\n",
+    b"\r\n",
+    b"\r\n",
+    b"\r\n.",
+    b".",
+    b"\n",
+    b"\r",
+    b"\r\n\r\n",
+    b"\n.",
+    b"\r.",
+    b"..",
+    b"\xc3\xa9",
+    b"\x00",
+];
+
+/// At most this many input bytes become text in [`text_onto`] (each makes up to 94 bytes): a few KiB, enough
+/// for dozens of blocks, and the fuzzer keeps its pace (the body is also encoded byte by byte).
+const TEXT_MAX_PIECES: usize = 64;
+
+/// Maps each byte onto a piece of [`TEXT_PIECES`]: text whose clean stretches are long enough for whole
+/// blocks, with the odd bare line end or line-start dot.
+fn text_onto(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in data.iter().take(TEXT_MAX_PIECES) {
+        out.extend_from_slice(TEXT_PIECES[usize::from(b) % TEXT_PIECES.len()]);
+    }
+    out
+}
+
+/// The reference for [`DotStuffer`] and [`CrlfNormalizer`]: byte at a time, the rules straight from the
+/// module docs, with nothing clever to get wrong. The fast encoders must append exactly what this appends, call
+/// by call, for every chunking.
+#[derive(Clone, Debug)]
+pub struct ReferenceEncoder {
+    stuff: bool,
+    /// A CR was seen; whether it is half of a CRLF depends on the next byte.
+    pending_cr: bool,
+    /// The next output byte starts a line.
+    at_line_start: bool,
+}
+
+impl ReferenceEncoder {
+    /// The reference [`DotStuffer`]: normalises line ends, doubles a dot at a line start (RFC 5321 §4.5.2).
+    pub fn dot_stuffer() -> Self {
+        ReferenceEncoder { stuff: true, pending_cr: false, at_line_start: true }
+    }
+
+    /// The reference [`CrlfNormalizer`]: normalises line ends only.
+    pub fn normalizer() -> Self {
+        ReferenceEncoder { stuff: false, ..Self::dot_stuffer() }
+    }
+
+    /// Appends the encoding of `chunk`; a CR at its end waits for the next byte.
+    pub fn encode(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        for &b in chunk {
+            self.push(b, out);
+        }
+    }
+
+    fn push(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.pending_cr {
+            // CR LF, or a bare CR: a line end either way, written as CR LF.
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+            if b == b'\n' {
+                return;
+            }
+        }
+        match b {
+            b'\r' => self.pending_cr = true,
+            b'\n' => {
+                // A bare LF.
+                out.extend_from_slice(b"\r\n");
+                self.at_line_start = true;
+            }
+            _ => {
+                if self.stuff && self.at_line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                out.push(b);
+                self.at_line_start = false;
+            }
+        }
+    }
+
+    /// Ends the body: a pending CR becomes CR LF; the stuffer also ends the last line and appends `.` CR LF.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+        }
+        if self.stuff {
+            if !self.at_line_start {
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b".\r\n");
+            self.at_line_start = true;
+        }
+    }
+}
+
+/// Feeds `pieces` to the fast encoders and to the reference, checking that every call appends the same bytes.
+pub fn compare_with_reference(pieces: &[&[u8]]) {
+    let mut stuffer = DotStuffer::new();
+    let mut norm = CrlfNormalizer::new();
+    let mut ref_stuffer = ReferenceEncoder::dot_stuffer();
+    let mut ref_norm = ReferenceEncoder::normalizer();
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    for (n, piece) in pieces.iter().enumerate() {
+        fast.clear();
+        slow.clear();
+        stuffer.encode(piece, &mut fast);
+        ref_stuffer.encode(piece, &mut slow);
+        assert_eq!(fast, slow, "DotStuffer differs from the reference at piece {n}");
+        fast.clear();
+        slow.clear();
+        norm.encode(piece, &mut fast);
+        ref_norm.encode(piece, &mut slow);
+        assert_eq!(fast, slow, "CrlfNormalizer differs from the reference at piece {n}");
+    }
+    fast.clear();
+    slow.clear();
+    stuffer.finish(&mut fast);
+    ref_stuffer.finish(&mut slow);
+    assert_eq!(fast, slow, "DotStuffer::finish differs from the reference");
+    fast.clear();
+    slow.clear();
+    norm.finish(&mut fast);
+    ref_norm.finish(&mut slow);
+    assert_eq!(fast, slow, "CrlfNormalizer::finish differs from the reference");
+}
+
 /// Input layout: `[chunk lengths (see read_chunk_lens; count bit 4: BDAT LAST on every chunk), bdat size
 /// (8 bytes LE), body…]`.
 ///
 /// The body is encoded whole, in the chosen chunks and byte by byte, then again after mapping onto an
-/// alphabet of dots and line ends. Asserts:
+/// alphabet of dots and line ends, and after mapping onto pieces of text (long clean runs with the odd bare
+/// line end or line-start dot, `text_onto`). Asserts:
+/// - [`DotStuffer`] and [`CrlfNormalizer`] append, call by call, exactly what [`ReferenceEncoder`] (byte at a
+///   time) appends, for every chunking;
 /// - [`DotStuffer`]: the same wire bytes for every chunking; each `encode` appends at most
 ///   [`DotStuffer::max_encoded_len`]; `consumed` counts the input; the wire has only CRLF line ends, ends
 ///   with `CRLF.CRLF` (or is `.CRLF` for an empty body) and holds no other `CRLF.CRLF` and no line `.`
@@ -32,6 +175,7 @@ pub fn body(data: &[u8]) {
     let payload = input.rest();
     check(&lens, payload, last_every);
     check(&lens, &map_onto(payload, BODY_ALPHABET), last_every);
+    check(&lens, &text_onto(payload), last_every);
     for last in [false, true] {
         let mut out = Vec::new();
         bdat_header(size, last, &mut out);
@@ -95,6 +239,11 @@ fn check(lens: &[usize], body: &[u8], last_every: bool) {
     let mut expected = norm.clone();
     if !expected.is_empty() && !expected.ends_with(b"\r\n") {
         expected.extend_from_slice(b"\r\n");
+    }
+
+    // Against the byte-at-a-time reference, call by call.
+    for pieces in &splittings {
+        compare_with_reference(pieces);
     }
 
     // DATA.
