@@ -36,8 +36,9 @@ pub use {smtp_proto, smtp_transport};
 
 /// `set_read_timeout` refuses zero: the shortest wait.
 const MIN_WAIT: Duration = Duration::from_millis(1);
-/// The longest single read wait: further deadlines are reached in steps, so the socket timeout keeps one
-/// value through a busy session instead of being set again before every read.
+/// The longest single read or write wait: further deadlines are reached in steps, so the socket timeout
+/// keeps one value through a busy session instead of being set again before every read; and a write that
+/// blocks this long (the server stopped reading) is followed by a look at what the server said.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// A blocking byte stream the driver can bound in time: what [`SmtpClient::from_stream`] takes.
@@ -161,11 +162,9 @@ impl<S: Socket> SmtpClient<S> {
         Ok(client)
     }
 
-    /// Takes a fresh connection. A write that stalls for a data block's time is the driver's timeout (RFC 5321
-    /// §4.5.3.2.5).
+    /// Takes a fresh connection. A write blocks for at most [`MAX_WAIT`], then looks at what the server said.
     fn attach(&mut self, sock: S) -> Result<Option<IpAddr>, Error> {
-        let timeout = self.options.session.timeouts.data_block.max(MIN_WAIT);
-        sock.set_write_timeout(Some(timeout)).map_err(Error::Connect)?;
+        sock.set_write_timeout(Some(MAX_WAIT)).map_err(Error::Connect)?;
         self.read_timeout = None;
         let local = sock.local_ip();
         self.conn = Some(sock);
@@ -305,9 +304,11 @@ impl<S: Socket> SmtpClient<S> {
         let now = self.origin.elapsed();
         match result {
             Ok(n) => self.driver.wrote(now, n),
-            // The socket's write timeout is a data block's time: the write deadline has passed.
-            Err(e) if is_timeout(&e) => self.driver.timed_out(now),
-            Err(e) => self.driver.io_failed(now, e),
+            // The server stopped reading for a while: it may have answered (a 421 mid-body). A read that
+            // returns at once takes that, or tells the driver the time (a write stalled for a data block
+            // is its timeout).
+            Err(e) if is_timeout(&e) => self.read(Some(now)),
+            Err(e) => self.driver.write_failed(now, e),
         }
     }
 

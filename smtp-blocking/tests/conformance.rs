@@ -79,13 +79,4 @@ impl Adapter for Blocking {
     }
 }
 
-smtp_testkit::conformance_tests!(
-    Blocking,
-    bugs {
-        a_reply_in_the_middle_of_the_body_is_heard: "BUG: smtp-blocking does not read while it writes: a 421 in mid-body goes unheard, the write stalls (until the server gives up: Session(UnexpectedEof))",
-        a_server_giving_up_mid_body_is_heard: "BUG: smtp-blocking does not read while it writes: a 421 then a reset in mid-body ends as Io(BrokenPipe), not the 421",
-        a_silent_implicit_tls_server_times_out_in_the_handshake: "BUG: connect_timeout does not bound the implicit-TLS handshake (as Options::connect_timeout says): a silent server gets the greeting timeout, Session(Timeout(Greeting)) after 10 s",
-        mailmax_on_a_stream_reports_the_rest: "BUG: send_all on a stream past MAILMAX reports only the first message it cannot send; the later ones get no report (3 reports of 5, then Err(Closed))",
-        postfix_2000_recipients_over_a_limit_of_100_all_delivered: "BUG: all 2,000 RCPTs go out in one pipelined transaction; Postfix counts those past its overshoot limit as errors and ends the session (421 4.7.0 too many errors): nothing delivered",
-    }
-);
+smtp_testkit::conformance_tests!(Blocking);

@@ -317,7 +317,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         match happened {
             Io::Read(Ok(n)) => self.driver.received(now, n),
             Io::Wrote(Ok(n)) => self.driver.wrote(now, n),
-            Io::Read(Err(e)) | Io::Wrote(Err(e)) => self.driver.io_failed(now, e),
+            Io::Read(Err(e)) => self.driver.io_failed(now, e),
+            Io::Wrote(Err(e)) => self.driver.write_failed(now, e),
             Io::Deadline => {
                 self.timer_at = None;
                 self.driver.timed_out(now);

@@ -52,6 +52,9 @@ pub type Slot = u64;
 const READ_BUF: usize = 16 * 1024;
 /// The body is read into a buffer this big (allocated by the first message).
 const BODY_BUF: usize = 64 * 1024;
+/// After a failed write, how long the server's last words are waited for: long enough for a runtime to see
+/// bytes already in the socket.
+const DRAIN: Duration = Duration::from_millis(50);
 
 /// What the adapter does next. See the [module docs](self) for the loop.
 #[derive(Debug)]
@@ -173,6 +176,8 @@ pub struct Driver {
     cause: Option<Error>,
     /// A message whose connection died before its end of data goes again on a new connection, once.
     retry_unsent: bool,
+    /// Our own bound on the recipients of one transaction.
+    rcpt_cap: Option<u32>,
     /// The shared rate limit, and the instant `now` counts from.
     pace: Option<(Arc<Rate>, Instant)>,
     /// The rate limit holds the next transaction until then.
@@ -180,6 +185,14 @@ pub struct Driver {
     /// Reading a body failed: the operation's error, whatever the session's close reason.
     body_error: Option<Error>,
     close_reason: Option<Arc<Error>>,
+    /// Implicit TLS: the handshake must be over by then.
+    handshake_deadline: Option<Duration>,
+    /// A write failed: what the server said before (a 421 before it hung up) is read until then, and then
+    /// this is the error.
+    drain: Option<(Duration, Error)>,
+    /// The session ended at its transaction limit and no new one could be opened: every further message of
+    /// the batch gets this refusal as its report.
+    spent: Option<Unsendable>,
 }
 
 /// What starting transactions came to.
@@ -225,17 +238,28 @@ impl Driver {
             alive: false,
             cause: None,
             retry_unsent: false,
+            rcpt_cap: None,
             pace: None,
             paced_until: None,
             body_error: None,
             close_reason: None,
+            handshake_deadline: None,
+            drain: None,
+            spent: None,
         };
-        driver.implicit_tls();
+        driver.implicit_tls(now);
         driver
     }
 
     // ---------------------------------------------------------------------------------------------------
     // Operations
+
+    /// Sends at most `max` recipients in one transaction (when the body can be read again): the rest go in
+    /// further ones. RFC 5321 §4.5.3.1.8 makes servers take 100; a server without `LIMITS RCPTMAX` may count
+    /// more as errors (Postfix ends the session after its overshoot limit).
+    pub fn rcpt_per_transaction(&mut self, max: Option<u32>) {
+        self.rcpt_cap = max;
+    }
 
     /// Sends a message whose connection died before its end of data (a lost connection, a 421) again, once,
     /// on a new connection ([`Action::Reconnect`]), when its body can be read again: it was not sent. After
@@ -268,10 +292,18 @@ impl Driver {
     /// Refused before any byte is written with [`Error::Closed`] once the session is over and
     /// [`Error::Send`] when the server cannot carry the message (SIZE, 8BITMIME, SMTPUTF8, DSN, …).
     pub fn submit(&mut self, envelope: Envelope, replayable: bool) -> Result<Slot, Error> {
+        let slot = self.next_slot;
+        if let (true, Some(refusal)) = (self.core.is_closed(), &self.spent) {
+            // Past the server's limit with no new connection: reported, not refused, like the ones before it.
+            let mut message = Message::new(slot, envelope, replayable);
+            message.abandon(Failure::Unsendable(refusal.clone()));
+            self.next_slot += 1;
+            self.report(message);
+            return Ok(slot);
+        }
         if self.core.is_closed() {
             return Err(self.closed_error());
         }
-        let slot = self.next_slot;
         if self.pace.is_some() {
             // Started when the rate allows (`next_transaction`); refused now if it cannot be sent at all.
             match self.core.precheck(&envelope) {
@@ -283,8 +315,7 @@ impl Driver {
             return Ok(slot);
         }
         let mut message = Message::new(slot, envelope, replayable);
-        let rcpt_max = self.core.capabilities().and_then(|c| c.rcpt_max());
-        let (part, indices) = message.next_part(rcpt_max).expect("an envelope has recipients");
+        let (part, indices) = message.next_part(self.rcpt_max()).expect("an envelope has recipients");
         match self.core.send_message(part) {
             Ok(id) => message.part = Some((id, indices)),
             // Sent on the next connection (`Action::Reconnect`).
@@ -349,6 +380,17 @@ impl Driver {
             if let Some(action) = self.actions.pop_front() {
                 return action;
             }
+            if let Some((until, _)) = self.drain {
+                // After a failed write: nothing more is written, what the server said is read.
+                if let Some(event) = self.core.poll_event() {
+                    self.on_event(event);
+                    continue;
+                }
+                if !self.core.is_closed() {
+                    return Action::Read { deadline: Some(until) };
+                }
+                self.drain = None;
+            }
             if self.written == self.out.len() {
                 self.out.clear();
                 self.written = 0;
@@ -374,8 +416,7 @@ impl Driver {
             }
             if self.written < self.out.len() {
                 let stall = self.writing_since + self.config.timeouts.data_block;
-                let deadline = self.core.poll_timeout().map_or(stall, |d| d.min(stall));
-                return Action::Write { deadline: Some(deadline) };
+                return Action::Write { deadline: earliest(self.deadline(), Some(stall)) };
             }
             if self.op_done() {
                 return Action::Done;
@@ -384,12 +425,13 @@ impl Driver {
                 self.op = Op::Peek { read: true };
                 return Action::Read { deadline: Some(now) };
             }
-            let deadline = match (self.core.poll_timeout(), self.paced_until) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            return Action::Read { deadline };
+            return Action::Read { deadline: earliest(self.deadline(), self.paced_until) };
         }
+    }
+
+    /// The core's next deadline, or the implicit TLS handshake's.
+    fn deadline(&self) -> Option<Duration> {
+        earliest(self.core.poll_timeout(), self.handshaking_until())
     }
 
     /// The operation's result, after [`Action::Done`]: connected, the batch sent (each message handed over
@@ -445,6 +487,9 @@ impl Driver {
 
     /// `n` octets arrived in [`Driver::read_buf`]; 0 means the server closed the connection.
     pub fn received(&mut self, now: Duration, n: usize) {
+        if n == 0 && self.drain.is_some() {
+            return self.end_drain(now);
+        }
         let data = &self.input[..n];
         let Some(tls) = &mut self.tls else {
             return match n {
@@ -474,14 +519,38 @@ impl Driver {
         }
     }
 
-    /// Reading or writing failed: the connection is gone. What the core already knew wins as the close
-    /// reason (a 554 greeting, say, before the reset). [`io::ErrorKind::Interrupted`] is no failure: the
-    /// next [`Driver::poll`] asks for the same again.
+    /// Reading failed: the connection is gone. What the core already knew wins as the close reason (a 554
+    /// greeting, say, before the reset). [`io::ErrorKind::Interrupted`] is no failure: the next
+    /// [`Driver::poll`] asks for the same again.
     pub fn io_failed(&mut self, now: Duration, error: io::Error) {
         if error.kind() == io::ErrorKind::Interrupted {
             return;
         }
+        if self.drain.is_some() {
+            return self.end_drain(now);
+        }
         self.fail_transport(now, Error::Io(error));
+    }
+
+    /// Writing failed (a reset, a broken pipe). A server that gives up usually says why first (a 421, then
+    /// it closes with our data unread): the next [`Action::Read`]s, within a short deadline, take what it
+    /// said, and only then is the connection gone with `error`.
+    pub fn write_failed(&mut self, now: Duration, error: io::Error) {
+        if error.kind() == io::ErrorKind::Interrupted {
+            return;
+        }
+        debug!(%error, "write failed: reading what the server said first");
+        self.out.clear();
+        self.written = 0;
+        self.drain = Some((now + DRAIN, Error::Io(error)));
+    }
+
+    /// The reads after a failed write are over: the write's error ends the session, unless the server's
+    /// own reason did.
+    fn end_drain(&mut self, now: Duration) {
+        if let Some((_, error)) = self.drain.take() {
+            self.fail_transport(now, error);
+        }
     }
 
     fn fail_transport(&mut self, now: Duration, error: Error) {
@@ -496,6 +565,16 @@ impl Driver {
     /// The deadline of [`Action::Read`] or [`Action::Write`] passed. A stalled write times out as the
     /// reply or the data block it holds up would.
     pub fn timed_out(&mut self, now: Duration) {
+        if self.drain.as_ref().is_some_and(|(until, _)| now >= *until) {
+            return self.end_drain(now);
+        }
+        if self.handshaking_until().is_some_and(|deadline| now >= deadline) {
+            let timeout = io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the TLS handshake took longer than the connect timeout",
+            );
+            return self.fail_transport(now, Error::Tls(timeout));
+        }
         self.core.handle_timeout(now);
         let stalled =
             self.written < self.out.len() && now >= self.writing_since + self.config.timeouts.data_block;
@@ -552,7 +631,9 @@ impl Driver {
         self.out.clear();
         self.written = 0;
         self.tls = None;
-        self.implicit_tls();
+        self.drain = None;
+        self.spent = None;
+        self.implicit_tls(now);
     }
 
     /// No new connection after [`Action::Reconnect`]: the messages not yet sent get their reports.
@@ -560,6 +641,9 @@ impl Driver {
         debug!(%error, "reconnect failed");
         // Recipients that were sent before keep their result; the others were stopped by MAILMAX.
         let failure = Failure::Unsendable(Unsendable::SessionLimit { max: self.mail_max() });
+        if self.core.is_spent() {
+            self.spent = Some(Unsendable::SessionLimit { max: self.mail_max() });
+        }
         for mut message in std::mem::take(&mut self.messages) {
             message.abandon(failure.clone());
             self.report(message);
@@ -654,6 +738,10 @@ impl Driver {
     fn next_transaction(&mut self, now: Duration) -> Step {
         self.paced_until = None;
         let batch_open = self.op == Op::Batch { open: true };
+        if batch_open && self.spent.is_some() && self.core.is_closed() {
+            // Each further message gets its report at once (`submit`).
+            return Step::Act(Action::NextMessage);
+        }
         if self.core.state() != State::Ready || self.core.is_busy() || self.pump.id.is_some() {
             return Step::Idle;
         }
@@ -663,7 +751,7 @@ impl Driver {
         if !self.admit(now) {
             return Step::Idle;
         }
-        let rcpt_max = self.core.capabilities().and_then(|c| c.rcpt_max());
+        let rcpt_max = self.rcpt_max();
         let m = &mut self.messages[pos];
         let Some((part, indices)) = m.next_part(rcpt_max) else { return Step::Idle };
         match self.core.send_message(part) {
@@ -719,11 +807,18 @@ impl Driver {
         }
     }
 
-    /// Implicit TLS (RFC 8314): the handshake starts before the greeting.
-    fn implicit_tls(&mut self) {
+    /// Implicit TLS (RFC 8314): the handshake starts before the greeting, bounded by the connect timeout.
+    fn implicit_tls(&mut self, now: Duration) {
+        self.handshake_deadline = None;
         if self.config.tls == smtp_proto::TlsMode::Implicit {
+            self.handshake_deadline = self.tls_setup.as_ref().map(|s| now + s.handshake_timeout);
             self.start_tls();
         }
+    }
+
+    /// The implicit handshake's deadline, while it is not over.
+    fn handshaking_until(&self) -> Option<Duration> {
+        self.handshake_deadline.filter(|_| self.tls.as_ref().is_some_and(Tls::is_handshaking))
     }
 
     fn message_done(&mut self, report: MessageReport) {
@@ -809,6 +904,11 @@ impl Driver {
         }
     }
 
+    /// Recipients in one transaction at most: the server's `LIMITS RCPTMAX` (RFC 9422), and ours.
+    fn rcpt_max(&self) -> Option<u32> {
+        earliest_u32(self.core.capabilities().and_then(|c| c.rcpt_max()), self.rcpt_cap)
+    }
+
     fn mail_max(&self) -> u32 {
         self.core.mail_max().unwrap_or(0)
     }
@@ -862,5 +962,19 @@ impl<B> Bodies<B> {
     pub fn finish(self, driver: &mut Driver) -> Result<(), Error> {
         driver.finish()?;
         self.refused.map_or(Ok(()), Err)
+    }
+}
+
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn earliest_u32(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -76,6 +76,10 @@ pub struct Options {
     /// A rate limit on transactions, shared by every connection made with these options (and their clones):
     /// see [`rate`]. `None`: as fast as the server answers.
     pub rate: Option<Arc<rate::Rate>>,
+    /// At most this many recipients in one transaction, the rest in further ones (when the body can be read
+    /// again), besides the server's `LIMITS RCPTMAX`. Default 100: what RFC 5321 §4.5.3.1.8 makes every
+    /// server take; Postfix, for one, ends a session that sends far more.
+    pub rcpt_per_transaction: Option<u32>,
 }
 
 impl Options {
@@ -96,6 +100,7 @@ impl Options {
             tls_name: None,
             retry_unsent: false,
             rate: None,
+            rcpt_per_transaction: Some(100),
         }
     }
 
@@ -252,7 +257,8 @@ impl Options {
         if self.session.tls == TlsMode::None {
             return Ok(None);
         }
-        Ok(Some(TlsSetup { config: self.tls_config()?, name: self.server_name()? }))
+        let (config, name) = (self.tls_config()?, self.server_name()?);
+        Ok(Some(TlsSetup { config, name, handshake_timeout: self.connect_timeout }))
     }
 
     /// The driver for a connection whose local address is `local`: the session as these options say. Its
@@ -261,6 +267,7 @@ impl Options {
         let (helo, tls) = (self.helo_name.clone(), self.tls_setup()?);
         let mut driver = driver::Driver::new(helo, local, self.session.clone(), tls, Duration::ZERO);
         driver.retry_unsent(self.retry_unsent);
+        driver.rcpt_per_transaction(self.rcpt_per_transaction);
         if let Some(rate) = &self.rate {
             driver.pace(Arc::clone(rate), origin);
         }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
@@ -16,6 +17,9 @@ pub struct TlsSetup {
     pub config: Arc<rustls::ClientConfig>,
     /// The name checked in the server's certificate.
     pub name: ServerName<'static>,
+    /// Implicit TLS: the handshake, before the greeting, must finish within this (the connect timeout). A
+    /// STARTTLS handshake has the core's own timer.
+    pub handshake_timeout: Duration,
 }
 
 /// A TLS session over the connection.
