@@ -6,7 +6,10 @@ use std::os::unix::net::UnixStream;
 
 use smtp_blocking::smtp_proto::ehlo::Capabilities;
 use smtp_blocking::{Envelope, Error, MessageReport, Options, SmtpClient};
-use smtp_testkit::conformance::{Adapter, Stream, TestBody};
+use std::time::Duration;
+
+use smtp_blocking::PoolConfig;
+use smtp_testkit::conformance::{Adapter, PoolMessage, Stream, TestBody};
 
 /// The client over either stream the suite opens.
 #[derive(Debug)]
@@ -76,6 +79,42 @@ impl Adapter for Blocking {
 
     fn close_reason(&self) -> Option<&Error> {
         on!(self, c => c.close_reason())
+    }
+
+    type Pool = smtp_blocking::Pool;
+
+    fn pool(options: Options, config: PoolConfig) -> Self::Pool {
+        smtp_blocking::Pool::new(options, config)
+    }
+
+    /// One thread a caller.
+    fn pool_send(
+        pool: &Self::Pool,
+        callers: Vec<Vec<PoolMessage>>,
+    ) -> Vec<Vec<Result<MessageReport, Error>>> {
+        std::thread::scope(|s| {
+            let callers: Vec<_> = callers
+                .into_iter()
+                .map(|messages| {
+                    s.spawn(move || {
+                        let send = |m: PoolMessage| {
+                            std::thread::sleep(m.pause);
+                            pool.get()?.send(m.envelope, m.body)
+                        };
+                        messages.into_iter().map(send).collect()
+                    })
+                })
+                .collect();
+            callers.into_iter().map(|c| c.join().expect("no panic")).collect()
+        })
+    }
+
+    fn pool_expire(pool: &Self::Pool) -> Option<Duration> {
+        pool.expire()
+    }
+
+    fn pool_close(pool: &Self::Pool, timeout: Duration) {
+        pool.close(timeout)
     }
 }
 

@@ -1,10 +1,13 @@
 //! The conformance suite of `smtp-testkit`, against smtp-smol (each call run with `smol::block_on`): every
 //! hostile, TLS, fault, batch and interop test, from the one source all adapters share.
 
+use std::time::Duration;
+
 use smol::net::unix::UnixStream;
+use smtp_smol::PoolConfig;
 use smtp_smol::smtp_proto::ehlo::Capabilities;
 use smtp_smol::{Envelope, Error, MessageReport, Options, SmtpClient, TcpStream};
-use smtp_testkit::conformance::{Adapter, Stream, TestBody};
+use smtp_testkit::conformance::{Adapter, PoolMessage, Stream, TestBody, join_all};
 
 /// The client over either stream the suite opens.
 #[derive(Debug)]
@@ -93,6 +96,40 @@ impl Adapter for Smol {
             Smol::Tcp(c) => c.close_reason(),
             Smol::Unix(c) => c.close_reason(),
         }
+    }
+
+    type Pool = smtp_smol::Pool;
+
+    fn pool(options: Options, config: PoolConfig) -> Self::Pool {
+        smtp_smol::Pool::new(options, config)
+    }
+
+    /// One task a caller, all on this thread.
+    fn pool_send(
+        pool: &Self::Pool,
+        callers: Vec<Vec<PoolMessage>>,
+    ) -> Vec<Vec<Result<MessageReport, Error>>> {
+        let callers = callers.into_iter().map(|messages| async move {
+            let mut results = Vec::new();
+            for m in messages {
+                smol::Timer::after(m.pause).await;
+                let sent = match pool.get().await {
+                    Ok(mut c) => c.send(m.envelope, m.body).await,
+                    Err(e) => Err(e),
+                };
+                results.push(sent);
+            }
+            results
+        });
+        smol::block_on(join_all(callers.collect()))
+    }
+
+    fn pool_expire(pool: &Self::Pool) -> Option<Duration> {
+        smol::block_on(pool.expire())
+    }
+
+    fn pool_close(pool: &Self::Pool, timeout: Duration) {
+        smol::block_on(pool.close(timeout))
     }
 }
 

@@ -2,7 +2,10 @@
 //! the client keeps): every hostile, TLS, fault, batch and interop test, from the one source all adapters
 //! share.
 
-use smtp_testkit::conformance::{Adapter, Stream, TestBody};
+use std::time::Duration;
+
+use smtp_testkit::conformance::{Adapter, PoolMessage, Stream, TestBody, join_all};
+use smtp_tokio::PoolConfig;
 use smtp_tokio::smtp_proto::ehlo::Capabilities;
 use smtp_tokio::{Envelope, Error, MessageReport, Options, SmtpClient, TcpStream};
 use tokio::net::UnixStream;
@@ -112,6 +115,42 @@ impl Adapter for Tokio {
             Client::Tcp(c) => c.close_reason(),
             Client::Unix(c) => c.close_reason(),
         }
+    }
+
+    /// The pool, and the runtime its connections and timers belong to.
+    type Pool = (smtp_tokio::Pool, Runtime);
+
+    fn pool(options: Options, config: PoolConfig) -> Self::Pool {
+        (smtp_tokio::Pool::new(options, config), runtime())
+    }
+
+    /// One task a caller, all on the pool's runtime.
+    fn pool_send(
+        pool: &Self::Pool,
+        callers: Vec<Vec<PoolMessage>>,
+    ) -> Vec<Vec<Result<MessageReport, Error>>> {
+        let (pool, runtime) = pool;
+        let callers = callers.into_iter().map(|messages| async move {
+            let mut results = Vec::new();
+            for m in messages {
+                tokio::time::sleep(m.pause).await;
+                let sent = match pool.get().await {
+                    Ok(mut c) => c.send(m.envelope, m.body).await,
+                    Err(e) => Err(e),
+                };
+                results.push(sent);
+            }
+            results
+        });
+        runtime.block_on(join_all(callers.collect()))
+    }
+
+    fn pool_expire(pool: &Self::Pool) -> Option<Duration> {
+        pool.1.block_on(pool.0.expire())
+    }
+
+    fn pool_close(pool: &Self::Pool, timeout: Duration) {
+        pool.1.block_on(pool.0.close(timeout))
     }
 }
 

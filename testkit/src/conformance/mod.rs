@@ -31,6 +31,7 @@ mod capture;
 mod faults;
 mod hostile;
 mod interop;
+mod pool;
 mod session;
 mod tls;
 
@@ -40,6 +41,7 @@ pub use capture::capture;
 pub use faults::*;
 pub use hostile::*;
 pub use interop::*;
+pub use pool::*;
 pub use session::*;
 pub use tls::*;
 
@@ -51,6 +53,7 @@ use smtp_proto::body::normalize_line_endings;
 use smtp_proto::ehlo::Capabilities;
 use smtp_proto::sasl::Credentials;
 use smtp_proto::{Envelope, MessageReport, Reply, Timeouts, TlsMode};
+use smtp_transport::pool::PoolConfig;
 use smtp_transport::{Error, Options};
 
 use crate::scripted::{Script, ScriptedServer};
@@ -87,6 +90,52 @@ pub trait Adapter: Sized + std::fmt::Debug {
     fn is_tls(&self) -> bool;
     /// `SmtpClient::close_reason`.
     fn close_reason(&self) -> Option<&Error>;
+
+    /// The adapter's `Pool`, with whatever runtime its connections live on.
+    type Pool: Sync;
+    /// `Pool::new`.
+    fn pool(options: Options, config: PoolConfig) -> Self::Pool;
+    /// Several callers at once (threads, or tasks on the pool's runtime), one a list of `messages`: each
+    /// sends its messages in turn, `pool.get()` then `send` for every one (after sleeping the `Duration` that
+    /// comes with it). The results in the same shape.
+    fn pool_send(pool: &Self::Pool, callers: Vec<Vec<PoolMessage>>)
+    -> Vec<Vec<Result<MessageReport, Error>>>;
+    /// `pool.expire()`.
+    fn pool_expire(pool: &Self::Pool) -> Option<Duration>;
+    /// `pool.close(timeout)`.
+    fn pool_close(pool: &Self::Pool, timeout: Duration);
+}
+
+/// Runs `futures` together on the calling task, for an async adapter's [`Adapter::pool_send`]: their outputs
+/// in order.
+pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// A message for [`Adapter::pool_send`]: sent after a pause.
+#[derive(Debug)]
+pub struct PoolMessage {
+    /// How long the caller waits before asking the pool for a connection.
+    pub pause: Duration,
+    /// The envelope.
+    pub envelope: Envelope,
+    /// The body.
+    pub body: Body,
 }
 
 /// A body every adapter can take: [`Body`], or `OneShot<Body>` for one that cannot seek.
@@ -269,6 +318,19 @@ macro_rules! __conformance_list {
         $test!(recipients_refused_as_too_many_with_a_one_shot_body_are_reported);
         $test!(mailmax_continues_on_a_new_connection);
         $test!(mailmax_on_a_stream_reports_the_rest);
+        // pool
+        $test!(pool_reuses_connections_and_quits_them_on_close);
+        $test!(pool_never_hands_out_a_connection_the_server_closed_while_idle);
+        $test!(pool_never_hands_out_a_connection_the_server_sent_421_on_while_idle);
+        $test!(pool_checks_a_long_idle_connection_with_rset);
+        $test!(pool_sends_again_a_message_whose_connection_died_before_the_dot);
+        $test!(pool_never_sends_again_after_the_dot);
+        $test!(pool_follows_its_limit_of_messages_per_connection);
+        $test!(pool_closes_idle_connections_when_they_expire);
+        $test!(pool_backs_off_after_failed_connects);
+        $test!(pool_backs_off_after_a_421_greeting);
+        $test!(pool_rate_holds_in_every_second);
+        $test!(pool_report_is_the_single_connection_report);
         // interop
         $test!(sink_pipelined_bodies, interop);
         $test!(sink_without_pipelining_bodies, interop);
@@ -287,6 +349,7 @@ macro_rules! __conformance_list {
         $test!(postfix_dsn_request_gets_a_success_report, interop);
         $test!(postfix_utf8_address, interop);
         $test!(postfix_2000_recipients_over_a_limit_of_100_all_delivered, interop);
+        $test!(postfix_idle_timeout_then_the_pool_delivers_on_a_new_connection, interop);
     };
 }
 
@@ -466,6 +529,7 @@ mod tests {
             include_str!("faults.rs"),
             include_str!("batch.rs"),
             include_str!("interop.rs"),
+            include_str!("pool.rs"),
         ];
         let written: BTreeSet<&str> = sources
             .iter()
