@@ -2,10 +2,9 @@
 //! property tests.
 
 use proptest::prelude::*;
-use smtp_proto::body::{
-    BodyScan, CrlfNormalizer, DotStuffer, bdat_chunk, bdat_header, normalize_line_endings, unstuff,
-};
+use smtp_proto::body::{BodyScan, CrlfNormalizer, DotStuffer, bdat_chunk, bdat_header};
 use smtp_proto::internal::fuzzing::{ReferenceEncoder, compare_with_reference};
+use smtp_proto::internal::{normalize_line_endings, unstuff};
 
 /// Encodes `chunks` with one `DotStuffer`, checking the per-call bound, and finishes.
 fn stuff_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {

@@ -6,7 +6,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
-use smtp_proto::body::{BodyScan, normalize_line_endings};
+use smtp_proto::body::{BodyScan, CrlfNormalizer};
 use smtp_proto::command::BodyType;
 
 /// How much of the message is searched for the header block.
@@ -201,7 +201,10 @@ fn read_header(data: &[u8]) -> Header {
     let data = &data[..data.len().min(HEADER_LIMIT)];
     // Line ends as the client will send them (bare CR and LF become CRLF), so that the parser and the
     // server see the same fields.
-    let header = normalize_line_endings(&data[..header_len(data)]);
+    let mut header = Vec::with_capacity(header_len(data) + 64);
+    let mut normalizer = CrlfNormalizer::default();
+    normalizer.encode(&data[..header_len(data)], &mut header);
+    normalizer.finish(&mut header);
     Header { sender: header_sender(&header), eight_bit_field: eight_bit_field(&header) }
 }
 

@@ -247,7 +247,7 @@ fn size_counts_the_crlf_data_appends() {
     let out = run_stdin(&["--server", &addr, "--tls", "none", "--to", "bob@example.org", "-"], &message);
     let rec = server.finish();
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
-    let content = smtp_proto::body::unstuff(&rec.data[0]).expect("a DATA stream");
+    let content = smtp_proto::internal::unstuff(&rec.data[0]).expect("a DATA stream");
     assert_eq!(content.len(), 86);
     assert!(rec.commands[1].ends_with(" SIZE=86"), "{:?}", rec.commands);
 }

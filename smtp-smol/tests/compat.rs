@@ -1,7 +1,7 @@
 //! What only smtp-smol has to show: the same client on other runtimes (async-std's executor and
 //! `TcpStream`, and tokio's through `tokio_util::compat`), and futures that are `Send`.
 
-use smtp_smol::smtp_proto::body::{normalize_line_endings, unstuff};
+use smtp_smol::smtp_proto::internal::{normalize_line_endings, unstuff};
 use smtp_smol::smtp_proto::{Timeouts, TlsMode};
 use smtp_smol::{Envelope, Options, Outcome, SmtpClient};
 use smtp_testkit::conformance::Body;

@@ -3,7 +3,7 @@
 
 use smtp_testkit::conformance::Body;
 use smtp_testkit::scripted::{Script, ScriptedServer};
-use smtp_tokio::smtp_proto::body::{normalize_line_endings, unstuff};
+use smtp_tokio::smtp_proto::internal::{normalize_line_endings, unstuff};
 use smtp_tokio::smtp_proto::{Timeouts, TlsMode};
 use smtp_tokio::{Envelope, Options, Outcome, SmtpClient};
 

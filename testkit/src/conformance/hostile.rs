@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use smtp_proto::address::{ForwardPath, HeloName, ReversePath};
-use smtp_proto::body::unstuff;
 use smtp_proto::command::{EnvId, OrigRecipient};
+use smtp_proto::internal::unstuff;
 use smtp_proto::reply::ParseError;
 use smtp_proto::sasl::{Credentials, Mechanism};
 use smtp_proto::{

@@ -49,8 +49,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use smtp_proto::body::normalize_line_endings;
 use smtp_proto::ehlo::Capabilities;
+use smtp_proto::internal::normalize_line_endings;
 use smtp_proto::sasl::Credentials;
 use smtp_proto::{Envelope, MessageReport, Reply, Timeouts, TlsMode};
 use smtp_transport::pool::PoolConfig;

@@ -5,8 +5,8 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use smtp_proto::body::{normalize_line_endings, unstuff};
 use smtp_proto::command::BodyType;
+use smtp_proto::internal::{normalize_line_endings, unstuff};
 use smtp_proto::{
     Error as Core, ExtensionUse, Failure, Outcome, Protocol, RecipientStatus, SendError, Timer, Unsendable,
 };

@@ -5,7 +5,7 @@
 use std::error::Error as _;
 use std::time::Duration;
 
-use smtp_proto::body::unstuff;
+use smtp_proto::internal::unstuff;
 use smtp_proto::sasl::Credentials;
 use smtp_proto::{Error as Core, Outcome, TlsMode};
 use smtp_transport::{Error, Options};

@@ -3,9 +3,8 @@
 use alloc::vec::Vec;
 
 use super::{Input, chunks, contains, map_onto, only_crlf, push_chunk_lens, read_chunk_lens};
-use crate::body::{
-    BodyScan, CrlfNormalizer, DotStuffer, bdat_chunk, bdat_header, normalize_line_endings, unstuff,
-};
+use crate::body::{BodyScan, CrlfNormalizer, DotStuffer, bdat_chunk, bdat_header};
+use crate::internal::{normalize_line_endings, unstuff};
 
 /// Body bytes that make smuggling look-alikes likely: dots, CR, LF, plus 8-bit and NUL octets.
 const BODY_ALPHABET: &[u8] = b"..\r\n\r\n.\r\n\n\r.ab \x00\xff";
