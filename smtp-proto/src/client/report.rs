@@ -45,16 +45,9 @@ impl Txn {
                     Some(rr) if !rr.is_positive() => class_status(Some(rr)),
                     Some(_) if lmtp => lmtp_status(lmtp_reply.as_ref(), unknown),
                     Some(_) => whole,
-                    // Never answered: never delivered.
-                    None => match whole {
-                        RecipientStatus::Unknown | RecipientStatus::Delivered => {
-                            RecipientStatus::TemporaryFailure
-                        }
-                        s => s,
-                    },
+                    None => never_answered(whole),
                 };
-                let path = r.path().clone();
-                RecipientResult { path, rcpt_reply, lmtp_reply, status, reply: None }
+                RecipientResult { path: r.path().clone(), rcpt_reply, lmtp_reply, status, reply: None }
             })
             .collect();
         // A few suffice: as many as there are messages in flight at once.
@@ -76,6 +69,14 @@ impl Txn {
             report.recipients[i].reply = reply;
         }
         report
+    }
+}
+
+/// A recipient whose RCPT was never answered was never delivered, whatever happened to the message.
+fn never_answered(whole: RecipientStatus) -> RecipientStatus {
+    match whole {
+        RecipientStatus::Unknown | RecipientStatus::Delivered => RecipientStatus::TemporaryFailure,
+        s => s,
     }
 }
 
