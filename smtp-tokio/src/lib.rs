@@ -224,6 +224,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         self.driver.client().is_tls()
     }
 
+    /// Whether the server's certificate verified, once TLS is up (`None` without TLS): see
+    /// [`Driver::tls_verified`](smtp_transport::driver::Driver::tls_verified).
+    pub fn tls_verified(&self) -> Option<bool> {
+        self.driver.tls_verified()
+    }
+
     /// Why the session ended, when it ended with an error: the server's reason first, else the IO, TLS or
     /// body failure. `None` while the session lives and after a clean QUIT.
     pub fn close_reason(&self) -> Option<&Error> {

@@ -156,6 +156,8 @@ pub struct Driver {
     tls_setup: Option<TlsSetup>,
     /// The TLS session, once started (before the greeting for implicit TLS, after the 220 to STARTTLS).
     tls: Option<Tls>,
+    /// Whether the current connection's certificate verified, once its handshake is over.
+    tls_verified: Option<bool>,
     /// The core's output on its way into TLS.
     plain: Vec<u8>,
     op: Op,
@@ -223,6 +225,7 @@ impl Driver {
             config,
             tls_setup: tls,
             tls: None,
+            tls_verified: None,
             plain: Vec::new(),
             op: Op::Connect,
             out: Vec::new(),
@@ -498,6 +501,12 @@ impl Driver {
             };
         };
         if n == 0 {
+            if tls.is_handshaking() {
+                // A server that hangs up in the middle of the handshake failed TLS, not the session: an
+                // opportunistic client may try again in plaintext (RFC 7435 §4).
+                let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection");
+                return self.fail_transport(now, Error::Tls(eof));
+            }
             return self.core.handle_eof(now);
         }
         let core = &mut self.core;
@@ -509,6 +518,9 @@ impl Driver {
             core.handle_input(now, plain);
         });
         tls.flush(&mut self.out);
+        if self.tls_verified.is_none() {
+            self.tls_verified = tls.verified();
+        }
         match result {
             Err(e) => self.fail_transport(now, e),
             Ok(()) if core.state() == State::AwaitingTls && !tls.is_handshaking() => {
@@ -633,6 +645,7 @@ impl Driver {
         self.tls = None;
         self.drain = None;
         self.spent = None;
+        self.tls_verified = None;
         self.implicit_tls(now);
     }
 
@@ -663,6 +676,14 @@ impl Driver {
     /// a reason of its own first (the server's). `None` while the session lives and after a clean QUIT.
     pub fn close_reason(&self) -> Option<&Error> {
         self.close_reason.as_deref()
+    }
+
+    /// Whether the server's certificate verified (trusted roots, the server's name), once a TLS handshake is
+    /// over: always under [`CertificateCheck::Required`](crate::CertificateCheck::Required), where a
+    /// certificate that does not verify ends the handshake; either under
+    /// [`CertificateCheck::Recorded`](crate::CertificateCheck::Recorded). `None` without TLS.
+    pub fn tls_verified(&self) -> Option<bool> {
+        self.tls_verified
     }
 
     /// The session was ready for mail (connecting succeeded).

@@ -16,6 +16,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod driver;
+pub mod mx;
 mod one_shot;
 pub mod pool;
 pub mod rate;
@@ -23,7 +24,7 @@ mod split;
 mod tls;
 
 pub use one_shot::OneShot;
-pub use tls::TlsSetup;
+pub use tls::{CertificateCheck, TlsSetup};
 
 use std::fmt;
 use std::io::{self, ErrorKind};
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::RootCertStore;
+use rustls::client::WebPkiServerVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_proto::address::HeloName;
@@ -68,8 +70,12 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Extra trust roots (PEM), added to the webpki roots: for private CAs and tests.
     pub ca_file: Option<PathBuf>,
-    /// The name checked in the server's certificate, when it differs from `host`.
+    /// The name checked in the server's certificate, when it differs from `host` (an MX host's name when
+    /// `host` is one of its addresses).
     pub tls_name: Option<String>,
+    /// Whether the server's certificate must verify ([`CertificateCheck::Required`], the default) or is
+    /// only checked and the verdict recorded (opportunistic TLS for MX delivery: see [`mx::TlsPolicy`]).
+    pub certificate: CertificateCheck,
     /// Send a message whose connection died before its end of data (a lost connection, a 421) again, once,
     /// on a new connection: it was not sent. Off by default; a [pool] turns it on.
     pub retry_unsent: bool,
@@ -98,6 +104,7 @@ impl Options {
             connect_timeout: Duration::from_secs(30),
             ca_file: None,
             tls_name: None,
+            certificate: CertificateCheck::Required,
             retry_unsent: false,
             rate: None,
             rcpt_per_transaction: Some(100),
@@ -228,8 +235,20 @@ impl Options {
         helo_name_for(self.helo_name.as_ref(), local)
     }
 
-    /// The rustls configuration: webpki roots plus [`Options::ca_file`], host-name checks on, TLS 1.2+.
+    /// The rustls configuration: webpki roots plus [`Options::ca_file`], host-name checks on, TLS 1.2+. Under
+    /// [`CertificateCheck::Recorded`] the driver puts a verifier of its own in each session's copy.
     pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
+            .with_root_certificates(self.roots()?)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+
+    /// The trust roots: webpki's plus [`Options::ca_file`].
+    fn roots(&self) -> Result<RootCertStore, TlsSetupError> {
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         if let Some(path) = &self.ca_file {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
@@ -243,13 +262,7 @@ impl Options {
                 roots.add(cert).map_err(|e| TlsSetupError::CaFile(path.clone(), e.to_string()))?;
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
+        Ok(roots)
     }
 
     /// What the driver's TLS needs, unless TLS is off ([`TlsMode::None`]).
@@ -257,8 +270,18 @@ impl Options {
         if self.session.tls == TlsMode::None {
             return Ok(None);
         }
+        let recorded = match self.certificate {
+            CertificateCheck::Required => None,
+            CertificateCheck::Recorded => {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let check = WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots()?), provider)
+                    .build()
+                    .map_err(|e| TlsSetupError::Rustls(e.to_string()))?;
+                Some(check)
+            }
+        };
         let (config, name) = (self.tls_config()?, self.server_name()?);
-        Ok(Some(TlsSetup { config, name, handshake_timeout: self.connect_timeout }))
+        Ok(Some(TlsSetup { config, name, handshake_timeout: self.connect_timeout, recorded }))
     }
 
     /// The driver for a connection whose local address is `local`: the session as these options say. Its
