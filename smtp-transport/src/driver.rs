@@ -493,6 +493,12 @@ impl Driver {
         if n == 0 && self.drain.is_some() {
             return self.end_drain(now);
         }
+        if n == 0 {
+            // The server is gone: what is left to write (a close_notify after its 221, say) can never be
+            // written, and asking for it would have the adapter read the same EOF again, forever.
+            self.out.clear();
+            self.written = 0;
+        }
         let data = &self.input[..n];
         let Some(tls) = &mut self.tls else {
             return match n {
