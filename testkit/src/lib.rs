@@ -69,10 +69,13 @@
 
 mod aio;
 pub mod conformance;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod multi;
 mod postfix;
 pub mod scripted;
 mod sink;
+pub mod tls_mx;
 
 use std::fmt;
 use std::fs;

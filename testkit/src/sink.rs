@@ -3,15 +3,15 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::{
-    ReceivedMessage, StartError, Watchdog, angle_address, exited, failed, find_program, is_root, localhost,
-    poll_messages, split_line, temp_dir, user_ids, wait_for_port, with_free_port,
+    POLL, ReceivedMessage, START_TIMEOUT, StartError, Watchdog, angle_address, exited, failed, find_program,
+    is_root, localhost, poll_messages, split_line, temp_dir, user_ids, with_free_port,
 };
 
 /// The start of the line that begins every dump; a random token follows.
@@ -49,6 +49,9 @@ pub struct SinkOptions {
     pub delay_data_reply_secs: Option<u32>,
     /// The listen backlog (smtp-sink's last argument); 128 if `None`.
     pub backlog: Option<u32>,
+    /// Listen here instead of on a free port of 127.0.0.1: MX tests put several sinks on one port of
+    /// 127.0.0.2, 127.0.0.3, … (an MX record names a host, never a port).
+    pub listen: Option<SocketAddr>,
     /// Any other smtp-sink arguments, passed before the listen address, e.g. `["-N"]` (no DSN),
     /// `["-E"]` (no ENHANCEDSTATUSCODES), `["-a"]` (no AUTH), `["-W", "RCPT:2"]`.
     pub extra_args: Vec<String>,
@@ -90,7 +93,7 @@ pub struct SmtpSink {
     // `drop` kills the server; then the fields go in this order: watchdog, then folder.
     _watchdog: Watchdog,
     child: Child,
-    port: u16,
+    addr: SocketAddr,
     /// The shared dump file (`-D`).
     all: PathBuf,
     /// The line that starts every dump (`-S`), unique to this instance.
@@ -105,10 +108,13 @@ impl SmtpSink {
     /// root, smtp-sink runs as `nobody`. Fails with [`StartError::Missing`]`("smtp-sink")` if it is not installed.
     pub fn start(opts: SinkOptions) -> Result<SmtpSink, StartError> {
         let program = find_program("smtp-sink").ok_or(StartError::Missing("smtp-sink"))?;
-        with_free_port(|port| Self::start_on(&program, &opts, port))
+        match opts.listen {
+            Some(addr) => Self::start_on(&program, &opts, addr),
+            None => with_free_port(|port| Self::start_on(&program, &opts, localhost(port))),
+        }
     }
 
-    fn start_on(program: &Path, opts: &SinkOptions, port: u16) -> Result<SmtpSink, StartError> {
+    fn start_on(program: &Path, opts: &SinkOptions, addr: SocketAddr) -> Result<SmtpSink, StartError> {
         let dir = temp_dir("sink")?;
         let dumps = dir.path().join("dumps");
         fs::create_dir(&dumps).map_err(|e| failed("create the dump folder", e))?;
@@ -133,7 +139,7 @@ impl SmtpSink {
             .arg("-S")
             .arg(marker.replace('\n', "\\n"))
             .args(opts.args())
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(addr.to_string())
             .arg(opts.backlog.unwrap_or(128).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -152,19 +158,19 @@ impl SmtpSink {
             }
         };
         let mut sink =
-            SmtpSink { _watchdog: watchdog, child, port, all, marker: marker.into_bytes(), _dir: dir };
-        wait_for_port(port, || exited(&mut sink.child, &log).map(|why| format!("smtp-sink {why}")))?;
+            SmtpSink { _watchdog: watchdog, child, addr, all, marker: marker.into_bytes(), _dir: dir };
+        wait_for_addr(addr, || exited(&mut sink.child, &log).map(|why| format!("smtp-sink {why}")))?;
         Ok(sink)
     }
 
-    /// The port smtp-sink listens on (at 127.0.0.1).
+    /// The port smtp-sink listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
     }
 
-    /// `127.0.0.1:port`.
+    /// Where smtp-sink listens: `127.0.0.1:port`, or [`SinkOptions::listen`].
     pub fn addr(&self) -> SocketAddr {
-        localhost(self.port)
+        self.addr
     }
 
     /// The completed transactions so far, in the order their final dot arrived.
@@ -218,6 +224,26 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls until `addr` accepts a connection. `dead` reports why the server is gone, if it is.
+fn wait_for_addr(addr: SocketAddr, mut dead: impl FnMut() -> Option<String>) -> Result<(), StartError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(why) = dead() {
+            return Err(StartError::Failed(why));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            // Someone else may own the address if our server failed to bind it.
+            return dead().map_or(Ok(()), |why| Err(StartError::Failed(why)));
+        }
+        if Instant::now() > deadline {
+            return Err(StartError::Failed(format!(
+                "nothing accepted connections on {addr} within {START_TIMEOUT:?}"
+            )));
+        }
+        sleep(POLL);
     }
 }
 
