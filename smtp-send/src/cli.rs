@@ -1,5 +1,6 @@
 //! Command-line arguments and what they mean: the contract scripts rely on.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use smtp_proto::address::{ForwardPath, HeloName, ReversePath};
 use smtp_proto::command::{EnvId, Notify, OrigRecipient, Ret};
 use smtp_proto::sasl::Credentials;
 use smtp_proto::{DsnPolicy, Envelope, ExtensionUse, Protocol, Recipient, Timeouts, TlsMode};
-use smtp_transport::Options;
+use smtp_transport::mx::{MxConfig, TlsPolicy};
+use smtp_transport::{Options, SMTP_PORT};
 
 use crate::message::Message;
 
@@ -52,6 +54,18 @@ pub enum AutoNever {
     Never,
 }
 
+/// TLS for `--mx`, after Postfix's security levels (RFC 7435).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MxTlsArg {
+    /// STARTTLS when offered, any certificate (the report says whether it verified); plaintext again
+    /// after a failed handshake.
+    May,
+    /// TLS required, any certificate.
+    Encrypt,
+    /// TLS required, a certificate valid for the MX host's name.
+    Verify,
+}
+
 /// DSN RET values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RetArg {
@@ -81,6 +95,19 @@ pub struct Cli {
     /// Server as a URL: smtp://, smtp+starttls://, smtps://, lmtp://, with user:password@ if needed.
     #[arg(long)]
     pub url: Option<String>,
+    /// Direct delivery: each recipient to its own domain's MX hosts (RFC 5321 §5.1), one session a domain;
+    /// the report names the host per recipient.
+    #[arg(long, conflicts_with_all = ["server", "url", "tls", "lmtp", "user", "count", "connections"])]
+    pub mx: bool,
+    /// With --mx: ask this DNS server (IP[:PORT], port 53 by default) instead of the system's.
+    #[arg(long, value_name = "IP[:PORT]", requires = "mx")]
+    pub dns: Option<String>,
+    /// With --mx: the port MX hosts listen on (25; another one for tests).
+    #[arg(long, value_name = "PORT", requires = "mx", value_parser = clap::value_parser!(u16).range(1..))]
+    pub mx_port: Option<u16>,
+    /// With --mx: TLS policy (default may).
+    #[arg(long, value_enum, requires = "mx")]
+    pub mx_tls: Option<MxTlsArg>,
     /// TLS mode. Default: starttls without credentials, starttls-required with --user, implicit for port
     /// 465 or smtps://.
     #[arg(long, value_enum)]
@@ -173,6 +200,19 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `IP[:PORT]` or `[IPv6][:PORT]`, port 53 by default: a nameserver is named by its address (naming it by
+/// a host name would need DNS to find DNS).
+fn parse_dns(text: &str) -> Result<SocketAddr, Invalid> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let ip = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    match ip.parse::<IpAddr>() {
+        Ok(ip) => Ok(SocketAddr::new(ip, 53)),
+        Err(_) => Err(usage(format!("--dns: {text:?} is not IP[:PORT] or [IPv6][:PORT]"))),
+    }
+}
+
 fn usage(message: impl Into<String>) -> Invalid {
     Invalid { status: exit::USAGE, message: message.into() }
 }
@@ -181,11 +221,22 @@ fn data(message: impl Into<String>) -> Invalid {
     Invalid { status: exit::DATAERR, message: message.into() }
 }
 
+/// How `--mx` delivers.
+#[derive(Debug)]
+pub struct MxPlan {
+    /// The DNS server to ask; `None`: the system's configuration.
+    pub dns: Option<SocketAddr>,
+    /// The port, the TLS policy, the address bound.
+    pub config: MxConfig,
+}
+
 /// Everything needed to send, validated before any connection is made.
 #[derive(Debug)]
 pub struct Plan {
-    /// Where to connect; `None`: the built-in sink.
+    /// Where to connect; `None`: the built-in sink. With `--mx`, the template of every connection.
     pub options: Option<Options>,
+    /// Direct delivery (`--mx`).
+    pub mx: Option<MxPlan>,
     /// The envelope for every copy.
     pub envelope: Envelope,
     /// How many copies in all.
@@ -212,6 +263,8 @@ impl Cli {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Plan, Invalid> {
         let options = match (&self.server, &self.url) {
+            // The template of every MX connection: each one sets its host, port and TLS.
+            (None, None) if self.mx => Some(Options::new("mx", SMTP_PORT)),
             (None, None) => None,
             (Some(server), None) => {
                 Some(Options::from_server(server).map_err(|e| usage(format!("--server: {e}")))?)
@@ -233,8 +286,26 @@ impl Cli {
                 None
             }
         };
+        let mx = match self.mx {
+            false => None,
+            true => {
+                let mut config = MxConfig::default();
+                config.port = self.mx_port.unwrap_or(SMTP_PORT);
+                config.tls = match self.mx_tls.unwrap_or(MxTlsArg::May) {
+                    MxTlsArg::May => TlsPolicy::May,
+                    MxTlsArg::Encrypt => TlsPolicy::Encrypt,
+                    MxTlsArg::Verify => TlsPolicy::Verify,
+                };
+                let dns = match &self.dns {
+                    None => None,
+                    Some(text) => Some(parse_dns(text)?),
+                };
+                Some(MxPlan { dns, config })
+            }
+        };
         Ok(Plan {
             options,
+            mx,
             envelope: self.envelope(message)?,
             count: self.count,
             connections: self.connections,
@@ -429,6 +500,35 @@ mod tests {
         assert!(r.notify_request().is_some() && r.orcpt_value().is_some());
         assert_eq!(plan.envelope.ret_request(), Some(Ret::Hdrs));
         assert!(cli(&["--to", "b@x.test", "--dsn-notify", "never,success"]).plan(&msg()).is_err());
+    }
+
+    #[test]
+    fn mx_options() {
+        let plan = cli(&["--mx", "--to", "bob@example.org", "--dns", "127.0.0.1:5353", "--mx-port", "2525"])
+            .plan(&msg())
+            .unwrap();
+        let mx = plan.mx.unwrap();
+        assert_eq!(mx.dns, Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!((mx.config.port, mx.config.tls), (2525, TlsPolicy::May));
+        assert!(plan.options.is_some(), "no built-in sink with --mx");
+        let plan =
+            cli(&["--mx", "--to", "b@e.org", "--dns", "[::1]", "--mx-tls", "verify"]).plan(&msg()).unwrap();
+        let mx = plan.mx.unwrap();
+        assert_eq!(
+            (mx.dns, mx.config.port, mx.config.tls),
+            (Some("[::1]:53".parse().unwrap()), 25, TlsPolicy::Verify)
+        );
+        let bad = cli(&["--mx", "--to", "b@e.org", "--dns", "dns.example"]).plan(&msg()).unwrap_err();
+        assert_eq!(bad.status, exit::USAGE);
+        for args in [
+            &["--mx", "--server", "mx.example", "--to", "b@e.org"][..],
+            &["--dns", "127.0.0.1", "--to", "b@e.org"],
+            &["--mx", "--count", "2", "--to", "b@e.org"],
+        ] {
+            let mut argv = vec!["smtp-send"];
+            argv.extend_from_slice(args);
+            assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use smtp_proto::ehlo::Capabilities;
 use smtp_proto::{
     Failure, MessageReport, Outcome, RecipientResult, RecipientStatus, Reply, SendError, Unsendable, Warning,
 };
-use smtp_send::cli::{Cli, Plan, exit};
+use smtp_send::cli::{Cli, MxPlan, Plan, exit};
 use smtp_send::message::Message;
 use smtp_send::sink::Sink;
 use smtp_transport::pool::PoolConfig;
@@ -64,6 +64,8 @@ struct Problem {
 #[derive(Default)]
 struct Tally {
     last: Option<MessageReport>,
+    /// The host that decided each recipient of `last` (`--mx`); otherwise the server named.
+    hosts: Option<Vec<Option<String>>>,
     /// Messages this tally was to send.
     requested: u64,
     /// Outcome Sent (delivered to at least one recipient).
@@ -171,6 +173,9 @@ fn run(cli: &Cli) -> i32 {
             tracing_subscriber::filter::Targets::new().with_target("smtp_transcript", tracing::Level::DEBUG);
         tracing_subscriber::registry().with(layer).with(only_transcript).init();
     }
+    if let (Some(mx), Some(options)) = (&plan.mx, &plan.options) {
+        return run_mx(cli, &plan, mx, options, &message);
+    }
     let load = plan.count > 1 || plan.connections > 1;
     let sink = match plan.options {
         Some(_) => None,
@@ -209,7 +214,7 @@ fn run(cli: &Cli) -> i32 {
     let seconds = started.elapsed().as_secs_f64();
     let status = exit_status(&tallies);
     if cli.json {
-        println!("{}", json_report(&tallies, status, load.then_some(seconds)));
+        println!("{}", json_report(&tallies, status, load.then_some(seconds), Some(&options.host)));
     } else if !cli.quiet {
         human_report(&tallies, load.then_some(seconds));
     } else if let Some(p) = first_problem(&tallies) {
@@ -226,6 +231,77 @@ fn run(cli: &Cli) -> i32 {
         }
     }
     status
+}
+
+/// `--mx`: each recipient to its domain's MX hosts, one session a domain (smtp-mx, on a tokio runtime of
+/// one thread); the report names the host per recipient.
+fn run_mx(cli: &Cli, plan: &Plan, mx: &MxPlan, options: &Options, message: &Message) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail_early(cli, exit::FAILED, "io", &format!("cannot start a tokio runtime: {e}")),
+    };
+    let mut tally = Tally::new(1);
+    let result = runtime.block_on(async {
+        let client = match mx.dns {
+            Some(dns) => smtp_mx::MxClient::with_nameserver(options.clone(), mx.config.clone(), dns),
+            None => smtp_mx::MxClient::new(options.clone(), mx.config.clone())?,
+        };
+        let body = message.bytes().map_err(Error::Body)?;
+        client.send(plan.envelope.clone(), std::io::Cursor::new(body)).await
+    });
+    let report = match result {
+        Ok(report) => Some(report),
+        Err(Error::Body(e)) => {
+            tally.note(body_problem(&e));
+            None
+        }
+        Err(e) => {
+            tally.note(session_problem(&e));
+            None
+        }
+    };
+    if let Some(report) = &report {
+        if let Some(problem) = mx_problem(report) {
+            tally.note(problem);
+        }
+        tally.hosts = Some(report.routes.iter().map(|r| r.host.clone()).collect());
+        tally.record(report.message.clone(), message.size());
+    }
+    let tallies = [tally];
+    let status = exit_status(&tallies);
+    if cli.json {
+        println!("{}", json_report(&tallies, status, None, None));
+    } else {
+        if let Some(p) = first_problem(&tallies) {
+            eprintln!("smtp-send: {}", p.message);
+        }
+        if let (Some(report), false) = (&report, cli.quiet) {
+            println!("{report}");
+        }
+    }
+    status
+}
+
+/// The first recipient that was not delivered, as the run's problem: its domain, host and why.
+fn mx_problem(report: &smtp_mx::MxReport) -> Option<Problem> {
+    let (r, route) = report.recipients().find(|(r, _)| r.status != RecipientStatus::Delivered)?;
+    let why = match (&route.error, &r.reply) {
+        (Some(error), Some(reply)) => format!("{error}: {reply}"),
+        (Some(error), None) => error.clone(),
+        (None, Some(reply)) => reply.to_string(),
+        (None, None) => r.status.to_string(),
+    };
+    let kind = match (&route.host, route.error.as_deref()) {
+        // Decided by DNS alone: a null MX, NXDOMAIN, SERVFAIL.
+        (None, _) => "dns",
+        (_, Some(e)) if e.starts_with("connect failed") => "connect",
+        (_, Some(e)) if e.starts_with("TLS handshake failed") => "tls",
+        (_, Some(e)) if e.contains("has no address") || e.contains("NXDOMAIN") => "dns",
+        _ if r.reply.is_some() => "rejected",
+        _ => "server",
+    };
+    let at = route.host.as_ref().map(|h| format!(" at {h}")).unwrap_or_default();
+    Some(Problem { kind, message: format!("{}{at}: {why}", r.path), reply: r.reply.clone(), status: None })
 }
 
 fn kind_of_status(status: i32) -> &'static str {
@@ -783,8 +859,15 @@ fn recipient_outcome(x: &RecipientResult) -> (&'static str, bool) {
     }
 }
 
-fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
+/// The JSON object; `server`: the host every recipient went to, unless the tally names one per recipient
+/// (`--mx`).
+fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>, server: Option<&str>) -> Value {
     let last = last_report(tallies);
+    let hosts = tallies.iter().rev().find_map(|t| t.hosts.as_ref());
+    let host = |i: usize| match hosts {
+        Some(hosts) => hosts.get(i).cloned().flatten(),
+        None => server.map(str::to_owned),
+    };
     let problem = first_problem(tallies);
     let name = if last.is_none() && problem.is_some() { "error" } else { status_name(status) };
     let reply = match last {
@@ -794,10 +877,11 @@ fn json_report(tallies: &[Tally], status: i32, seconds: Option<f64>) -> Value {
     let mut v = json!({
         "status": name,
         "reply": reply_json(reply),
-        "recipients": last.map(|r| r.recipients.iter().map(|x| {
+        "recipients": last.map(|r| r.recipients.iter().enumerate().map(|(i, x)| {
             let (outcome, temporary) = recipient_outcome(x);
             json!({
                 "address": x.path.as_str(),
+                "host": host(i),
                 "outcome": outcome,
                 "temporary": temporary,
                 "accepted": x.status == RecipientStatus::Delivered,
