@@ -99,8 +99,13 @@ pub struct Cli {
     /// the report names the host per recipient.
     #[arg(long, conflicts_with_all = ["server", "url", "tls", "lmtp", "user", "count", "connections"])]
     pub mx: bool,
-    /// With --mx: ask this DNS server (IP[:PORT], port 53 by default) instead of the system's.
-    #[arg(long, value_name = "IP[:PORT]", requires = "mx")]
+    /// With --mx: ask this DNS server (`IP[:PORT]`, port 53 by default) instead of the system's.
+    #[arg(
+        long,
+        value_name = "IP[:PORT]",
+        requires = "mx",
+        help = "With --mx: ask this DNS server (IP[:PORT], port 53 by default) instead of the system's"
+    )]
     pub dns: Option<String>,
     /// With --mx: the port MX hosts listen on (25; another one for tests).
     #[arg(long, value_name = "PORT", requires = "mx", value_parser = clap::value_parser!(u16).range(1..))]
