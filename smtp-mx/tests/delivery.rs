@@ -143,6 +143,7 @@ async fn equal_preference_mx_hosts_both_get_mail_over_200_messages() {
     let (got_a, got_b) =
         (a.wait_for(via_a, Duration::from_secs(10)).len(), b.wait_for(via_b, Duration::from_secs(10)).len());
     assert_eq!((got_a, got_b), (via_a, via_b), "each sink has what the reports say it got");
+    eprintln!("equal preferences, 200 messages: {via_a} via a.equal.test, {via_b} via b.equal.test");
     // Random among equals (RFC 5321 §5.1): for a fair choice, fewer than 50 of 200 on one side has a
     // probability below 1e-12.
     assert!(via_a >= 50 && via_b >= 50, "a: {via_a}, b: {via_b}");
