@@ -293,9 +293,8 @@ impl<S: Socket> SmtpClient<S> {
                 }
                 Action::Reconnect => self.reconnect(),
                 Action::Done => {
-                    if self.driver.client().is_closed() {
-                        self.conn = None;
-                    }
+                    // A session that ended lets go of its connection.
+                    self.conn = self.conn.take().filter(|_| !self.driver.client().is_closed());
                     return bodies.finish(&mut self.driver);
                 }
             }

@@ -3,7 +3,7 @@
 //! # Line endings
 //!
 //! SMTP only knows CRLF as a line end (RFC 5321 §2.3.8): a client MUST NOT send a bare CR or a bare LF.
-//! Every encoder here rewrites the input's line ends the same way ([`normalize_line_endings`] is the
+//! Every encoder here rewrites the input's line ends the same way (the tests hold them to a byte-at-a-time
 //! reference):
 //!
 //! - `CR LF` stays `CR LF`, also when the CR ends one chunk and the LF starts the next one;
@@ -466,7 +466,7 @@ impl DotStuffer {
 /// Streaming CRLF normaliser without dot-stuffing and without terminator, for text bodies sent with BDAT
 /// (RFC 3030 §2: BDAT-07 text parts are still canonical CRLF MIME).
 ///
-/// Line ends are rewritten exactly as [`DotStuffer`] does (and as [`normalize_line_endings`] does); a
+/// Line ends are rewritten exactly as [`DotStuffer`] does (and as the tests' reference does); a
 /// chunk-final CR is held back until the next call or [`finish`](Self::finish). The normalised length is
 /// known up front from [`BodyScan::crlf_len`], which is what the BDAT size must count (BDAT-02).
 ///
@@ -701,7 +701,7 @@ impl BodyScan {
         self.len == 0
     }
 
-    /// Octets after CRLF normalisation: the length of [`normalize_line_endings`] of the input, which is what
+    /// Octets after CRLF normalisation: the length of the input's CRLF-normalised form, which is what
     /// [`CrlfNormalizer`] emits (the exact BDAT size, BDAT-02) and what `SIZE=` should declare (RFC 1870
     /// counts CRLF-canonical content, without stuffing and without the final `.` CRLF). A trailing CR counts
     /// as CRLF.

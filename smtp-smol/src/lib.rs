@@ -138,14 +138,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     }
 
     /// Drives a fresh connection through the session's start.
-    async fn start(conn: Connected<S>, opts: &Options, dial: Option<Connector<S>>) -> Result<Self, Error> {
-        let (stream, local) = conn;
+    async fn start((s, ip): Connected<S>, o: &Options, dial: Option<Connector<S>>) -> Result<Self, Error> {
         let origin = Instant::now();
         let mut client = SmtpClient {
-            driver: opts.driver(local, origin)?,
-            stream: Some(stream),
+            driver: o.driver(ip, origin)?,
+            stream: Some(s),
             reconnect: dial,
-            options: opts.clone(),
+            options: o.clone(),
             origin,
             timer: Timer::never(),
             timer_at: None,
@@ -282,9 +281,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
                 }
                 Action::Reconnect => self.reconnect().await,
                 Action::Done => {
-                    if self.driver.client().is_closed() {
-                        self.stream = None;
-                    }
+                    // A session that ended lets go of its connection.
+                    self.stream = self.stream.take().filter(|_| !self.driver.client().is_closed());
                     return bodies.finish(&mut self.driver);
                 }
             }

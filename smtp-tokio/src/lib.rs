@@ -277,9 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
                 }
                 Action::Reconnect => self.reconnect().await,
                 Action::Done => {
-                    if self.driver.client().is_closed() {
-                        self.stream = None;
-                    }
+                    // A session that ended lets go of its connection.
+                    self.stream = self.stream.take().filter(|_| !self.driver.client().is_closed());
                     return bodies.finish(&mut self.driver);
                 }
             }
