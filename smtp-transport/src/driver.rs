@@ -407,8 +407,9 @@ impl Driver {
                 self.on_event(event);
                 continue;
             }
-            // Constant memory: the next block of body only once the previous one is written.
-            if self.written == self.out.len() && self.feed_body() {
+            // Constant memory: the next block of body once less than a block waits to be written. A short
+            // body's end (and the next message's commands) then go in the same write as the body.
+            if self.out.len() - self.written < BODY_BUF && self.feed_body() {
                 continue;
             }
             // Before writing: the next message's commands ride with this final dot.
