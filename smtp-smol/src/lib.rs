@@ -292,17 +292,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// Waits for the server's bytes, for the output to be written (`write`), or for the deadline, and tells
     /// the driver what came first. Reading goes on while writing: a server may answer mid-body.
     async fn io(&mut self, deadline: Option<Duration>, write: bool) {
-        if deadline != self.timer_at {
-            self.timer = deadline.map_or_else(Timer::never, |d| Timer::at(self.origin + d));
-            self.timer_at = deadline;
+        // Set again only for an earlier deadline: one that fires early does no harm (nothing is due), and
+        // deadlines that move later with every message then cost no timer a message.
+        if let Some(d) = deadline.filter(|&d| self.timer_at.is_none_or(|at| d < at)) {
+            self.timer = Timer::at(self.origin + d);
+            self.timer_at = Some(d);
         }
         let Some(stream) = &mut self.stream else { return self.driver.received(self.origin.elapsed(), 0) };
         let (out, input) = self.driver.io_bufs();
         let (timer, unflushed) = (&mut self.timer, &mut self.unflushed);
         let happened = poll_fn(|cx| {
-            if let Poll::Ready(r) = Pin::new(&mut *stream).poll_read(cx, input) {
-                return Poll::Ready(Io::Read(r));
-            }
+            // A write that goes through needs no read first; one that waits reads meanwhile (a 421 mid-body).
             if write {
                 if let Poll::Ready(r) = Pin::new(&mut *stream).poll_write(cx, out) {
                     *unflushed = true;
@@ -310,6 +310,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
                 }
             } else if *unflushed && Pin::new(&mut *stream).poll_flush(cx).is_ready() {
                 *unflushed = false;
+            }
+            if let Poll::Ready(r) = Pin::new(&mut *stream).poll_read(cx, input) {
+                return Poll::Ready(Io::Read(r));
             }
             match timer.poll_next(cx) {
                 Poll::Ready(_) => Poll::Ready(Io::Deadline),

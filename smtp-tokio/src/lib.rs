@@ -62,7 +62,7 @@ pub struct SmtpClient<S = TcpStream> {
     options: Options,
     origin: Instant,
     timer: Pin<Box<Sleep>>,
-    /// The deadline the timer is set for.
+    /// The deadline the timer is set for (`None`: it fired).
     timer_at: Option<Duration>,
     /// Written octets may sit in the stream's buffer: flush before waiting.
     unflushed: bool,
@@ -288,20 +288,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// Waits for the server's bytes, for the output to be written (`write`), or for the deadline, and tells
     /// the driver what came first. Reading goes on while writing: a server may answer mid-body.
     async fn io(&mut self, deadline: Option<Duration>, write: bool) {
-        if deadline != self.timer_at {
-            // No deadline: a timer far away (a year), which the driver's own deadlines always come before.
-            let at = deadline.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        // Set again only for an earlier deadline, or once it fired (a fired sleep stays ready): one that fires
+        // early does no harm (nothing is due), and deadlines that move later with every message then cost
+        // no timer a message. No deadline: a year away, which the driver's own deadlines come before.
+        let at = deadline.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        if self.timer_at.is_none_or(|armed| at < armed) {
             self.timer.as_mut().reset(self.origin + at);
-            self.timer_at = deadline;
+            self.timer_at = Some(at);
         }
         let Some(stream) = &mut self.stream else { return self.driver.received(self.origin.elapsed(), 0) };
         let (out, input) = self.driver.io_bufs();
         let (timer, unflushed) = (&mut self.timer, &mut self.unflushed);
         let happened = poll_fn(|cx| {
-            let mut buf = ReadBuf::new(input);
-            if let Poll::Ready(r) = Pin::new(&mut *stream).poll_read(cx, &mut buf) {
-                return Poll::Ready(Io::Read(r.map(|()| buf.filled().len())));
-            }
+            // A write that goes through needs no read first; one that waits reads meanwhile (a 421 mid-body).
             if write {
                 if let Poll::Ready(r) = Pin::new(&mut *stream).poll_write(cx, out) {
                     *unflushed = true;
@@ -309,6 +308,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
                 }
             } else if *unflushed && Pin::new(&mut *stream).poll_flush(cx).is_ready() {
                 *unflushed = false;
+            }
+            let mut buf = ReadBuf::new(input);
+            if let Poll::Ready(r) = Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                return Poll::Ready(Io::Read(r.map(|()| buf.filled().len())));
             }
             timer.as_mut().poll(cx).map(|()| Io::Deadline)
         })
