@@ -268,13 +268,13 @@ impl<S: Socket> SmtpClient<S> {
         next: &mut dyn FnMut() -> Option<(Envelope, B)>,
         on: &mut dyn FnMut(Action),
     ) -> Result<(), Error> {
+        self.driver.advance(self.origin.elapsed());
         loop {
-            let now = self.origin.elapsed();
-            match self.driver.poll(now) {
+            match self.driver.poll() {
                 Action::Write { .. } => self.write(),
                 Action::Read { deadline } => self.read(deadline),
                 Action::FillBody { slot } => match bodies.get(slot).0.read(self.driver.body_buf()) {
-                    Ok(n) => self.driver.body_read(n),
+                    Ok(n) => self.driver.body_read(self.origin.elapsed(), n),
                     Err(e) => self.driver.body_failed(e),
                 },
                 Action::Rewind { slot } => {

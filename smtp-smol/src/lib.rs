@@ -253,13 +253,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         next: &mut impl FnMut() -> Option<(Envelope, B)>,
         on: &mut impl FnMut(Action),
     ) -> Result<(), Error> {
+        self.driver.advance(self.origin.elapsed());
         loop {
-            let now = self.origin.elapsed();
-            match self.driver.poll(now) {
+            match self.driver.poll() {
                 Action::Write { deadline } => self.io(deadline, true).await,
                 Action::Read { deadline } => self.io(deadline, false).await,
                 Action::FillBody { slot } => match bodies.get(slot).0.read(self.driver.body_buf()).await {
-                    Ok(n) => self.driver.body_read(n),
+                    Ok(n) => self.driver.body_read(self.origin.elapsed(), n),
                     Err(e) => self.driver.body_failed(e),
                 },
                 Action::Rewind { slot } => {

@@ -11,10 +11,10 @@
 //!
 //! ```text
 //! loop {
-//!     match driver.poll(now()) {
+//!     match driver.poll() {
 //!         Action::Write { deadline }  => write driver.to_write() (reading meanwhile is allowed), then wrote(n)
 //!         Action::Read { deadline }   => read into driver.read_buf(), then received(n), or timed_out at the deadline
-//!         Action::FillBody { slot }   => read that message's body into driver.body_buf(), then body_read(n)
+//!         Action::FillBody { slot }   => read that message's body into driver.body_buf(), then body_read(now, n)
 //!         Action::Rewind { slot }     => seek that body back to its start, then rewound(ok)
 //!         Action::Progress { .. }     => tell the caller
 //!         Action::NextMessage         => submit(envelope, ..) the batch's next message, or end_batch()
@@ -25,7 +25,8 @@
 //! }
 //! ```
 //!
-//! Time is an input, as in the core: a `Duration` since an origin of the adapter's choosing.
+//! Time is an input, as in the core: a `Duration` since an origin of the adapter's choosing, given with every
+//! IO result and by [`Driver::advance`] before an operation starts.
 
 use std::collections::VecDeque;
 use std::io;
@@ -187,6 +188,8 @@ pub struct Driver {
     /// Reading a body failed: the operation's error, whatever the session's close reason.
     body_error: Option<Error>,
     close_reason: Option<Arc<Error>>,
+    /// The time the adapter last gave (with each IO result): the driver's clock between them.
+    now: Duration,
     /// Implicit TLS: the handshake must be over by then.
     handshake_deadline: Option<Duration>,
     /// A write failed: what the server said before (a 421 before it hung up) is read until then, and then
@@ -246,6 +249,7 @@ impl Driver {
             paced_until: None,
             body_error: None,
             close_reason: None,
+            now,
             handshake_deadline: None,
             drain: None,
             spent: None,
@@ -377,8 +381,10 @@ impl Driver {
     // ---------------------------------------------------------------------------------------------------
     // The loop
 
-    /// What to do next.
-    pub fn poll(&mut self, now: Duration) -> Action {
+    /// What to do next. The time is the one the adapter gave with its last IO result ([`Driver::wrote`],
+    /// [`Driver::received`], [`Driver::timed_out`], …): it reads its clock once an IO, not once an action.
+    pub fn poll(&mut self) -> Action {
+        let now = self.now;
         loop {
             if let Some(action) = self.actions.pop_front() {
                 return action;
@@ -473,6 +479,7 @@ impl Driver {
 
     /// The adapter wrote `n` of [`Driver::to_write`]'s octets (0: the connection takes no more).
     pub fn wrote(&mut self, now: Duration, n: usize) {
+        self.now = self.now.max(now);
         if n == 0 {
             return self.io_failed(now, io::ErrorKind::WriteZero.into());
         }
@@ -491,6 +498,7 @@ impl Driver {
 
     /// `n` octets arrived in [`Driver::read_buf`]; 0 means the server closed the connection.
     pub fn received(&mut self, now: Duration, n: usize) {
+        self.now = self.now.max(now);
         if n == 0 && self.drain.is_some() {
             return self.end_drain(now);
         }
@@ -542,6 +550,7 @@ impl Driver {
     /// greeting, say, before the reset). [`io::ErrorKind::Interrupted`] is no failure: the next
     /// [`Driver::poll`] asks for the same again.
     pub fn io_failed(&mut self, now: Duration, error: io::Error) {
+        self.now = self.now.max(now);
         if error.kind() == io::ErrorKind::Interrupted {
             return;
         }
@@ -555,6 +564,7 @@ impl Driver {
     /// it closes with our data unread): the next [`Action::Read`]s, within a short deadline, take what it
     /// said, and only then is the connection gone with `error`.
     pub fn write_failed(&mut self, now: Duration, error: io::Error) {
+        self.now = self.now.max(now);
         if error.kind() == io::ErrorKind::Interrupted {
             return;
         }
@@ -584,6 +594,7 @@ impl Driver {
     /// The deadline of [`Action::Read`] or [`Action::Write`] passed. A stalled write times out as the
     /// reply or the data block it holds up would.
     pub fn timed_out(&mut self, now: Duration) {
+        self.now = self.now.max(now);
         if self.drain.as_ref().is_some_and(|(until, _)| now >= *until) {
             return self.end_drain(now);
         }
@@ -610,8 +621,16 @@ impl Driver {
         &mut self.body
     }
 
-    /// `n` octets of body arrived in [`Driver::body_buf`]; 0 means the body ended.
-    pub fn body_read(&mut self, n: usize) {
+    /// The adapter's clock, before an operation starts: it may have moved far since the last IO result (a
+    /// session that sat idle), and the operation's first deadlines count from it.
+    pub fn advance(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    /// `n` octets of body arrived in [`Driver::body_buf`] at `now` (a body may be slow to read); 0 means the
+    /// body ended.
+    pub fn body_read(&mut self, now: Duration, n: usize) {
+        self.now = self.now.max(now);
         let Some(id) = self.pump.id else { return };
         if n == 0 {
             // An error means the message already has its outcome (the server interrupted it).
@@ -644,6 +663,7 @@ impl Driver {
     /// A new connection after [`Action::Reconnect`], whose local address is `local`: the messages not yet
     /// sent go on it.
     pub fn reconnected(&mut self, local: Option<IpAddr>, now: Duration) {
+        self.now = self.now.max(now);
         let helo = crate::helo_name_for(self.fixed_helo.as_ref(), local);
         self.core = Client::new(helo, self.config.clone(), now);
         self.ready = false;

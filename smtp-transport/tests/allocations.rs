@@ -90,7 +90,7 @@ fn per_message(recipients: &[&str], count: usize) -> Vec<u64> {
     let mut marks = Vec::with_capacity(count + 1);
     driver.start_batch();
     loop {
-        match driver.poll(Duration::ZERO) {
+        match driver.poll() {
             Action::Write { .. } => {
                 let n = driver.to_write().len();
                 server.take(driver.to_write());
@@ -104,7 +104,7 @@ fn per_message(recipients: &[&str], count: usize) -> Vec<u64> {
             }
             Action::FillBody { slot } => {
                 let n = bodies.get(slot).0.read(driver.body_buf()).unwrap();
-                driver.body_read(n);
+                driver.body_read(Duration::ZERO, n);
             }
             Action::NextMessage => {
                 marks.push(ALLOCS.load(Ordering::Relaxed));

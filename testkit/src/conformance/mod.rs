@@ -288,6 +288,7 @@ macro_rules! __conformance_list {
         $test!(from_stream_runs_over_tcp);
         $test!(a_reply_in_the_middle_of_the_body_is_heard);
         $test!(a_server_giving_up_mid_body_is_heard);
+        $test!(a_message_after_an_idle_longer_than_the_reply_timeouts_is_sent);
         // tls
         $test!(starttls_then_ehlo_again_then_auth_plain_then_mail);
         $test!(implicit_tls_with_auth_and_close_notify_on_quit);

@@ -13,8 +13,8 @@ use smtp_proto::{
 use smtp_transport::Error;
 
 use super::{
-    Adapter, Body, EHLO_LOCKSTEP, EHLO_PIPELINING, GREETING, MIB, Stream, assert_closed, client_form, code,
-    envelope, options, options_for, shared, text, to_the_body, tricky_body,
+    Adapter, Body, EHLO_LOCKSTEP, EHLO_PIPELINING, GREETING, MIB, SHORT, Stream, assert_closed, client_form,
+    code, envelope, options, options_for, shared, text, to_the_body, tricky_body,
 };
 use crate::scripted::{Gate, Script, ScriptedServer};
 
@@ -599,4 +599,32 @@ pub fn a_server_giving_up_mid_body_is_heard<A: Adapter>() {
         other => panic!("{other:?}"),
     }
     server.finish();
+}
+
+/// A message sent after the session sat idle for longer than every reply timeout, to a server that takes
+/// its time to answer: the message's deadlines count from when it is sent, not from the session's last reply.
+pub fn a_message_after_an_idle_longer_than_the_reply_timeouts_is_sent<A: Adapter>() {
+    let _serial = shared();
+    let server = ScriptedServer::start(
+        to_the_body(EHLO_PIPELINING)
+            .expect_data_end()
+            .send("250 queued\r\n")
+            .expect_line("MAIL")
+            .expect_line("RCPT")
+            .expect_line("DATA")
+            .sleep(SHORT / 4)
+            .send("250 ok\r\n250 ok\r\n354 go\r\n")
+            .expect_data_end()
+            .send("250 queued\r\n")
+            .on("QUIT", "221 bye\r\n"),
+    );
+    let mut o = options(&server);
+    o.session.timeouts = smtp_proto::Timeouts::uniform(SHORT);
+    let mut client = A::connect(&o).expect("connect");
+    let first = client.send(envelope(&["bob@example.org"]), Body::bytes("one\r\n")).expect("report");
+    std::thread::sleep(SHORT * 3 / 2);
+    let second = client.send(envelope(&["bob@example.org"]), Body::bytes("two\r\n")).expect("report");
+    assert_eq!((first.outcome, second.outcome), (Outcome::Sent, Outcome::Sent), "{second:?}");
+    client.quit().expect("quit");
+    assert_eq!(server.finish().data.len(), 2);
 }
