@@ -16,6 +16,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod driver;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mx;
 mod one_shot;
 pub mod pool;
