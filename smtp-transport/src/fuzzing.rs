@@ -3,7 +3,7 @@
 //! `tests/fuzz_driver.rs` replays the committed corpus on stable.
 //!
 //! The fuzzer chooses the server's capabilities (PIPELINING, `LIMITS RCPTMAX`/`MAILMAX`), the client's limits
-//! (recipients a transaction, messages a connection, sending again what a lost connection did not send),
+//! (recipients a transaction, messages a connection, a rate, sending again what a lost connection did not send),
 //! the messages (1 to 4, each with 1 to 6 recipients, a body that can or cannot be read again), every server
 //! reply (accept, 4yz, 5yz, 421, a delivery whose reply is lost), how the IO goes (partial writes and reads,
 //! resets, timeouts, failed reconnects and body reads) and, now and then, bytes no honest server would send.
@@ -17,18 +17,26 @@
 //!
 //! And while the server plays honest (nothing injected), against its own record:
 //! - no recipient is delivered twice (a message goes again only when its first try could not deliver);
-//! - a recipient reported delivered was delivered; one reported failed was not, then or later.
+//! - a recipient reported delivered was delivered; one reported failed was not, then or later; one reported
+//!   unknown was accepted in a transaction whose body the server had started to take.
+//!
+//! Input layout: a flags byte (bits 0–1 the capability set, 2 send again, 3 a cap of 1 + bits 4–5 recipients a
+//! transaction, 6 a limit of messages a connection whose byte follows, 7 a liveness check before QUIT), a shape
+//! byte (bits 0–1 the message count − 1; bit 7 a rate of 1 + bits 4–6 messages a second), a byte a message
+//! (its recipients − 1, mod 6; bit 7: its body cannot be read again), then the choices, read as the driver asks
+//! for IO. A zero byte is always the honest, cooperative choice, so a short input is a clean run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Cursor, Read};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smtp_proto::internal::fuzzing::Input;
 use smtp_proto::{ClientConfig, Envelope, MessageReport, Outcome, RecipientStatus, TlsMode};
 
 use crate::Error;
 use crate::driver::{Action, Driver, Slot};
+use crate::rate::Rate;
 
 /// Capability sets the mini server offers (after `250-mx`).
 const CAPS: [&str; 4] = [
@@ -53,7 +61,8 @@ pub fn driver(data: &[u8]) {
     if flags & 0x40 != 0 {
         config.mail_max = Some(1 + u32::from(input.byte() % 3));
     }
-    let count = 1 + usize::from(input.byte() % 4);
+    let shape = input.byte();
+    let count = 1 + usize::from(shape % 4);
     let messages: Vec<Msg> = (0..count).map(|j| Msg::new(j, input.byte())).collect();
     let caps = CAPS[usize::from(flags & 3)];
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -74,6 +83,10 @@ pub fn driver(data: &[u8]) {
     h.driver.retry_unsent(flags & 4 != 0);
     if flags & 8 != 0 {
         h.driver.rcpt_per_transaction(Some(1 + u32::from((flags >> 4) & 3)));
+    }
+    if shape & 0x80 != 0 {
+        // A shared rate limit of 1 to 8 messages a second: transactions wait for it, reading meanwhile.
+        h.driver.pace(Rate::new(f64::from(1 + ((shape >> 4) & 7))), Instant::now());
     }
     h.run();
     h.driver.start_batch();

@@ -11,7 +11,8 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/driver")
 }
 
-/// Seeds by layout (see the body's docs): flags, then [mail_max,] the message count, one byte a message.
+/// Seeds by layout (see the body's docs): flags, then [mail_max,] the message count and rate, one byte a
+/// message.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         // One message, one recipient, every reply cooperative.
@@ -28,6 +29,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("not-replayable", vec![1, 0, 0x85]),
         // Sending again what a lost connection did not send, a liveness check, then QUIT.
         ("retry-and-check", vec![0x84, 1, 3, 3]),
+        // Three messages at 2 a second: each transaction waits for the rate.
+        ("paced", vec![0, 0x92, 1, 1, 1]),
     ]
 }
 
