@@ -159,7 +159,7 @@ pub struct Driver {
     tls: Option<Tls>,
     /// Whether the current connection's certificate verified, once its handshake is over.
     tls_verified: Option<bool>,
-    /// The core's output on its way into TLS.
+    /// The core's output under TLS, gathered as plaintext until the driver seals it into records to write.
     plain: Vec<u8>,
     op: Op,
     out: Vec<u8>,
@@ -415,7 +415,7 @@ impl Driver {
             }
             // Constant memory: the next block of body once less than a block waits to be written. A short
             // body's end (and the next message's commands) then go in the same write as the body.
-            if self.out.len() - self.written < BODY_BUF && self.feed_body() {
+            if self.out.len() - self.written + self.plain.len() < BODY_BUF && self.feed_body() {
                 continue;
             }
             // Before writing: the next message's commands ride with this final dot.
@@ -423,6 +423,9 @@ impl Driver {
                 Step::Continue => continue,
                 Step::Act(action) => return action,
                 Step::Idle => {}
+            }
+            if !self.seal(now) {
+                continue;
             }
             if self.written < self.out.len() {
                 let stall = self.writing_since + self.config.timeouts.data_block;
@@ -506,6 +509,7 @@ impl Driver {
             // The server is gone: what is left to write (a close_notify after its 221, say) can never be
             // written, and asking for it would have the adapter read the same EOF again, forever.
             self.out.clear();
+            self.plain.clear();
             self.written = 0;
         }
         let data = &self.input[..n];
@@ -586,6 +590,7 @@ impl Driver {
         debug!(%error, "connection failed");
         self.cause.get_or_insert(error);
         self.out.clear();
+        self.plain.clear();
         self.written = 0;
         self.tls = None;
         self.core.handle_eof(now);
@@ -668,6 +673,7 @@ impl Driver {
         self.core = Client::new(helo, self.config.clone(), now);
         self.ready = false;
         self.out.clear();
+        self.plain.clear();
         self.written = 0;
         self.tls = None;
         self.drain = None;
@@ -823,18 +829,27 @@ impl Driver {
         Step::Continue
     }
 
-    /// The core's output, through TLS when it is on; returns how many plaintext octets.
+    /// Takes the core's output; returns how many octets. With TLS it gathers as plaintext until the driver
+    /// is about to write (`seal`): a message's body, its end and the next message's commands then
+    /// go in one record, as a TLS client that writes whole messages would send them, not one record (and one
+    /// rustls buffer) each.
     fn transmit(&mut self, now: Duration) -> usize {
-        let Some(tls) = &mut self.tls else { return self.core.poll_transmit(now, &mut self.out) };
-        let n = self.core.poll_transmit(now, &mut self.plain);
-        if n > 0 {
-            let result = tls.send(&self.plain, &mut self.out);
-            self.plain.clear();
-            if let Err(e) = result {
+        let out = if self.tls.is_some() { &mut self.plain } else { &mut self.out };
+        self.core.poll_transmit(now, out)
+    }
+
+    /// Encrypts the gathered plaintext into the output; false when TLS failed (the session is then ending).
+    fn seal(&mut self, now: Duration) -> bool {
+        let Some(tls) = self.tls.as_mut().filter(|_| !self.plain.is_empty()) else { return true };
+        let result = tls.send(&self.plain, &mut self.out);
+        self.plain.clear();
+        match result {
+            Ok(()) => true,
+            Err(e) => {
                 self.fail_transport(now, e);
+                false
             }
         }
-        n
     }
 
     /// The 220 to STARTTLS: the handshake starts with the next write.
@@ -902,6 +917,7 @@ impl Driver {
             (Some(core), _) => Some(Error::Session(core)),
         };
         self.out.clear();
+        self.plain.clear();
         self.written = 0;
         self.pump = Pump::default();
         if let (Some(tls), None) = (&mut self.tls, &reason) {
