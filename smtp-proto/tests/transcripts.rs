@@ -1778,6 +1778,87 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
     assert_eq!(r.recipients[2].reply, None);
 }
 
+/// LMTP: a 421 as the last recipient's reply after the body (a server shutting down) answers that recipient
+/// and ends the session; every accepted recipient has its reply, so nothing is unknown and the message is
+/// Rejected (temporary), not Unknown.
+#[test]
+fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
+    let script = [
+        S(b"220 foo.edu LMTP\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
+        Send {
+            env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]),
+            body: b"Hi\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
+        S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
+        C(b"Hi\r\n.\r\n"),
+        S(b"452 4.2.2 full\r\n421 4.3.2 shutting down\r\n"),
+        Nothing,
+        Eof,
+        Nothing,
+    ];
+    let run = check(&lmtp(), &script);
+    let r = run.report();
+    let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    assert_eq!(statuses, [RecipientStatus::TemporaryFailure, RecipientStatus::TemporaryFailure]);
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.is_temporary());
+    assert_eq!(r.recipients[1].reply.as_ref().map(Reply::code), Some(421));
+    assert!(matches!(closed_with(&run), Error::ServiceUnavailable(_)));
+}
+
+/// The same with the first recipient delivered: Sent, the second a temporary failure.
+#[test]
+fn lmtp_421_after_a_delivered_recipient_is_sent() {
+    let script = [
+        S(b"220 foo.edu LMTP\r\n"),
+        C(b"LHLO client.example.org\r\n"),
+        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
+        Send {
+            env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]),
+            body: b"Hi\r\n".to_vec(),
+            chunk: 8,
+        },
+        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
+        S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
+        C(b"Hi\r\n.\r\n"),
+        S(b"250 2.1.5 delivered\r\n421 4.3.2 shutting down\r\n"),
+        Nothing,
+        Eof,
+        Nothing,
+    ];
+    let run = check(&lmtp(), &script);
+    let r = run.report();
+    let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    assert_eq!(statuses, [RecipientStatus::Delivered, RecipientStatus::TemporaryFailure]);
+    assert_eq!(r.outcome, Outcome::Sent);
+}
+
+/// SMTP: a 421 in answer to the end of data is that message's answer: not delivered (temporary), not
+/// unknown.
+#[test]
+fn smtp_421_to_the_end_of_data_is_a_temporary_rejection() {
+    let mut script = ehlo(PIPE_CAPS).to_vec();
+    script.extend([
+        Send { env: env("a@example.org", &["b@x.test"]), body: b"x\r\n".to_vec(), chunk: 8 },
+        C(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+        S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(b"x\r\n.\r\n"),
+        S(b"421 4.3.2 shutting down\r\n"),
+        Nothing,
+        Eof,
+        Nothing,
+    ]);
+    let run = check(&config(), &script);
+    let r = run.report();
+    assert_eq!(r.recipients[0].status, RecipientStatus::TemporaryFailure);
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert!(r.is_temporary());
+}
+
 /// A pipelined MAIL refusal decides the message and every recipient: the 503s after it only echo it.
 #[test]
 fn pipelined_mail_refusal_is_the_messages_reply() {

@@ -4,6 +4,7 @@
 //!
 //! The fuzzer chooses the server's capabilities (PIPELINING, `LIMITS RCPTMAX`/`MAILMAX`), the client's limits
 //! (recipients a transaction, messages a connection, a rate, sending again what a lost connection did not send),
+//! SMTP or LMTP,
 //! the messages (1 to 4, each with 1 to 6 recipients, a body that can or cannot be read again), every server
 //! reply (accept, 4yz, 5yz, 421, a delivery whose reply is lost), how the IO goes (partial writes and reads,
 //! resets, timeouts, failed reconnects and body reads) and, now and then, bytes no honest server would send.
@@ -22,7 +23,7 @@
 //!
 //! Input layout: a flags byte (bits 0–1 the capability set, 2 send again, 3 a cap of 1 + bits 4–5 recipients a
 //! transaction, 6 a limit of messages a connection whose byte follows, 7 a liveness check before QUIT), a shape
-//! byte (bits 0–1 the message count − 1; bit 7 a rate of 1 + bits 4–6 messages a second), a byte a message
+//! byte (bits 0–1 the message count − 1; bit 2 LMTP; bit 7 a rate of 1 + bits 4–6 messages a second), a byte a message
 //! (its recipients − 1, mod 6; bit 7: its body cannot be read again), then the choices, read as the driver asks
 //! for IO. A zero byte is always the honest, cooperative choice, so a short input is a clean run.
 
@@ -32,7 +33,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use smtp_proto::internal::fuzzing::Input;
-use smtp_proto::{ClientConfig, Envelope, MessageReport, Outcome, RecipientStatus, TlsMode};
+use smtp_proto::{ClientConfig, Envelope, MessageReport, Outcome, Protocol, RecipientStatus, TlsMode};
 
 use crate::Error;
 use crate::driver::{Action, Driver, Slot};
@@ -63,8 +64,12 @@ pub fn driver(data: &[u8]) {
     }
     let shape = input.byte();
     let count = 1 + usize::from(shape % 4);
+    let lmtp = shape & 4 != 0;
+    if lmtp {
+        config.protocol = Protocol::Lmtp;
+    }
     let messages: Vec<Msg> = (0..count).map(|j| Msg::new(j, input.byte())).collect();
-    let caps = CAPS[usize::from(flags & 3)];
+    let caps = Caps { lines: CAPS[usize::from(flags & 3)], lmtp };
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut h = Harness {
         server: Server::new(caps, &mut input),
@@ -124,7 +129,7 @@ struct Harness<'a> {
     input: Input<'a>,
     driver: Driver,
     server: Server,
-    caps: &'static str,
+    caps: Caps,
     now: Duration,
     messages: Vec<Msg>,
     /// The next message the batch hands over.
@@ -316,10 +321,18 @@ struct Truth {
     in_body: BTreeSet<String>,
 }
 
+/// What the mini server is: its capabilities, and whether it speaks LMTP (a reply per recipient after the
+/// body).
+#[derive(Clone, Copy)]
+struct Caps {
+    lines: &'static str,
+    lmtp: bool,
+}
+
 /// One connection's mini server: answers each complete command as the fuzzer decides, and records what it
 /// delivered.
 struct Server {
-    caps: &'static str,
+    caps: Caps,
     /// What the client wrote and the server has not taken yet.
     input: Vec<u8>,
     /// Replies the client has not read yet.
@@ -339,7 +352,7 @@ struct Server {
 }
 
 impl Server {
-    fn new(caps: &'static str, input: &mut Input<'_>) -> Server {
+    fn new(caps: Caps, input: &mut Input<'_>) -> Server {
         let mut server = Server {
             caps,
             input: Vec::new(),
@@ -366,8 +379,8 @@ impl Server {
     }
 
     fn limit(&self, name: &str) -> Option<usize> {
-        let at = self.caps.find(name)? + name.len();
-        self.caps[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        let at = self.caps.lines.find(name)? + name.len();
+        self.caps.lines[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
     }
 
     /// Answers every complete command (and body) the client has written.
@@ -377,7 +390,11 @@ impl Server {
                 let Some(end) = find(&self.input, b"\r\n.\r\n") else { return };
                 self.input.drain(..end + 5);
                 self.in_data = false;
-                self.end_of_data(choices.byte() % 8, &mut truth.delivered);
+                if self.caps.lmtp {
+                    self.lmtp_end_of_data(choices, &mut truth.delivered);
+                } else {
+                    self.end_of_data(choices.byte() % 8, &mut truth.delivered);
+                }
                 continue;
             }
             let Some(end) = find(&self.input, b"\r\n") else { return };
@@ -390,9 +407,9 @@ impl Server {
     fn command(&mut self, line: &str, choice: u8, truth: &mut Truth) {
         let verb = line.get(..4).unwrap_or(line).to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
-            "EHLO" => {
+            "EHLO" | "LHLO" if (verb == "LHLO") == self.caps.lmtp => {
                 self.output.extend_from_slice(b"250-mx\r\n");
-                self.caps.as_bytes()
+                self.caps.lines.as_bytes()
             }
             "MAIL" if self.limit("MAILMAX=").is_some_and(|max| self.mails as usize >= max) => {
                 return self.close(b"421 4.5.3 too many transactions\r\n");
@@ -449,22 +466,38 @@ impl Server {
     }
 
     fn end_of_data(&mut self, choice: u8, delivered: &mut BTreeSet<String>) {
-        let deliver = |rcpts: &mut Vec<String>, delivered: &mut BTreeSet<String>| {
-            for r in rcpts.drain(..) {
-                assert!(delivered.insert(r.clone()), "{r} delivered twice");
-            }
-        };
         match choice {
             5 => self.output.extend_from_slice(b"451 4.3.0 failed\r\n"),
             6 => self.output.extend_from_slice(b"554 5.6.0 rejected\r\n"),
             7 => {
                 // Delivered, and the connection drops before the reply: the client cannot know.
-                deliver(&mut self.rcpts, delivered);
+                self.rcpts.iter().for_each(|r| deliver(r, delivered));
                 self.gone = true;
             }
             _ => {
-                deliver(&mut self.rcpts, delivered);
+                self.rcpts.iter().for_each(|r| deliver(r, delivered));
                 self.output.extend_from_slice(b"250 2.0.0 queued\r\n");
+            }
+        }
+        self.reset();
+    }
+
+    /// LMTP (RFC 2033 §4.2): a reply per accepted recipient, in RCPT order; or the connection drops after
+    /// some of them, with the rest delivered but unanswered.
+    fn lmtp_end_of_data(&mut self, choices: &mut Input<'_>, delivered: &mut BTreeSet<String>) {
+        for (i, r) in self.rcpts.iter().enumerate() {
+            match choices.byte() % 8 {
+                5 => self.output.extend_from_slice(b"451 4.2.0 mailbox busy\r\n"),
+                6 => self.output.extend_from_slice(b"550 5.2.1 mailbox disabled\r\n"),
+                7 => {
+                    self.rcpts[i..].iter().for_each(|r| deliver(r, delivered));
+                    self.gone = true;
+                    break;
+                }
+                _ => {
+                    deliver(r, delivered);
+                    self.output.extend_from_slice(b"250 2.1.5 delivered\r\n");
+                }
             }
         }
         self.reset();
@@ -475,6 +508,10 @@ impl Server {
         self.rcpts.clear();
         self.asked = 0;
     }
+}
+
+fn deliver(rcpt: &str, delivered: &mut BTreeSet<String>) {
+    assert!(delivered.insert(rcpt.to_owned()), "{rcpt} delivered twice");
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

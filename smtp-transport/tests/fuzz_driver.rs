@@ -31,6 +31,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("retry-and-check", vec![0x84, 1, 3, 3]),
         // Three messages at 2 a second: each transaction waits for the rate.
         ("paced", vec![0, 0x92, 1, 1, 1]),
+        // LMTP, two messages of three recipients against RCPTMAX=2: a reply per recipient after each body.
+        ("lmtp-split", vec![1, 0x05, 2, 2]),
     ]
 }
 

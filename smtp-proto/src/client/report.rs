@@ -49,7 +49,8 @@ impl Txn {
                 };
                 RecipientResult { path: r.path().clone(), rcpt_reply, lmtp_reply, status, reply: None }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let outcome = if lmtp { lmtp_outcome(outcome, &recipients) } else { outcome };
         // A few suffice: as many as there are messages in flight at once.
         if spares.len() < 4 {
             spares.push(replies.rcpt);
@@ -90,6 +91,18 @@ fn whole_status(failure: Option<&Failure>, outcome: Outcome, replies: &Replies) 
         (Some(Failure::MailRejected), _) => class_status(replies.mail.as_ref()),
         (Some(Failure::DataRejected), _) => class_status(replies.data.as_ref()),
         (Some(_), _) => class_status(replies.end.as_ref()),
+    }
+}
+
+/// In LMTP every accepted recipient has its own reply after the body (RFC 2033 §4.2): a session that ended
+/// after the end of data leaves the message unknown only while one of them has none (a 421 as the last
+/// reply answers that recipient, then closes).
+fn lmtp_outcome(outcome: Outcome, recipients: &[RecipientResult]) -> Outcome {
+    match outcome {
+        Outcome::Unknown if recipients.iter().all(|r| r.status != RecipientStatus::Unknown) => {
+            Outcome::Rejected
+        }
+        o => o,
     }
 }
 

@@ -10,6 +10,8 @@
 //! - no reply text holds CR or LF;
 //! - a report is consistent with its replies: Sent has a positive final reply (or LMTP recipient reply), a
 //!   refused end of data a 4yz/5yz one, no stored final reply is 3yz, Unknown only when the session ended;
+//!   and with its recipients: Sent when one was delivered, Unknown when none was and one is unknown, else
+//!   Rejected, a recipient delivered or unknown only if its RCPT was accepted;
 //! - a message is Sent or Unknown only if an end of data was written for it; no single transmit exceeds
 //!   the buffering bound.
 //!
@@ -408,6 +410,20 @@ impl World {
         }
         if r.failure == Some(Failure::BodyRejected) {
             assert!(ends.iter().any(|e| !e.is_positive()), "{r:?}");
+        }
+        // The message's outcome is its recipients': Sent when one was delivered, Unknown when none was and
+        // one is unknown, else Rejected; and only a recipient the server accepted can be either.
+        let has = |s| r.recipients.iter().any(|x| x.status == s);
+        let from_recipients = match (has(RecipientStatus::Delivered), has(RecipientStatus::Unknown)) {
+            (true, _) => Outcome::Sent,
+            (false, true) => Outcome::Unknown,
+            (false, false) => Outcome::Rejected,
+        };
+        assert_eq!(r.outcome, from_recipients, "{r:?}");
+        for x in &r.recipients {
+            if matches!(x.status, RecipientStatus::Delivered | RecipientStatus::Unknown) {
+                assert!(x.rcpt_reply.as_ref().is_some_and(Reply::is_positive), "{r:?}");
+            }
         }
         self.unknown += if self.server.lmtp {
             r.recipients.iter().filter(|x| x.status == RecipientStatus::Unknown).count() as u64
