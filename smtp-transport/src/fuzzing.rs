@@ -232,6 +232,13 @@ impl Harness<'_> {
                 self.server.gone = true;
                 self.server.output.clear();
             }
+            27 if self.server.in_data => {
+                // The server shuts down in the middle of a body: a 421 before the end of data, then it closes.
+                self.server.process(&mut self.input, &mut self.truth);
+                if self.server.in_data && !self.server.closed && !self.server.gone {
+                    self.server.close(b"421 4.3.2 shutting down\r\n");
+                }
+            }
             31 if deadline.is_some() => return self.time_out(deadline),
             _ => {}
         }
@@ -290,6 +297,7 @@ impl Harness<'_> {
         if !self.honest {
             return;
         }
+        assert!(self.truth.twice.is_empty(), "delivered twice: {:?} ({:?})", self.truth.twice, self.reports);
         for report in self.reports.values() {
             for r in &report.recipients {
                 let delivered = self.truth.delivered.contains(r.path.as_str());
@@ -314,8 +322,10 @@ impl Harness<'_> {
 /// What the servers did, over every connection.
 #[derive(Default)]
 struct Truth {
-    /// Recipients delivered (each once).
+    /// Recipients delivered.
     delivered: BTreeSet<String>,
+    /// Recipients delivered a second time.
+    twice: Vec<String>,
     /// Recipients accepted in a transaction whose DATA got its 354: the only ones whose outcome can be
     /// unknown.
     in_body: BTreeSet<String>,
@@ -327,6 +337,14 @@ struct Truth {
 struct Caps {
     lines: &'static str,
     lmtp: bool,
+}
+
+impl Truth {
+    fn deliver(&mut self, rcpt: &str) {
+        if !self.delivered.insert(rcpt.to_owned()) {
+            self.twice.push(rcpt.to_owned());
+        }
+    }
 }
 
 /// One connection's mini server: answers each complete command as the fuzzer decides, and records what it
@@ -391,9 +409,9 @@ impl Server {
                 self.input.drain(..end + 5);
                 self.in_data = false;
                 if self.caps.lmtp {
-                    self.lmtp_end_of_data(choices, &mut truth.delivered);
+                    self.lmtp_end_of_data(choices, truth);
                 } else {
-                    self.end_of_data(choices.byte() % 8, &mut truth.delivered);
+                    self.end_of_data(choices.byte() % 8, truth);
                 }
                 continue;
             }
@@ -465,17 +483,17 @@ impl Server {
         self.output.extend_from_slice(reply);
     }
 
-    fn end_of_data(&mut self, choice: u8, delivered: &mut BTreeSet<String>) {
+    fn end_of_data(&mut self, choice: u8, truth: &mut Truth) {
         match choice {
             5 => self.output.extend_from_slice(b"451 4.3.0 failed\r\n"),
             6 => self.output.extend_from_slice(b"554 5.6.0 rejected\r\n"),
             7 => {
                 // Delivered, and the connection drops before the reply: the client cannot know.
-                self.rcpts.iter().for_each(|r| deliver(r, delivered));
+                self.rcpts.iter().for_each(|r| truth.deliver(r));
                 self.gone = true;
             }
             _ => {
-                self.rcpts.iter().for_each(|r| deliver(r, delivered));
+                self.rcpts.iter().for_each(|r| truth.deliver(r));
                 self.output.extend_from_slice(b"250 2.0.0 queued\r\n");
             }
         }
@@ -484,18 +502,23 @@ impl Server {
 
     /// LMTP (RFC 2033 §4.2): a reply per accepted recipient, in RCPT order; or the connection drops after
     /// some of them, with the rest delivered but unanswered.
-    fn lmtp_end_of_data(&mut self, choices: &mut Input<'_>, delivered: &mut BTreeSet<String>) {
+    fn lmtp_end_of_data(&mut self, choices: &mut Input<'_>, truth: &mut Truth) {
         for (i, r) in self.rcpts.iter().enumerate() {
             match choices.byte() % 8 {
+                4 => {
+                    // Shutting down: this recipient's reply is the 421, the rest get none and nothing.
+                    self.close(b"421 4.3.2 shutting down\r\n");
+                    break;
+                }
                 5 => self.output.extend_from_slice(b"451 4.2.0 mailbox busy\r\n"),
                 6 => self.output.extend_from_slice(b"550 5.2.1 mailbox disabled\r\n"),
                 7 => {
-                    self.rcpts[i..].iter().for_each(|r| deliver(r, delivered));
+                    self.rcpts[i..].iter().for_each(|r| truth.deliver(r));
                     self.gone = true;
                     break;
                 }
                 _ => {
-                    deliver(r, delivered);
+                    truth.deliver(r);
                     self.output.extend_from_slice(b"250 2.1.5 delivered\r\n");
                 }
             }
@@ -508,10 +531,6 @@ impl Server {
         self.rcpts.clear();
         self.asked = 0;
     }
-}
-
-fn deliver(rcpt: &str, delivered: &mut BTreeSet<String>) {
-    assert!(delivered.insert(rcpt.to_owned()), "{rcpt} delivered twice");
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

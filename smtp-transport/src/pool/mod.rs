@@ -230,17 +230,28 @@ impl Policy {
 
 /// Whether a message should go again, once, on a fresh connection: its connection died before the end of data
 /// (a lost connection, a timeout, or a 421: the server closing the session, RFC 5321 §3.8, whether it came
-/// on its own or as the reply to MAIL, to every RCPT or to DATA), so it was not sent. After the final dot,
-/// never: its outcome is unknown.
+/// on its own, as the reply to MAIL, to every RCPT or to DATA, or in the middle of the body), so it was not
+/// sent. After the final dot, never: its outcome is unknown, or the server answered it (in LMTP, a 421 as a
+/// recipient's reply too).
 pub fn worth_retrying(report: &MessageReport) -> bool {
     use smtp_proto::Error as E;
     let closing = report.reply().is_some_and(|r| r.code() == 421);
     let before_the_dot = match &report.failure {
         Some(Failure::Session(E::UnexpectedEof | E::ServiceUnavailable(_) | E::Timeout(_))) => true,
-        Some(Failure::MailRejected | Failure::NoRecipientAccepted | Failure::DataRejected) => closing,
+        // A 421 in the middle of the body, before the end of data went out, is the server closing too.
+        Some(
+            Failure::MailRejected
+            | Failure::NoRecipientAccepted
+            | Failure::DataRejected
+            | Failure::Interrupted,
+        ) => closing,
         _ => false,
     };
-    report.outcome == Outcome::Rejected && before_the_dot && report.is_temporary()
+    // Any reply to the end of data (in LMTP, a recipient's, a 421 included) means the dot went out.
+    let interrupted = report.failure == Some(Failure::Interrupted);
+    let answered_the_dot = (report.final_reply.is_some() && !interrupted)
+        || report.recipients.iter().any(|r| r.lmtp_reply.is_some());
+    report.outcome == Outcome::Rejected && before_the_dot && !answered_the_dot && report.is_temporary()
 }
 
 #[cfg(test)]
@@ -362,5 +373,17 @@ mod tests {
             report(Outcome::Rejected, Some(Failure::BodyRejected), RecipientStatus::TemporaryFailure);
         closing_at_dot.final_reply = Some(Reply::new(421, "4.3.2 shutting down"));
         assert!(!worth_retrying(&closing_at_dot));
+        // LMTP: a 421 as a recipient's reply after the body ends the session; the dot went out: never.
+        let closing = Some(Failure::Session(E::ServiceUnavailable(Reply::new(421, "4.3.2 shutting down"))));
+        let mut lmtp_closing = report(Outcome::Rejected, closing, RecipientStatus::TemporaryFailure);
+        lmtp_closing.recipients[0].lmtp_reply = Some(Reply::new(421, "4.3.2 shutting down"));
+        assert!(!worth_retrying(&lmtp_closing));
+        // A 421 in the middle of the body: the end of data never went out.
+        let mut closing_mid_body =
+            report(Outcome::Rejected, Some(Failure::Interrupted), RecipientStatus::TemporaryFailure);
+        closing_mid_body.final_reply = Some(Reply::new(421, "4.3.2 shutting down"));
+        assert!(worth_retrying(&closing_mid_body));
+        closing_mid_body.final_reply = Some(Reply::new(552, "5.3.4 too big"));
+        assert!(!worth_retrying(&closing_mid_body));
     }
 }
