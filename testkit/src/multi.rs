@@ -23,6 +23,9 @@ pub enum Fault {
     CloseAfter(usize),
     /// Greets with 421 and closes: the server is not taking mail now.
     Greet421,
+    /// In the n-th message's body, after its first line, answers 421 and stops reading (a server shutting
+    /// down mid-body); closes a second later. The client, still writing a large body, never sends its end.
+    Reply421MidBody(usize),
 }
 
 /// What one connection to a [`MultiServer`] saw.
@@ -152,6 +155,12 @@ fn serve(stream: TcpStream, ehlo: &str, fault: Fault, shared: &Shared, index: us
                     break;
                 }
                 let mut body = String::new();
+                if fault == Fault::Reply421MidBody(messages + 1) {
+                    let _ = reader.read_line(&mut body);
+                    let _ = out.write_all(b"421 4.3.2 shutting down\r\n");
+                    std::thread::sleep(Duration::from_secs(1));
+                    break;
+                }
                 loop {
                     body.clear();
                     match reader.read_line(&mut body) {

@@ -325,6 +325,7 @@ macro_rules! __conformance_list {
         $test!(pool_never_hands_out_a_connection_the_server_sent_421_on_while_idle);
         $test!(pool_checks_a_long_idle_connection_with_rset);
         $test!(pool_sends_again_a_message_whose_connection_died_before_the_dot);
+        $test!(pool_sends_again_a_message_interrupted_by_a_421_mid_body);
         $test!(pool_never_sends_again_after_the_dot);
         $test!(pool_follows_its_limit_of_messages_per_connection);
         $test!(pool_closes_idle_connections_when_they_expire);

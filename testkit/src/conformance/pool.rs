@@ -122,6 +122,31 @@ pub fn pool_sends_again_a_message_whose_connection_died_before_the_dot<A: Adapte
     assert_eq!(conns.iter().map(|c| c.data_ends).sum::<usize>(), 3, "each once: {conns:?}");
 }
 
+/// The server answers 421 in the middle of the first message's body (32 MiB, more than the socket buffers
+/// hold, so the client is still writing) and stops reading: the end of data never went out, so the message
+/// goes again, once, on a new connection, and is read there to its end exactly once.
+pub fn pool_sends_again_a_message_interrupted_by_a_421_mid_body<A: Adapter>() {
+    let _serial = shared();
+    let server = MultiServer::start(&["PIPELINING"], vec![Fault::Reply421MidBody(1)]);
+    let pool = A::pool(options_for(&server), config(1));
+    let line = "x".repeat(76) + "\r\n";
+    let big = PoolMessage {
+        pause: Duration::ZERO,
+        envelope: envelope(&["bob@example.org"]),
+        body: Body::bytes(format!("Subject: big\r\n\r\n{}", line.repeat((32 << 20) / 78))),
+    };
+    let results = A::pool_send(&pool, vec![vec![big]]);
+    all_sent(&results);
+    let report = results.into_iter().flatten().next().expect("a result").expect("a report");
+    match &report.warnings[..] {
+        [Warning::SentAgain { failure: Failure::Interrupted, reply: Some(r) }] => assert_eq!(r.code(), 421),
+        other => panic!("{other:?}"),
+    }
+    A::pool_close(&pool, Duration::from_secs(5));
+    let conns = server.connections();
+    assert_eq!(conns.iter().map(|c| c.data_ends).sum::<usize>(), 1, "read to its end once: {conns:?}");
+}
+
 /// The server reads the first message to its final dot and hangs up: its outcome is unknown, and the pool
 /// never sends it again (it may have been delivered).
 pub fn pool_never_sends_again_after_the_dot<A: Adapter>() {
