@@ -1778,11 +1778,8 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
     assert_eq!(r.recipients[2].reply, None);
 }
 
-/// LMTP: a 421 as the last recipient's reply after the body (a server shutting down) answers that recipient
-/// and ends the session; every accepted recipient has its reply, so nothing is unknown and the message is
-/// Rejected (temporary), not Unknown.
-#[test]
-fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
+/// LMTP, pat and green accepted and the body sent; then `after` as the replies to it, and the server's close.
+fn lmtp_two_accepted_then(after: &'static [u8]) -> common::Run {
     let script = [
         S(b"220 foo.edu LMTP\r\n"),
         C(b"LHLO client.example.org\r\n"),
@@ -1795,12 +1792,20 @@ fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
         C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
         S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
         C(b"Hi\r\n.\r\n"),
-        S(b"452 4.2.2 full\r\n421 4.3.2 shutting down\r\n"),
+        S(after),
         Nothing,
         Eof,
         Nothing,
     ];
-    let run = check(&lmtp(), &script);
+    check(&lmtp(), &script)
+}
+
+/// LMTP: a 421 as the last recipient's reply after the body (a server shutting down) answers that recipient
+/// and ends the session; every accepted recipient has its reply, so nothing is unknown and the message is
+/// Rejected (temporary), not Unknown.
+#[test]
+fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
+    let run = lmtp_two_accepted_then(b"452 4.2.2 full\r\n421 4.3.2 shutting down\r\n");
     let r = run.report();
     let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
     assert_eq!(statuses, [RecipientStatus::TemporaryFailure, RecipientStatus::TemporaryFailure]);
@@ -1813,24 +1818,7 @@ fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
 /// The same with the first recipient delivered: Sent, the second a temporary failure.
 #[test]
 fn lmtp_421_after_a_delivered_recipient_is_sent() {
-    let script = [
-        S(b"220 foo.edu LMTP\r\n"),
-        C(b"LHLO client.example.org\r\n"),
-        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
-        Send {
-            env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]),
-            body: b"Hi\r\n".to_vec(),
-            chunk: 8,
-        },
-        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
-        S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
-        C(b"Hi\r\n.\r\n"),
-        S(b"250 2.1.5 delivered\r\n421 4.3.2 shutting down\r\n"),
-        Nothing,
-        Eof,
-        Nothing,
-    ];
-    let run = check(&lmtp(), &script);
+    let run = lmtp_two_accepted_then(b"250 2.1.5 delivered\r\n421 4.3.2 shutting down\r\n");
     let r = run.report();
     let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
     assert_eq!(statuses, [RecipientStatus::Delivered, RecipientStatus::TemporaryFailure]);
