@@ -24,7 +24,7 @@ pub enum Fault {
     /// Greets with 421 and closes: the server is not taking mail now.
     Greet421,
     /// In the n-th message's body, after its first line, answers 421 and stops reading (a server shutting
-    /// down mid-body); closes a second later. The client, still writing a large body, never sends its end.
+    /// down mid-body); closes three seconds later. The client, still writing a large body, never sends its end.
     Reply421MidBody(usize),
 }
 
@@ -158,7 +158,8 @@ fn serve(stream: TcpStream, ehlo: &str, fault: Fault, shared: &Shared, index: us
                 if fault == Fault::Reply421MidBody(messages + 1) {
                     let _ = reader.read_line(&mut body);
                     let _ = out.write_all(b"421 4.3.2 shutting down\r\n");
-                    std::thread::sleep(Duration::from_secs(1));
+                    // Well after a stalled blocking write has looked for a reply (it does every second).
+                    std::thread::sleep(Duration::from_secs(3));
                     break;
                 }
                 loop {
