@@ -32,8 +32,8 @@ use std::io::{self, Cursor, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use smtp_proto::internal::fuzzing::Input;
-use smtp_proto::{ClientConfig, Envelope, MessageReport, Outcome, Protocol, RecipientStatus, TlsMode};
+use smtp_proto::internal::fuzzing::{Input, assert_recipients_agree};
+use smtp_proto::{ClientConfig, Envelope, MessageReport, Protocol, RecipientStatus, TlsMode};
 
 use crate::Error;
 use crate::driver::{Action, Driver, Slot};
@@ -271,24 +271,7 @@ impl Harness<'_> {
             self.messages[j].envelope.recipients().iter().map(|r| r.path().to_string()).collect();
         let got: Vec<String> = report.recipients.iter().map(|r| r.path.to_string()).collect();
         assert_eq!(got, want, "message {j}: every recipient once, in order");
-        for r in &report.recipients {
-            let accepted = r.rcpt_reply.as_ref().is_some_and(|reply| reply.is_positive());
-            if r.status == RecipientStatus::Unknown || r.status == RecipientStatus::Delivered {
-                assert!(accepted, "{} is {:?} without an accepted RCPT: {report:?}", r.path, r.status);
-            }
-        }
-        let has = |s| report.recipients.iter().any(|r| r.status == s);
-        let outcome = if has(RecipientStatus::Delivered) {
-            Outcome::Sent
-        } else if has(RecipientStatus::Unknown) {
-            Outcome::Unknown
-        } else {
-            Outcome::Rejected
-        };
-        assert_eq!(
-            report.outcome, outcome,
-            "message {j}: the outcome agrees with its recipients: {report:?}"
-        );
+        assert_recipients_agree(&report);
         assert!(self.reports.insert(slot, report).is_none(), "two reports for message {j}");
     }
 
@@ -319,6 +302,14 @@ impl Harness<'_> {
     }
 }
 
+/// What the mini server is: its capabilities, and whether it speaks LMTP (a reply per recipient after the
+/// body).
+#[derive(Clone, Copy)]
+struct Caps {
+    lines: &'static str,
+    lmtp: bool,
+}
+
 /// What the servers did, over every connection.
 #[derive(Default)]
 struct Truth {
@@ -329,14 +320,6 @@ struct Truth {
     /// Recipients accepted in a transaction whose DATA got its 354: the only ones whose outcome can be
     /// unknown.
     in_body: BTreeSet<String>,
-}
-
-/// What the mini server is: its capabilities, and whether it speaks LMTP (a reply per recipient after the
-/// body).
-#[derive(Clone, Copy)]
-struct Caps {
-    lines: &'static str,
-    lmtp: bool,
 }
 
 impl Truth {

@@ -33,6 +33,9 @@ pub use reply::{into_reply_alphabet, reply, reply_seed};
 pub use sasl::{SaslSeed, sasl, sasl_seed};
 pub use session::{session, session_happy_seed, session_seed};
 
+use crate::reply::Reply;
+use crate::{MessageReport, Outcome, RecipientStatus};
+
 use alloc::vec::Vec;
 
 /// A cursor over fuzz input that turns bytes into structured choices (str0m's `Rng` idea). Reading past the
@@ -94,6 +97,28 @@ impl<'a> Input<'a> {
     /// Whether nothing is left.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+}
+
+/// Asserts that a report agrees with its recipients: Sent when one was delivered, Unknown when none was and
+/// one is unknown, else Rejected; and only a recipient whose RCPT was accepted is delivered or unknown. The
+/// `session` body and the driver's (`smtp_transport::fuzzing`) both check every report with it.
+///
+/// # Panics
+/// When the report disagrees with itself.
+pub fn assert_recipients_agree(r: &MessageReport) {
+    let has = |s| r.recipients.iter().any(|x| x.status == s);
+    let from_recipients = match (has(RecipientStatus::Delivered), has(RecipientStatus::Unknown)) {
+        (true, _) => Outcome::Sent,
+        (false, true) => Outcome::Unknown,
+        (false, false) => Outcome::Rejected,
+    };
+    assert_eq!(r.outcome, from_recipients, "the outcome is not its recipients': {r:?}");
+    for x in &r.recipients {
+        if matches!(x.status, RecipientStatus::Delivered | RecipientStatus::Unknown) {
+            let accepted = x.rcpt_reply.as_ref().is_some_and(Reply::is_positive);
+            assert!(accepted, "{} is {:?} without an accepted RCPT: {r:?}", x.path, x.status);
+        }
     }
 }
 

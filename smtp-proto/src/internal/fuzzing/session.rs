@@ -411,20 +411,7 @@ impl World {
         if r.failure == Some(Failure::BodyRejected) {
             assert!(ends.iter().any(|e| !e.is_positive()), "{r:?}");
         }
-        // The message's outcome is its recipients': Sent when one was delivered, Unknown when none was and
-        // one is unknown, else Rejected; and only a recipient the server accepted can be either.
-        let has = |s| r.recipients.iter().any(|x| x.status == s);
-        let from_recipients = match (has(RecipientStatus::Delivered), has(RecipientStatus::Unknown)) {
-            (true, _) => Outcome::Sent,
-            (false, true) => Outcome::Unknown,
-            (false, false) => Outcome::Rejected,
-        };
-        assert_eq!(r.outcome, from_recipients, "{r:?}");
-        for x in &r.recipients {
-            if matches!(x.status, RecipientStatus::Delivered | RecipientStatus::Unknown) {
-                assert!(x.rcpt_reply.as_ref().is_some_and(Reply::is_positive), "{r:?}");
-            }
-        }
+        super::assert_recipients_agree(r);
         self.unknown += if self.server.lmtp {
             r.recipients.iter().filter(|x| x.status == RecipientStatus::Unknown).count() as u64
         } else {
