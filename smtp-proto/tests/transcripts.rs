@@ -1018,11 +1018,9 @@ fn tv47_lmtp_per_recipient_replies() {
     assert_eq!(r.recipients[2].lmtp_reply.as_ref().unwrap().code(), 452);
 }
 
-/// TV-48: LMTP, the connection drops between the per-recipient replies: the replies received count, the
-/// rest is unknown (the server may have delivered).
-#[test]
-fn tv48_lmtp_drop_between_replies() {
-    let script = [
+/// LMTP: pat and green accepted, the body sent; then `after` (the replies to the body, and what follows).
+fn lmtp_two_accepted_then<const N: usize>(after: [common::Step; N]) -> Vec<common::Step> {
+    let mut script = vec![
         S(b"220 foo.edu LMTP\r\n"),
         C(b"LHLO client.example.org\r\n"),
         S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
@@ -1034,10 +1032,16 @@ fn tv48_lmtp_drop_between_replies() {
         C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
         S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
         C(b"Hi\r\n.\r\n"),
-        S(b"250 OK\r\n"),
-        Eof,
     ];
-    let run = check(&lmtp(), &script);
+    script.extend(after);
+    script
+}
+
+/// TV-48: LMTP, the connection drops between the per-recipient replies: the replies received count, the
+/// rest is unknown (the server may have delivered).
+#[test]
+fn tv48_lmtp_drop_between_replies() {
+    let run = check(&lmtp(), &lmtp_two_accepted_then([S(b"250 OK\r\n"), Eof]));
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Sent);
     assert_eq!(r.recipients[0].status, RecipientStatus::Delivered);
@@ -1778,34 +1782,13 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
     assert_eq!(r.recipients[2].reply, None);
 }
 
-/// LMTP, pat and green accepted and the body sent; then `after` as the replies to it, and the server's close.
-fn lmtp_two_accepted_then(after: &'static [u8]) -> common::Run {
-    let script = [
-        S(b"220 foo.edu LMTP\r\n"),
-        C(b"LHLO client.example.org\r\n"),
-        S(b"250-foo.edu\r\n250 PIPELINING\r\n"),
-        Send {
-            env: env("chris@bar.com", &["pat@foo.edu", "green@foo.edu"]),
-            body: b"Hi\r\n".to_vec(),
-            chunk: 8,
-        },
-        C(b"MAIL FROM:<chris@bar.com>\r\nRCPT TO:<pat@foo.edu>\r\nRCPT TO:<green@foo.edu>\r\nDATA\r\n"),
-        S(b"250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n"),
-        C(b"Hi\r\n.\r\n"),
-        S(after),
-        Nothing,
-        Eof,
-        Nothing,
-    ];
-    check(&lmtp(), &script)
-}
-
 /// LMTP: a 421 as the last recipient's reply after the body (a server shutting down) answers that recipient
 /// and ends the session; every accepted recipient has its reply, so nothing is unknown and the message is
 /// Rejected (temporary), not Unknown.
 #[test]
 fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
-    let run = lmtp_two_accepted_then(b"452 4.2.2 full\r\n421 4.3.2 shutting down\r\n");
+    let after = [S(b"452 4.2.2 full\r\n421 4.3.2 shutting down\r\n"), Nothing, Eof, Nothing];
+    let run = check(&lmtp(), &lmtp_two_accepted_then(after));
     let r = run.report();
     let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
     assert_eq!(statuses, [RecipientStatus::TemporaryFailure, RecipientStatus::TemporaryFailure]);
@@ -1818,7 +1801,8 @@ fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
 /// The same with the first recipient delivered: Sent, the second a temporary failure.
 #[test]
 fn lmtp_421_after_a_delivered_recipient_is_sent() {
-    let run = lmtp_two_accepted_then(b"250 2.1.5 delivered\r\n421 4.3.2 shutting down\r\n");
+    let after = [S(b"250 2.1.5 delivered\r\n421 4.3.2 shutting down\r\n"), Nothing, Eof, Nothing];
+    let run = check(&lmtp(), &lmtp_two_accepted_then(after));
     let r = run.report();
     let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
     assert_eq!(statuses, [RecipientStatus::Delivered, RecipientStatus::TemporaryFailure]);
