@@ -205,12 +205,8 @@ impl Envelope {
         &self,
         recipients: impl IntoIterator<Item = Recipient>,
     ) -> Result<Envelope, EnvelopeError> {
-        let recipients: Vec<Recipient> = recipients.into_iter().collect();
-        if recipients.is_empty() {
-            return Err(EnvelopeError::NoRecipients);
-        }
-        let recipients = Arc::new(recipients);
-        Ok(Envelope { recipients, from: self.from.clone(), envid: self.envid.clone(), ..*self })
+        let Envelope { from, recipients, .. } = Envelope::new(self.from.clone(), recipients)?;
+        Ok(Envelope { from, recipients, envid: self.envid.clone(), ..*self })
     }
 
     /// Appends a recipient.

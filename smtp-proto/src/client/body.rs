@@ -1,7 +1,7 @@
 //! The body, by DATA (dot-stuffed, RFC 5321 §4.5.2) or BDAT (RFC 3030), and the replies that end a message.
 
 use super::Client;
-use super::expect::{Expect, Kind};
+use super::expect::{Expect, Kind, Step};
 use super::transaction::Phase;
 use crate::body::{CrlfNormalizer, DotStuffer, bdat_header};
 use crate::command::BodyType;
@@ -77,7 +77,7 @@ impl Client {
             let size = self.chunk.len();
             self.chunk.clear();
             self.log_chunk(start, size);
-            self.push_expect(Kind::Bdat { id, last: false });
+            self.push_expect(Kind::Txn(id, Step::Bdat { last: false }));
         }
         self.events.push_back(Event::Progress { id, sent, total });
         Ok(n)
@@ -125,13 +125,13 @@ impl Client {
             t.replies.lmtp.resize(t.replies.rcpt.len(), None);
             for (i, r) in t.replies.rcpt.iter().enumerate() {
                 if r.as_ref().is_some_and(Reply::is_positive) {
-                    self.expects.push_back(ends(Kind::LmtpRcpt(id, i)));
+                    self.expects.push_back(ends(Kind::Txn(id, Step::LmtpRcpt(i))));
                 }
             }
         } else if t.plan.bdat {
-            self.expects.push_back(ends(Kind::Bdat { id, last: true }));
+            self.expects.push_back(ends(Kind::Txn(id, Step::Bdat { last: true })));
         } else {
-            self.expects.push_back(ends(Kind::DataEnd(id)));
+            self.expects.push_back(ends(Kind::Txn(id, Step::DataEnd)));
         }
         t.outstanding += self.expects.len() - before;
         self.log_end(start, last_chunk, body.sent);
@@ -183,14 +183,7 @@ impl Client {
     }
 
     /// The reply to the final dot (or to the lone dot after a 354 no recipient could use).
-    pub(super) fn on_data_end(&mut self, id: MessageId, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else {
-            return;
-        };
-        if reply.is_intermediate() {
-            // Not an end-of-data reply (RFC 5321 §4.3.2): the message may or may not have been taken.
-            return self.protocol_error("the end of data", reply);
-        }
+    pub(super) fn on_data_end(&mut self, idx: usize, reply: Reply) {
         let t = &mut self.txns[idx];
         if !t.decided() {
             let failure = (!reply.is_positive()).then_some(Failure::BodyRejected);
@@ -201,14 +194,7 @@ impl Client {
     }
 
     /// LMTP: one accepted recipient's reply after the body.
-    pub(super) fn on_lmtp(&mut self, id: MessageId, i: usize, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else {
-            return;
-        };
-        if reply.is_intermediate() {
-            // This recipient (and any still unanswered) is left unknown.
-            return self.protocol_error("the end of data", reply);
-        }
+    pub(super) fn on_lmtp(&mut self, idx: usize, i: usize, reply: Reply) {
         let t = &mut self.txns[idx];
         t.replies.lmtp[i] = Some(reply);
         if t.outstanding == 0 {
@@ -219,14 +205,9 @@ impl Client {
         }
     }
 
-    pub(super) fn on_bdat(&mut self, id: MessageId, last: bool, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else {
-            return;
-        };
-        if reply.is_intermediate() {
-            return self.protocol_error("BDAT", reply);
-        }
+    pub(super) fn on_bdat(&mut self, idx: usize, last: bool, reply: Reply) {
         let t = &mut self.txns[idx];
+        let id = t.id;
         if reply.is_positive() && !last {
             return self.wake_body();
         }
@@ -240,8 +221,9 @@ impl Client {
         // A refused chunk fails the transaction: no further chunk (those not yet handed out are dropped),
         // read the replies of those in flight, then RSET (RFC 3030 §2).
         let before = self.expects.len();
-        self.expects
-            .retain(|e| e.deadline.is_some() || !matches!(e.kind, Kind::Bdat { id: x, .. } if x == id));
+        self.expects.retain(|e| {
+            e.deadline.is_some() || !matches!(e.kind, Kind::Txn(x, Step::Bdat { .. }) if x == id)
+        });
         let dropped = before - self.expects.len();
         if dropped > 0 || t.in_body() {
             // Since the last transmit only this body was written: nothing else is in `tx`.

@@ -8,7 +8,7 @@ use crate::config::Protocol;
 use crate::event::MessageId;
 use crate::timer::Timer;
 
-/// What a reply will answer.
+/// What a reply will answer: a command of the session, or one of a message's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     Greeting,
@@ -16,23 +16,29 @@ pub(super) enum Kind {
     Helo,
     StartTls,
     Auth,
-    Mail(MessageId),
-    Rcpt(MessageId, usize),
-    Data(MessageId),
-    /// The final dot (SMTP), or the lone dot that closes a DATA that no recipient can use.
-    DataEnd(MessageId),
-    /// LMTP: the reply for the accepted recipient at this index, after the body.
-    LmtpRcpt(MessageId, usize),
-    Bdat {
-        id: MessageId,
-        last: bool,
-    },
     Rset,
     /// NOOP or RSET asked for by the application to check the session: `Event::Alive` follows a 250.
     Probe {
         rset: bool,
     },
     Quit,
+    Txn(MessageId, Step),
+}
+
+/// A message's command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    Mail,
+    /// The RCPT of the recipient at this index.
+    Rcpt(usize),
+    Data,
+    /// The final dot (SMTP), or the lone dot that closes a DATA that no recipient can use.
+    DataEnd,
+    /// LMTP: the reply for the accepted recipient at this index, after the body.
+    LmtpRcpt(usize),
+    Bdat {
+        last: bool,
+    },
 }
 
 impl Kind {
@@ -42,40 +48,30 @@ impl Kind {
             Kind::Hello | Kind::Helo => Timer::Hello,
             Kind::StartTls => Timer::StartTls,
             Kind::Auth => Timer::Auth,
-            Kind::Mail(_) => Timer::Mail,
-            Kind::Rcpt(..) => Timer::Rcpt,
-            Kind::Data(_) => Timer::DataInit,
-            Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Bdat { last: true, .. } => Timer::DataTermination,
-            Kind::Bdat { last: false, .. } => Timer::DataBlock,
             Kind::Rset | Kind::Probe { .. } => Timer::Reset,
             Kind::Quit => Timer::Quit,
+            Kind::Txn(_, Step::Mail) => Timer::Mail,
+            Kind::Txn(_, Step::Rcpt(_)) => Timer::Rcpt,
+            Kind::Txn(_, Step::Data) => Timer::DataInit,
+            Kind::Txn(_, Step::Bdat { last: false }) => Timer::DataBlock,
+            Kind::Txn(_, Step::DataEnd | Step::LmtpRcpt(_) | Step::Bdat { last: true }) => {
+                Timer::DataTermination
+            }
         }
     }
 
     /// The message whose command this is.
     pub(super) fn message(self) -> Option<MessageId> {
         match self {
-            Kind::Mail(id)
-            | Kind::Rcpt(id, _)
-            | Kind::Data(id)
-            | Kind::DataEnd(id)
-            | Kind::LmtpRcpt(id, _)
-            | Kind::Bdat { id, .. } => Some(id),
-            Kind::Greeting
-            | Kind::Hello
-            | Kind::Helo
-            | Kind::StartTls
-            | Kind::Auth
-            | Kind::Rset
-            | Kind::Probe { .. }
-            | Kind::Quit => None,
+            Kind::Txn(id, _) => Some(id),
+            _ => None,
         }
     }
 
     /// An end of data that may deliver, whose reply decides the message (or an LMTP recipient).
     pub(super) fn ends_data(self) -> Option<MessageId> {
         match self {
-            Kind::DataEnd(id) | Kind::LmtpRcpt(id, _) | Kind::Bdat { id, last: true } => Some(id),
+            Kind::Txn(id, Step::DataEnd | Step::LmtpRcpt(_) | Step::Bdat { last: true }) => Some(id),
             _ => None,
         }
     }
@@ -89,20 +85,20 @@ impl Kind {
             Kind::Helo => "HELO",
             Kind::StartTls => "STARTTLS",
             Kind::Auth => "AUTH",
-            Kind::Mail(_) => "MAIL",
-            Kind::Rcpt(..) => "RCPT",
-            Kind::Data(_) => "DATA",
-            Kind::DataEnd(_) | Kind::LmtpRcpt(..) => "the end of data",
-            Kind::Bdat { .. } => "BDAT",
             Kind::Rset | Kind::Probe { rset: true } => "RSET",
             Kind::Probe { rset: false } => "NOOP",
             Kind::Quit => "QUIT",
+            Kind::Txn(_, Step::Mail) => "MAIL",
+            Kind::Txn(_, Step::Rcpt(_)) => "RCPT",
+            Kind::Txn(_, Step::Data) => "DATA",
+            Kind::Txn(_, Step::DataEnd | Step::LmtpRcpt(_)) => "the end of data",
+            Kind::Txn(_, Step::Bdat { .. }) => "BDAT",
         }
     }
 
     /// Commands after which a new transaction may be pipelined (RFC 2920 §3.1).
     pub(super) fn allows_pipelined_mail(self) -> bool {
-        matches!(self, Kind::DataEnd(_) | Kind::LmtpRcpt(..) | Kind::Rset)
+        matches!(self, Kind::Txn(_, Step::DataEnd | Step::LmtpRcpt(_)) | Kind::Rset)
     }
 }
 

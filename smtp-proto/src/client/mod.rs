@@ -432,12 +432,7 @@ impl Client {
             Kind::Helo => self.on_helo(reply),
             Kind::StartTls => self.on_starttls(reply),
             Kind::Auth => self.on_auth(reply),
-            Kind::Mail(id) => self.on_mail(id, reply),
-            Kind::Rcpt(id, i) => self.on_rcpt(id, i, reply),
-            Kind::Data(id) => self.on_data(id, reply),
-            Kind::DataEnd(id) => self.on_data_end(id, reply),
-            Kind::LmtpRcpt(id, i) => self.on_lmtp(id, i, reply),
-            Kind::Bdat { id, last } => self.on_bdat(id, last, reply),
+            Kind::Txn(id, step) => self.on_txn_reply(id, step, reply),
             Kind::Rset if reply.is_positive() => self.try_progress(),
             Kind::Probe { .. } if reply.is_positive() => {
                 self.events.push_back(Event::Alive);

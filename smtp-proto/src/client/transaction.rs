@@ -5,7 +5,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::body::Body;
-use super::expect::{Expect, Kind};
+use super::expect::{Expect, Kind, Step};
 use super::{Client, Session, find};
 use crate::command::{BodyType, Command, CommandError, MailParams, RcptParams};
 use crate::config::{DsnPolicy, ExtensionUse};
@@ -332,16 +332,30 @@ impl Client {
             .expect("checked when the transaction started");
         let id = t.id;
         self.log_tx(start, false);
-        self.push_expect(Kind::Rcpt(id, i));
+        self.push_expect(Kind::Txn(id, Step::Rcpt(i)));
     }
 
-    pub(super) fn on_mail(&mut self, id: MessageId, reply: Reply) {
+    /// A reply to one of a message's commands. Dropped once the message has its report; a 3yz where only a
+    /// final reply fits breaks the protocol (DATA's 354 is checked by `on_data`): after the end of data, the
+    /// message, or its LMTP recipients still unanswered, may or may not have been taken (RFC 5321 §4.3.2).
+    pub(super) fn on_txn_reply(&mut self, id: MessageId, step: Step, reply: Reply) {
         let Some(idx) = self.txn_index(id) else {
             return;
         };
-        if reply.is_intermediate() {
-            return self.protocol_error("MAIL", reply);
+        if reply.is_intermediate() && step != Step::Data {
+            return self.protocol_error(Kind::Txn(id, step).command(self.config.protocol), reply);
         }
+        match step {
+            Step::Mail => self.on_mail(idx, reply),
+            Step::Rcpt(i) => self.on_rcpt(idx, i, reply),
+            Step::Data => self.on_data(idx, reply),
+            Step::DataEnd => self.on_data_end(idx, reply),
+            Step::LmtpRcpt(i) => self.on_lmtp(idx, i, reply),
+            Step::Bdat { last } => self.on_bdat(idx, last, reply),
+        }
+    }
+
+    fn on_mail(&mut self, idx: usize, reply: Reply) {
         let t = &mut self.txns[idx];
         let ok = reply.is_positive();
         t.replies.mail = Some(reply);
@@ -353,13 +367,8 @@ impl Client {
         }
     }
 
-    pub(super) fn on_rcpt(&mut self, id: MessageId, i: usize, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else {
-            return;
-        };
-        if reply.is_intermediate() {
-            return self.protocol_error("RCPT", reply);
-        }
+    fn on_rcpt(&mut self, idx: usize, i: usize, reply: Reply) {
+        let id = self.txns[idx].id;
         let event = if reply.is_positive() {
             Event::RecipientAccepted { id, index: i }
         } else {
@@ -389,20 +398,18 @@ impl Client {
         } else if !t.plan.pipelined {
             t.outstanding += 1;
             self.emit(&Command::Data);
-            self.push_expect(Kind::Data(id));
+            self.push_expect(Kind::Txn(id, Step::Data));
         }
     }
 
-    pub(super) fn on_data(&mut self, id: MessageId, reply: Reply) {
-        let Some(idx) = self.txn_index(id) else {
-            return;
-        };
+    fn on_data(&mut self, idx: usize, reply: Reply) {
         let code = reply.code();
         if !matches!(code, 354 | 400..=599) {
             // 250 to DATA, or any other 2yz/3yz: no body, the session is unreliable.
             return self.protocol_error("DATA", reply);
         }
         let t = &mut self.txns[idx];
+        let id = t.id;
         t.replies.data = Some(reply);
         match code {
             354 if !t.decided() => self.start_body(idx),
@@ -413,7 +420,7 @@ impl Client {
                 let start = self.tx.len();
                 self.tx.extend_from_slice(b".\r\n");
                 self.log_tx(start, false);
-                self.push_expect(Kind::DataEnd(id));
+                self.push_expect(Kind::Txn(id, Step::DataEnd));
             }
             _ => {
                 let failure =
@@ -448,20 +455,23 @@ impl Client {
             return;
         };
         let reply = Some(reply.clone());
-        match kind {
-            Kind::Rcpt(_, i) => t.replies.rcpt[i] = reply,
-            Kind::Mail(_) => {
+        let Kind::Txn(_, step) = kind else {
+            return;
+        };
+        match step {
+            Step::Rcpt(i) => t.replies.rcpt[i] = reply,
+            Step::Mail => {
                 t.replies.mail = reply;
                 t.fail(Failure::MailRejected, false);
             }
-            Kind::Data(_) => {
+            Step::Data => {
                 t.replies.data = reply;
                 t.fail(Failure::DataRejected, false);
             }
             // The other recipients' replies never come: they stay unknown (RFC 2033 §4.2).
-            Kind::LmtpRcpt(_, i) => t.replies.lmtp[i] = reply,
+            Step::LmtpRcpt(i) => t.replies.lmtp[i] = reply,
             // A reply to the end of data or a chunk: the server refused the message (not unknown).
-            _ => {
+            Step::DataEnd | Step::Bdat { .. } => {
                 t.replies.end = reply;
                 t.fail(Failure::BodyRejected, false);
             }
@@ -483,17 +493,17 @@ fn encode_envelope(
     let mut expect = |kind| expects.push_back(Expect { kind, deadline: None });
     let params = mail_params(env, caps, plan.body);
     Command::Mail { from: env.from(), params: &params }.encode(tx)?;
-    expect(Kind::Mail(id));
+    expect(Kind::Txn(id, Step::Mail));
     let mail_end = tx.len();
     for (i, r) in env.recipients().iter().enumerate() {
         rcpt_line(env, r, caps.dsn(), tx)?;
         if plan.pipelined {
-            expect(Kind::Rcpt(id, i));
+            expect(Kind::Txn(id, Step::Rcpt(i)));
         }
     }
     if plan.pipelined && !plan.bdat {
         Command::Data.encode(tx)?;
-        expect(Kind::Data(id));
+        expect(Kind::Txn(id, Step::Data));
     }
     Ok(mail_end)
 }
