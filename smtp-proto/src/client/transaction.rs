@@ -451,13 +451,13 @@ impl Client {
 
     /// A 421 answered `kind`: record it where the report will look for it. The session ends next.
     pub(super) fn record_421(&mut self, kind: Kind, reply: &Reply) {
-        let Some(t) = kind.message().and_then(|id| find(&mut self.txns, id)) else {
+        let Kind::Txn(id, step) = kind else {
+            return;
+        };
+        let Some(t) = find(&mut self.txns, id) else {
             return;
         };
         let reply = Some(reply.clone());
-        let Kind::Txn(_, step) = kind else {
-            return;
-        };
         match step {
             Step::Rcpt(i) => t.replies.rcpt[i] = reply,
             Step::Mail => {
