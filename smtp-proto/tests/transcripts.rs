@@ -1010,7 +1010,7 @@ fn tv47_lmtp_per_recipient_replies() {
     let run = check(&lmtp(), &script);
     let r = run.report();
     assert_eq!(r.outcome, Outcome::Sent);
-    let st: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    let st = run.statuses();
     assert_eq!(
         st,
         [RecipientStatus::Delivered, RecipientStatus::PermanentFailure, RecipientStatus::TemporaryFailure]
@@ -1287,7 +1287,7 @@ fn tv08_reply_codes() {
         S(b"250 ok\r\n"),
     ]);
     let run = check(&config(), &script);
-    let st: Vec<_> = run.report().recipients.iter().map(|r| r.status).collect();
+    let st = run.statuses();
     assert_eq!(
         st,
         [RecipientStatus::Delivered, RecipientStatus::TemporaryFailure, RecipientStatus::PermanentFailure]
@@ -1771,7 +1771,7 @@ fn lmtp_eof_after_some_replies_leaves_the_rest_unknown() {
     ];
     let run = check(&lmtp(), &script);
     let r = run.report();
-    let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    let statuses = run.statuses();
     // green was refused at RCPT; the replies after the dot are pat's (452), then jo's (never came).
     assert_eq!(
         statuses,
@@ -1790,7 +1790,7 @@ fn lmtp_421_as_the_last_recipients_reply_leaves_nothing_unknown() {
     let after = [S(b"452 4.2.2 full\r\n421 4.3.2 shutting down\r\n"), Nothing, Eof, Nothing];
     let run = check(&lmtp(), &lmtp_two_accepted_then(after));
     let r = run.report();
-    let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    let statuses = run.statuses();
     assert_eq!(statuses, [RecipientStatus::TemporaryFailure, RecipientStatus::TemporaryFailure]);
     assert_eq!(r.outcome, Outcome::Rejected);
     assert!(r.is_temporary());
@@ -1804,7 +1804,7 @@ fn lmtp_421_after_a_delivered_recipient_is_sent() {
     let after = [S(b"250 2.1.5 delivered\r\n421 4.3.2 shutting down\r\n"), Nothing, Eof, Nothing];
     let run = check(&lmtp(), &lmtp_two_accepted_then(after));
     let r = run.report();
-    let statuses: Vec<_> = r.recipients.iter().map(|x| x.status).collect();
+    let statuses = run.statuses();
     assert_eq!(statuses, [RecipientStatus::Delivered, RecipientStatus::TemporaryFailure]);
     assert_eq!(r.outcome, Outcome::Sent);
 }

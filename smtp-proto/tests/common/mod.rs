@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use smtp_proto::internal::fuzzing::{self, push_bytes, session_seed};
 use smtp_proto::{
-    Client, ClientConfig, Envelope, Error, Event, ExtensionUse, MessageId, MessageReport, Protocol, TlsMode,
+    Client, ClientConfig, Envelope, Error, Event, ExtensionUse, MessageId, MessageReport, Protocol,
+    RecipientStatus, TlsMode,
 };
 
 /// One step of a transcript.
@@ -72,6 +73,11 @@ impl Run {
         let r = self.reports();
         assert_eq!(r.len(), 1, "expected exactly one report, events: {:#?}", self.events);
         r[0]
+    }
+
+    /// Each recipient's status in the one report, in envelope order.
+    pub fn statuses(&self) -> Vec<RecipientStatus> {
+        self.report().recipients.iter().map(|r| r.status).collect()
     }
 
     /// `Some(reason)` once the session closed.
